@@ -1,0 +1,16 @@
+//! aza-pg: a PostgreSQL 18 container entrypoint that tunes the server to the container's real limits.
+//!
+//! The crate follows "functional core, imperative shell":
+//! - [`detect`] reads the container's limits from files under a root path (fixtures stand in for tests);
+//! - [`config`] parses and validates the environment, touching nothing else;
+//! - [`tuning`] is pure arithmetic from [`tuning::Inputs`] to [`tuning::Tuning`];
+//! - [`plan`] turns the tuning, the user's arguments and `ALTER SYSTEM` overrides into the exact
+//!   PostgreSQL argv, again without I/O;
+//! - [`report`] renders a plan for `--dry-run` and for the start-up log.
+
+pub mod cli;
+pub mod config;
+pub mod detect;
+pub mod plan;
+pub mod report;
+pub mod tuning;
