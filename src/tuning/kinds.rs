@@ -1,0 +1,133 @@
+//! The workload, storage and WAL-level choices and their per-kind tables.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// The kind of traffic the server is tuned for (`POSTGRES_WORKLOAD_TYPE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Workload {
+    Web,
+    Oltp,
+    Dw,
+    Mixed,
+}
+
+/// The kind of storage under `PGDATA` (`POSTGRES_STORAGE_TYPE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Storage {
+    Ssd,
+    Hdd,
+    San,
+}
+
+/// `wal_level` (`POSTGRES_WAL_LEVEL`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WalLevel {
+    Minimal,
+    Replica,
+    Logical,
+}
+
+/// A value that is not one of the accepted names; `accepted` lists them for the error message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParseKindError {
+    pub value: String,
+    pub accepted: &'static str,
+}
+
+impl fmt::Display for ParseKindError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "'{}' is not one of {}", self.value, self.accepted)
+    }
+}
+
+impl std::error::Error for ParseKindError {}
+
+/// Defines `ALL`, `as_str`, `FromStr` (case-insensitive, surrounding blanks ignored) and `Display`.
+macro_rules! named_kind {
+    ($ty:ident { $($variant:ident => $name:literal),+ $(,)? }) => {
+        impl $ty {
+            pub const ALL: &'static [$ty] = &[$($ty::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($ty::$variant => $name),+ }
+            }
+        }
+
+        impl FromStr for $ty {
+            type Err = ParseKindError;
+
+            fn from_str(value: &str) -> Result<Self, Self::Err> {
+                let wanted = value.trim();
+                $(if wanted.eq_ignore_ascii_case($name) { return Ok($ty::$variant); })+
+                Err(ParseKindError {
+                    value: value.to_string(),
+                    accepted: concat!($($name, " "),+).trim_ascii_end(),
+                })
+            }
+        }
+
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+named_kind!(Workload { Web => "web", Oltp => "oltp", Dw => "dw", Mixed => "mixed" });
+named_kind!(Storage { Ssd => "ssd", Hdd => "hdd", San => "san" });
+named_kind!(WalLevel { Minimal => "minimal", Replica => "replica", Logical => "logical" });
+
+impl Workload {
+    /// `max_connections` before scaling for small machines.
+    pub fn base_connections(self) -> u32 {
+        match self {
+            Workload::Web => 200,
+            Workload::Oltp => 300,
+            Workload::Dw => 100,
+            Workload::Mixed => 120,
+        }
+    }
+
+    /// `(min_wal_size, max_wal_size)` in MB: write-heavy workloads checkpoint less often.
+    pub fn wal_size_mb(self) -> (u64, u64) {
+        match self {
+            Workload::Web | Workload::Mixed => (1024, 4096),
+            Workload::Oltp => (2048, 8192),
+            Workload::Dw => (4096, 16384),
+        }
+    }
+
+    /// Analytical queries profit from finer statistics; the rest keep PostgreSQL's default.
+    pub fn default_statistics_target(self) -> u32 {
+        match self {
+            Workload::Dw => 500,
+            _ => 100,
+        }
+    }
+}
+
+impl Storage {
+    pub fn random_page_cost(self) -> &'static str {
+        match self {
+            Storage::Ssd | Storage::San => "1.1",
+            Storage::Hdd => "4.0",
+        }
+    }
+
+    pub fn effective_io_concurrency(self) -> u32 {
+        match self {
+            Storage::Ssd => 200,
+            Storage::San => 300,
+            Storage::Hdd => 2,
+        }
+    }
+
+    pub fn maintenance_io_concurrency(self) -> u32 {
+        match self {
+            Storage::Ssd | Storage::San => 20,
+            Storage::Hdd => 10,
+        }
+    }
+}

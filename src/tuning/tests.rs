@@ -1,0 +1,297 @@
+//! Formula tables at every tier boundary, every workload × storage, and property tests over the whole
+//! input domain.
+
+use super::*;
+use proptest::prelude::*;
+
+fn inputs(memory_mb: u64, workload: Workload) -> Inputs {
+    Inputs {
+        memory_mb,
+        cpus: 2,
+        workload,
+        storage: Storage::Ssd,
+        max_worker_processes: None,
+    }
+}
+
+/// (RAM, shared_buffers, effective_cache_size, maintenance_work_mem, work_mem, max_connections) for
+/// the `web` workload, worked out by hand from the formulas at every tier boundary.
+const WEB_TIERS: &[(u64, u64, u64, u64, u64, u32)] = &[
+    (511, 127, 254, 32, 1, 100),
+    (512, 128, 256, 32, 1, 100),
+    (2047, 511, 1022, 127, 1, 100),
+    (2048, 512, 1024, 128, 1, 140),
+    (4095, 1023, 2046, 255, 2, 140),
+    (4096, 1024, 2048, 256, 1, 170),
+    (8191, 2047, 4094, 511, 5, 170),
+    (8192, 2048, 4096, 512, 4, 200),
+    (8193, 1638, 3441, 512, 5, 200),
+    (32768, 6553, 13763, 2048, 29, 200),
+    (32769, 4915, 14910, 2048, 31, 200),
+    (1_048_576, 32768, 564_265, 2048, 32, 200),
+];
+
+#[test]
+fn web_tiers_match_the_formulas() {
+    for &(ram, sb, ecs, mwm, wm, mc) in WEB_TIERS {
+        let t = compute(&inputs(ram, Workload::Web));
+        assert_eq!(
+            (
+                t.shared_buffers_mb,
+                t.effective_cache_size_mb,
+                t.maintenance_work_mem_mb,
+                t.work_mem_mb,
+                t.max_connections
+            ),
+            (sb, ecs, mwm, wm, mc),
+            "RAM {ram} MB"
+        );
+    }
+}
+
+#[test]
+fn one_tebibyte_mixed_matches_the_reference() {
+    let t = compute(&inputs(1_048_576, Workload::Mixed));
+    assert_eq!(t.shared_buffers_mb, 32768);
+    assert_eq!(t.effective_cache_size_mb, 564_265);
+    assert_eq!(t.maintenance_work_mem_mb, 2048);
+    assert_eq!(t.work_mem_mb, 256);
+    assert_eq!(t.max_connections, 120);
+}
+
+#[test]
+fn max_connections_scales_per_workload_and_tier() {
+    // (RAM, web, oltp, dw, mixed)
+    let table: &[(u64, [u32; 4])] = &[
+        (512, [100, 150, 50, 60]),
+        (2047, [100, 150, 50, 60]),
+        (2048, [140, 210, 70, 84]),
+        (4095, [140, 210, 70, 84]),
+        (4096, [170, 255, 85, 102]),
+        (8191, [170, 255, 85, 102]),
+        (8192, [200, 300, 100, 120]),
+    ];
+    let workloads = [Workload::Web, Workload::Oltp, Workload::Dw, Workload::Mixed];
+    for &(ram, expected) in table {
+        for (workload, want) in workloads.iter().zip(expected) {
+            assert_eq!(
+                max_connections(ram, *workload),
+                want,
+                "{workload} at {ram} MB"
+            );
+        }
+    }
+}
+
+#[test]
+fn max_connections_never_drops_below_twenty() {
+    // No workload's base is small enough today; the floor guards future tables.
+    for &workload in Workload::ALL {
+        assert!(max_connections(0, workload) >= MIN_CONNECTIONS);
+    }
+}
+
+#[test]
+fn work_mem_cap_grows_only_for_analytical_workloads() {
+    let table: &[(u64, u64)] = &[
+        (2047, 32),
+        (2048, 64),
+        (8191, 64),
+        (8192, 128),
+        (32767, 128),
+        (32768, 256),
+    ];
+    for &(ram, cap) in table {
+        assert_eq!(work_mem_cap_mb(ram, Workload::Dw), cap, "dw at {ram}");
+        assert_eq!(work_mem_cap_mb(ram, Workload::Mixed), cap, "mixed at {ram}");
+        assert_eq!(work_mem_cap_mb(ram, Workload::Web), 32, "web at {ram}");
+        assert_eq!(work_mem_cap_mb(ram, Workload::Oltp), 32, "oltp at {ram}");
+    }
+}
+
+#[test]
+fn dw_gets_bigger_maintenance_and_sort_memory() {
+    let t = compute(&inputs(32768, Workload::Dw));
+    assert_eq!(t.maintenance_work_mem_mb, 2048); // 4096 capped
+    assert_eq!(t.work_mem_mb, 61); // (32768-6553-1000-512)/400
+    assert_eq!(t.default_statistics_target, 500);
+    let t = compute(&inputs(8192, Workload::Dw));
+    assert_eq!(t.maintenance_work_mem_mb, 1024);
+    let t = compute(&inputs(8192, Workload::Mixed));
+    assert_eq!(t.work_mem_mb, 9); // (8192-2048-1200-512)/480
+    assert_eq!(t.default_statistics_target, 100);
+}
+
+#[test]
+fn wal_sizes_follow_the_workload() {
+    let expected = [
+        (Workload::Web, 1024, 4096),
+        (Workload::Oltp, 2048, 8192),
+        (Workload::Dw, 4096, 16384),
+        (Workload::Mixed, 1024, 4096),
+    ];
+    for (workload, min, max) in expected {
+        let t = compute(&inputs(4096, workload));
+        assert_eq!(
+            (t.min_wal_size_mb, t.max_wal_size_mb),
+            (min, max),
+            "{workload}"
+        );
+    }
+}
+
+#[test]
+fn every_workload_and_storage_combination() {
+    for &workload in Workload::ALL {
+        for &storage in Storage::ALL {
+            let t = compute(&Inputs {
+                memory_mb: 4096,
+                cpus: 4,
+                workload,
+                storage,
+                max_worker_processes: None,
+            });
+            let (rpc, eio, mio) = match storage {
+                Storage::Ssd => ("1.1", 200, 20),
+                Storage::San => ("1.1", 300, 20),
+                Storage::Hdd => ("4.0", 2, 10),
+            };
+            assert_eq!(
+                (
+                    t.random_page_cost,
+                    t.effective_io_concurrency,
+                    t.maintenance_io_concurrency
+                ),
+                (rpc, eio, mio)
+            );
+            assert_eq!(t.max_connections, max_connections(4096, workload));
+            assert_eq!(
+                t.shared_buffers_mb, 1024,
+                "shared_buffers does not depend on the workload"
+            );
+        }
+    }
+}
+
+#[test]
+fn worker_processes_are_clamped() {
+    assert_eq!(max_worker_processes(1, None), 8);
+    assert_eq!(max_worker_processes(4, None), 8);
+    assert_eq!(max_worker_processes(6, None), 9);
+    assert_eq!(max_worker_processes(16, None), 24);
+    assert_eq!(max_worker_processes(128, None), 64);
+    assert_eq!(max_worker_processes(2, Some(4)), 8);
+    assert_eq!(max_worker_processes(2, Some(16)), 16);
+    assert_eq!(max_worker_processes(2, Some(100)), 64);
+    assert_eq!(max_worker_processes(2, Some(-3)), 8);
+    assert_eq!(max_worker_processes(2, Some(i64::MAX)), 64);
+}
+
+#[test]
+fn parallel_workers_and_io_workers() {
+    assert_eq!(parallel_workers(1), (1, 1, 1));
+    assert_eq!(parallel_workers(3), (3, 1, 1));
+    assert_eq!(parallel_workers(4), (4, 2, 2));
+    assert_eq!(parallel_workers(16), (16, 8, 4));
+    assert_eq!(parallel_workers(128), (128, 64, 4));
+    assert_eq!(io_workers(1), 1);
+    assert_eq!(io_workers(7), 1);
+    assert_eq!(io_workers(8), 2);
+    assert_eq!(io_workers(128), 32);
+}
+
+#[test]
+fn wal_buffers_round_fifteen_up_to_a_segment() {
+    let table = [
+        (64, 1),
+        (128, 3),
+        (466, 13),
+        (467, 14),
+        (500, 15 + 1),
+        (533, 15 + 1),
+        (534, 16),
+        (32768, 16),
+    ];
+    for (sb, wb) in table {
+        assert_eq!(wal_buffers_mb(sb), wb, "shared_buffers {sb}");
+    }
+    assert_eq!(wal_buffers_mb(0), 1);
+}
+
+#[test]
+fn kinds_parse_case_insensitively_and_reject_unknown_values() {
+    assert_eq!("OLTP".parse::<Workload>(), Ok(Workload::Oltp));
+    assert_eq!(" Dw ".parse::<Workload>(), Ok(Workload::Dw));
+    assert_eq!("SAN".parse::<Storage>(), Ok(Storage::San));
+    assert_eq!("Logical".parse::<WalLevel>(), Ok(WalLevel::Logical));
+    let err = "archive".parse::<WalLevel>().unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "'archive' is not one of minimal replica logical"
+    );
+    assert!("".parse::<Workload>().is_err());
+    assert!("web2".parse::<Workload>().is_err());
+}
+
+fn any_workload() -> impl Strategy<Value = Workload> {
+    prop::sample::select(Workload::ALL)
+}
+
+fn any_storage() -> impl Strategy<Value = Storage> {
+    prop::sample::select(Storage::ALL)
+}
+
+proptest! {
+    #[test]
+    fn invariants_hold_over_the_accepted_domain(
+        memory_mb in MIN_MEMORY_MB..=MAX_MEMORY_MB,
+        cpus in MIN_CPUS..=MAX_CPUS,
+        workload in any_workload(),
+        storage in any_storage(),
+        user_workers in prop::option::of(any::<i64>()),
+    ) {
+        let t = compute(&Inputs { memory_mb, cpus, workload, storage, max_worker_processes: user_workers });
+        prop_assert!(t.shared_buffers_mb <= memory_mb / 4);
+        prop_assert!((SHARED_BUFFERS_MIN_MB..=SHARED_BUFFERS_CAP_MB).contains(&t.shared_buffers_mb));
+        prop_assert!(t.work_mem_mb >= 1);
+        prop_assert!(t.work_mem_mb <= 256);
+        prop_assert!((MAINTENANCE_WORK_MEM_MIN_MB..=MAINTENANCE_WORK_MEM_CAP_MB).contains(&t.maintenance_work_mem_mb));
+        prop_assert!(t.effective_cache_size_mb >= 2 * t.shared_buffers_mb);
+        prop_assert!(t.effective_cache_size_mb < memory_mb);
+        prop_assert!(t.max_connections >= MIN_CONNECTIONS);
+        prop_assert!((MIN_WORKER_PROCESSES..=MAX_WORKER_PROCESSES).contains(&t.max_worker_processes));
+        prop_assert!((1..=16).contains(&t.wal_buffers_mb) && t.wal_buffers_mb != 15);
+        prop_assert!((1..=64).contains(&t.io_workers));
+        prop_assert!(t.max_parallel_workers_per_gather <= t.max_parallel_workers);
+        prop_assert!(t.max_parallel_maintenance_workers <= 4);
+        prop_assert!(t.min_wal_size_mb < t.max_wal_size_mb);
+    }
+
+    #[test]
+    fn more_memory_never_shrinks_the_buffer_pool_below_smaller_machines_tier(
+        memory_mb in MIN_MEMORY_MB..MAX_MEMORY_MB,
+        workload in any_workload(),
+    ) {
+        // Within a tier the settings grow with memory; across tiers only the ratio changes.
+        let small = compute(&inputs(memory_mb, workload));
+        let big = compute(&inputs(memory_mb + 1, workload));
+        if shared_buffers_ratio(memory_mb) == shared_buffers_ratio(memory_mb + 1) {
+            prop_assert!(big.shared_buffers_mb >= small.shared_buffers_mb);
+        }
+        prop_assert!(big.max_connections >= small.max_connections);
+        prop_assert!(big.maintenance_work_mem_mb >= small.maintenance_work_mem_mb);
+    }
+
+    #[test]
+    fn compute_is_total_over_any_input(
+        memory_mb in any::<u64>(),
+        cpus in any::<u32>(),
+        workload in any_workload(),
+        storage in any_storage(),
+        user_workers in prop::option::of(any::<i64>()),
+    ) {
+        // Callers validate first, but the core must not panic or overflow on anything.
+        let t = compute(&Inputs { memory_mb, cpus, workload, storage, max_worker_processes: user_workers });
+        prop_assert!(t.shared_buffers_mb <= SHARED_BUFFERS_CAP_MB);
+    }
+}
