@@ -13,4 +13,5 @@ pub mod config;
 pub mod detect;
 pub mod plan;
 pub mod report;
+pub mod resources;
 pub mod tuning;

@@ -1,1 +1,574 @@
-//! placeholder
+//! From tuning to the exact PostgreSQL command line, honouring what the user set themselves.
+//!
+//! Pure: the caller supplies the resources, the configuration, the user's arguments and the contents
+//! of `postgresql.auto.conf`. A setting given on the command line (`-c name=value`, `--name=value`,
+//! `-B`, `-N`, `-S`, `-h`, `-i`) or with `ALTER SYSTEM` is never overridden: the computed flag is
+//! dropped and the plan records what won. PostgreSQL itself ranks the command line above
+//! `postgresql.auto.conf`, so when both set a value the command line is reported as the winner.
+
+use crate::config::{Config, Origin};
+use crate::resources::Resources;
+use crate::tuning::{self, Inputs, Storage, Tuning, WalLevel, Workload};
+
+/// What the pgsodium key script check found (only done when pgsodium is in the preload list).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pgsodium {
+    NotRequested,
+    Enabled { script: String },
+    Disabled { reason: String },
+}
+
+/// Who set a value that the entrypoint would otherwise have computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OverrideSource {
+    CommandLine,
+    AlterSystem,
+}
+
+impl OverrideSource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OverrideSource::CommandLine => "command line",
+            OverrideSource::AlterSystem => "ALTER SYSTEM",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Override {
+    pub source: OverrideSource,
+    pub value: String,
+}
+
+/// One computed setting: the value the entrypoint chose, why, and who overrode it, if anyone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Setting {
+    pub name: &'static str,
+    pub value: String,
+    pub reason: String,
+    pub overridden_by: Option<Override>,
+}
+
+/// Everything needed to start PostgreSQL and to explain the choice.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub resources: Resources,
+    pub workload: (Workload, Origin),
+    pub storage: (Storage, Origin),
+    pub tuning: Tuning,
+    pub wal_level: WalLevel,
+    pub settings: Vec<Setting>,
+    /// The argv that follows `postgres`: the user's arguments, then the computed `-c` flags.
+    pub args: Vec<String>,
+    pub warnings: Vec<String>,
+    pub notices: Vec<String>,
+}
+
+/// The inputs of [`build`].
+pub struct PlanInputs<'a> {
+    pub resources: &'a Resources,
+    pub config: &'a Config,
+    /// The user's arguments after `postgres`.
+    pub user_args: &'a [String],
+    /// `name = value` pairs from `postgresql.auto.conf`.
+    pub alter_system: &'a [(String, String)],
+    pub pgsodium: &'a Pgsodium,
+}
+
+/// Builds the plan. Total: never fails, every input has already been validated.
+pub fn build(inputs: &PlanInputs<'_>) -> Plan {
+    let PlanInputs {
+        resources,
+        config,
+        user_args,
+        alter_system,
+        pgsodium,
+    } = *inputs;
+    let (workload, storage, wal_level) = (config.workload.0, config.storage.0, config.wal_level.0);
+    let tuning = tuning::compute(&Inputs {
+        memory_mb: resources.memory_mb,
+        cpus: resources.cpus,
+        workload,
+        storage,
+        max_worker_processes: config.max_worker_processes,
+    });
+    let mut warnings = resources.warnings.clone();
+    let mut notices = Vec::new();
+
+    if let Some(wanted) = config.max_worker_processes {
+        if wanted != i64::from(tuning.max_worker_processes) {
+            warnings.push(format!(
+                "POSTGRES_MAX_WORKER_PROCESSES={wanted} is outside {}..{} - clamping to {}",
+                tuning::MIN_WORKER_PROCESSES,
+                tuning::MAX_WORKER_PROCESSES,
+                tuning.max_worker_processes
+            ));
+        }
+    }
+
+    let mut libraries = config.shared_preload_libraries.0.clone();
+    let wants_pgsodium = libraries.iter().any(|lib| lib == "pgsodium");
+    match pgsodium {
+        Pgsodium::Disabled { reason } if wants_pgsodium => {
+            libraries.retain(|lib| lib != "pgsodium");
+            warnings.push(format!(
+                "pgsodium DISABLED ({reason}); removed from shared_preload_libraries"
+            ));
+        }
+        Pgsodium::Enabled { script } if wants_pgsodium => {
+            notices.push(format!(
+                "pgsodium enabled (getkey script at {script} validated)"
+            ));
+        }
+        _ => {}
+    }
+
+    let mut settings = computed_settings(
+        resources,
+        config,
+        &tuning,
+        &libraries,
+        pgsodium,
+        wants_pgsodium,
+    );
+    let from_command_line = command_line_settings(user_args);
+    for setting in &mut settings {
+        let by_command_line = from_command_line
+            .iter()
+            .rev()
+            .find(|(name, _)| name == setting.name);
+        let by_alter_system = alter_system
+            .iter()
+            .rev()
+            .find(|(name, _)| normalise_name(name) == setting.name);
+        setting.overridden_by = match (by_command_line, by_alter_system) {
+            (Some((_, value)), _) => Some(Override {
+                source: OverrideSource::CommandLine,
+                value: value.clone(),
+            }),
+            (None, Some((_, value))) => Some(Override {
+                source: OverrideSource::AlterSystem,
+                value: value.clone(),
+            }),
+            (None, None) => None,
+        };
+    }
+
+    let mut args: Vec<String> = user_args.to_vec();
+    for setting in settings.iter().filter(|s| s.overridden_by.is_none()) {
+        args.push("-c".to_string());
+        args.push(format!("{}={}", setting.name, setting.value));
+    }
+
+    Plan {
+        resources: resources.clone(),
+        workload: config.workload,
+        storage: config.storage,
+        tuning,
+        wal_level,
+        settings,
+        args,
+        warnings,
+        notices,
+    }
+}
+
+impl Plan {
+    /// The computed settings that will be passed to PostgreSQL (not overridden), as `(name, value)`.
+    pub fn applied(&self) -> impl Iterator<Item = &Setting> {
+        self.settings.iter().filter(|s| s.overridden_by.is_none())
+    }
+
+    /// The settings someone else set, for the log.
+    pub fn overridden(&self) -> impl Iterator<Item = &Setting> {
+        self.settings.iter().filter(|s| s.overridden_by.is_some())
+    }
+
+    /// The one-line summary the shell entrypoint printed; log scrapers depend on its exact shape.
+    pub fn summary_line(&self) -> String {
+        let r = &self.resources;
+        let t = &self.tuning;
+        format!(
+            "[POSTGRES] [AUTO-CONFIG] RAM: {}MB ({}), CPU: {} cores ({}), Workload: {}, Storage: {} \u{2192} \
+             shared_buffers={}MB, effective_cache_size={}MB, maintenance_work_mem={}MB, work_mem={}MB, \
+             max_connections={}, wal_buffers={}MB, checkpoint_completion_target={}, min_wal_size={}MB, \
+             max_wal_size={}MB, random_page_cost={}, default_statistics_target={}, io_workers={}, wal_level={}",
+            r.memory_mb,
+            r.memory_source,
+            r.cpus,
+            r.cpu_source,
+            self.workload.0,
+            self.storage.0,
+            t.shared_buffers_mb,
+            t.effective_cache_size_mb,
+            t.maintenance_work_mem_mb,
+            t.work_mem_mb,
+            t.max_connections,
+            t.wal_buffers_mb,
+            tuning::CHECKPOINT_COMPLETION_TARGET,
+            t.min_wal_size_mb,
+            t.max_wal_size_mb,
+            t.random_page_cost,
+            t.default_statistics_target,
+            t.io_workers,
+            self.wal_level,
+        )
+    }
+}
+
+fn computed_settings(
+    resources: &Resources,
+    config: &Config,
+    t: &Tuning,
+    libraries: &[String],
+    pgsodium: &Pgsodium,
+    wants_pgsodium: bool,
+) -> Vec<Setting> {
+    let ram = resources.memory_mb;
+    let cpus = resources.cpus;
+    let (workload, storage, wal_level) = (config.workload.0, config.storage.0, config.wal_level.0);
+    let mut out = Vec::with_capacity(24);
+    let mut add = |name: &'static str, value: String, reason: String| {
+        out.push(Setting {
+            name,
+            value,
+            reason,
+            overridden_by: None,
+        });
+    };
+    let mb = |v: u64| format!("{v}MB");
+    let from_env = |origin: Origin, variable: &str| match origin {
+        Origin::Environment => format!("from {variable}"),
+        Origin::Default => "default".to_string(),
+    };
+
+    add(
+        "shared_buffers",
+        mb(t.shared_buffers_mb),
+        shared_buffers_reason(ram, t.shared_buffers_mb),
+    );
+    add(
+        "effective_cache_size",
+        mb(t.effective_cache_size_mb),
+        if t.effective_cache_size_mb == 2 * t.shared_buffers_mb {
+            "twice shared_buffers (the floor)".to_string()
+        } else {
+            "70% of RAM left after shared_buffers and other processes".to_string()
+        },
+    );
+    let share = if workload == Workload::Dw { 8 } else { 16 };
+    add(
+        "maintenance_work_mem",
+        mb(t.maintenance_work_mem_mb),
+        clamp_reason(
+            ram / share,
+            t.maintenance_work_mem_mb,
+            &format!("1/{share} of {ram} MB"),
+        ),
+    );
+    let cap = tuning::work_mem_cap_mb(ram, workload);
+    add(
+        "work_mem",
+        mb(t.work_mem_mb),
+        if t.work_mem_mb == cap {
+            format!("capped at {cap} MB for {workload} at this RAM")
+        } else {
+            "RAM left after buffers, connections and OS, shared by 4 operations per connection"
+                .to_string()
+        },
+    );
+    add(
+        "max_connections",
+        t.max_connections.to_string(),
+        connections_reason(ram, workload, t.max_connections),
+    );
+    add(
+        "max_worker_processes",
+        t.max_worker_processes.to_string(),
+        match config.max_worker_processes {
+            Some(v) => clamp_reason(
+                v.max(0) as u64,
+                u64::from(t.max_worker_processes),
+                "from POSTGRES_MAX_WORKER_PROCESSES",
+            ),
+            None => {
+                let computed = if cpus <= 4 { cpus + 1 } else { cpus + cpus / 2 };
+                let rule = if cpus <= 4 {
+                    format!("{cpus} cores + 1")
+                } else {
+                    format!("1.5 x {cpus} cores")
+                };
+                clamp_reason(
+                    u64::from(computed),
+                    u64::from(t.max_worker_processes),
+                    &rule,
+                )
+            }
+        },
+    );
+    add(
+        "wal_level",
+        wal_level.to_string(),
+        from_env(config.wal_level.1, "POSTGRES_WAL_LEVEL"),
+    );
+    let preload_reason = from_env(
+        config.shared_preload_libraries.1,
+        "POSTGRES_SHARED_PRELOAD_LIBRARIES",
+    );
+    add(
+        "shared_preload_libraries",
+        libraries.join(","),
+        preload_reason,
+    );
+    if libraries.iter().any(|lib| lib == "pg_cron") {
+        add(
+            "cron.database_name",
+            config.cron_database.clone(),
+            "POSTGRES_DB, else POSTGRES_USER".to_string(),
+        );
+    }
+    add(
+        "checkpoint_completion_target",
+        tuning::CHECKPOINT_COMPLETION_TARGET.to_string(),
+        "spread checkpoint writes".to_string(),
+    );
+    add(
+        "wal_buffers",
+        mb(t.wal_buffers_mb),
+        "3% of shared_buffers, 1..16 MB".to_string(),
+    );
+    add(
+        "min_wal_size",
+        mb(t.min_wal_size_mb),
+        format!("{workload} workload"),
+    );
+    add(
+        "max_wal_size",
+        mb(t.max_wal_size_mb),
+        format!("{workload} workload"),
+    );
+    add(
+        "random_page_cost",
+        t.random_page_cost.to_string(),
+        format!("{storage} storage"),
+    );
+    add(
+        "default_statistics_target",
+        t.default_statistics_target.to_string(),
+        format!("{workload} workload"),
+    );
+    add(
+        "io_workers",
+        t.io_workers.to_string(),
+        format!("{cpus} cores / 4, 1..64"),
+    );
+    add(
+        "maintenance_io_concurrency",
+        t.maintenance_io_concurrency.to_string(),
+        format!("{storage} storage"),
+    );
+    add(
+        "max_parallel_workers",
+        t.max_parallel_workers.to_string(),
+        format!("one per core ({cpus})"),
+    );
+    add(
+        "max_parallel_workers_per_gather",
+        t.max_parallel_workers_per_gather.to_string(),
+        if cpus >= 4 {
+            "half the cores".to_string()
+        } else {
+            "1 below 4 cores".to_string()
+        },
+    );
+    add(
+        "max_parallel_maintenance_workers",
+        t.max_parallel_maintenance_workers.to_string(),
+        if cpus >= 4 {
+            "half the cores, at most 4".to_string()
+        } else {
+            "1 below 4 cores".to_string()
+        },
+    );
+    add(
+        "effective_io_concurrency",
+        t.effective_io_concurrency.to_string(),
+        format!("{storage} storage"),
+    );
+    if wal_level == WalLevel::Minimal {
+        add(
+            "max_wal_senders",
+            "0".to_string(),
+            "required by wal_level=minimal".to_string(),
+        );
+    }
+    add(
+        "listen_addresses",
+        config.listen_addresses.0.clone(),
+        match config.listen_addresses.1 {
+            Origin::Environment => "from POSTGRES_BIND_IP".to_string(),
+            Origin::Default => {
+                "default: only inside the container (set POSTGRES_BIND_IP)".to_string()
+            }
+        },
+    );
+    if let (Pgsodium::Enabled { script }, true) = (pgsodium, wants_pgsodium) {
+        add(
+            "pgsodium.getkey_script",
+            script.clone(),
+            "getkey script validated".to_string(),
+        );
+    }
+    out
+}
+
+fn shared_buffers_reason(ram: u64, value: u64) -> String {
+    let ratio = tuning::shared_buffers_ratio(ram);
+    clamp_reason(ram * ratio / 100, value, &format!("{ratio}% of {ram} MB"))
+}
+
+fn clamp_reason(wanted: u64, value: u64, rule: &str) -> String {
+    use std::cmp::Ordering::*;
+    match wanted.cmp(&value) {
+        Equal => rule.to_string(),
+        Less => format!("{rule}, raised to the minimum {value}"),
+        Greater => format!("{rule}, capped at {value}"),
+    }
+}
+
+fn connections_reason(ram: u64, workload: Workload, value: u32) -> String {
+    let base = workload.base_connections();
+    let scale = match ram {
+        r if r < 2048 => Some("50% below 2 GB RAM"),
+        r if r < 4096 => Some("70% below 4 GB RAM"),
+        r if r < 8192 => Some("85% below 8 GB RAM"),
+        _ => None,
+    };
+    let rule = match scale {
+        Some(scale) => format!("{workload} base {base}, {scale}"),
+        None => format!("{workload} base {base}"),
+    };
+    if value == tuning::MIN_CONNECTIONS && base * 50 / 100 < value {
+        format!("{rule}, raised to the minimum {value}")
+    } else {
+        rule
+    }
+}
+
+/// PostgreSQL treats GUC names case-insensitively and reads `-` as `_` in `--name=value`.
+pub fn normalise_name(name: &str) -> String {
+    name.trim().to_ascii_lowercase().replace('-', "_")
+}
+
+/// postgres' short options that take a value (from its getopt string); their values must be skipped.
+const OPTIONS_WITH_VALUE: &[u8] = b"BCcDdfhkNprStW";
+
+/// The settings the user's arguments set, in order, as `(normalised name, value)`.
+pub fn command_line_settings(args: &[String]) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        if let Some(long) = arg.strip_prefix("--") {
+            if let Some((name, value)) = long.split_once('=') {
+                found.push((normalise_name(name), value.to_string()));
+            }
+            continue;
+        }
+        let Some(short) = arg.strip_prefix('-') else {
+            continue;
+        };
+        let Some(&flag) = short.as_bytes().first() else {
+            continue;
+        };
+        if flag == b'i' {
+            found.push(("listen_addresses".to_string(), "*".to_string()));
+            continue;
+        }
+        if !OPTIONS_WITH_VALUE.contains(&flag) {
+            continue;
+        }
+        let value = if short.len() > 1 {
+            Some(short[1..].to_string())
+        } else {
+            rest.next().cloned()
+        };
+        let Some(value) = value else { continue };
+        let setting = match flag {
+            b'c' => value
+                .split_once('=')
+                .map(|(n, v)| (normalise_name(n), v.to_string())),
+            b'B' => Some(("shared_buffers".to_string(), value)),
+            b'N' => Some(("max_connections".to_string(), value)),
+            b'S' => Some(("work_mem".to_string(), value)),
+            b'h' => Some(("listen_addresses".to_string(), value)),
+            _ => None,
+        };
+        found.extend(setting);
+    }
+    found
+}
+
+/// The data directory the user's arguments name with `-D`, if any.
+pub fn command_line_data_directory(args: &[String]) -> Option<String> {
+    let mut rest = args.iter();
+    let mut found = None;
+    while let Some(arg) = rest.next() {
+        if arg == "-D" {
+            found = rest.next().cloned();
+        } else if let Some(dir) = arg.strip_prefix("-D") {
+            found = Some(dir.to_string());
+        } else if arg.len() == 2
+            && arg.starts_with('-')
+            && OPTIONS_WITH_VALUE.contains(&arg.as_bytes()[1])
+        {
+            rest.next();
+        }
+    }
+    found
+}
+
+/// Parses `postgresql.auto.conf` (as written by `ALTER SYSTEM`) into `(normalised name, value)` pairs.
+/// Unparseable lines are skipped: PostgreSQL itself will report them.
+pub fn parse_auto_conf(text: &str) -> Vec<(String, String)> {
+    let mut settings = Vec::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let name_end = line
+            .find(|c: char| c == '=' || c.is_whitespace())
+            .unwrap_or(line.len());
+        let (name, rest) = line.split_at(name_end);
+        let rest = rest.trim_start();
+        let rest = rest.strip_prefix('=').unwrap_or(rest).trim_start();
+        let value = if let Some(quoted) = rest.strip_prefix('\'') {
+            let mut value = String::new();
+            let mut chars = quoted.chars().peekable();
+            while let Some(c) = chars.next() {
+                match c {
+                    '\'' if chars.peek() == Some(&'\'') => {
+                        chars.next();
+                        value.push('\'');
+                    }
+                    '\'' => break,
+                    '\\' => value.extend(chars.next()),
+                    other => value.push(other),
+                }
+            }
+            value
+        } else {
+            rest.split(|c: char| c == '#' || c.is_whitespace())
+                .next()
+                .unwrap_or("")
+                .to_string()
+        };
+        if !name.is_empty() {
+            settings.push((normalise_name(name), value));
+        }
+    }
+    settings
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,336 @@
+use super::*;
+use crate::detect::{CpuSource, MemorySource};
+
+fn resources(memory_mb: u64, cpus: u32) -> Resources {
+    Resources {
+        memory_mb,
+        memory_source: MemorySource::CgroupV2,
+        memory_origin: "/sys/fs/cgroup/memory.max".into(),
+        cpus,
+        cpu_source: CpuSource::CgroupV2,
+        warnings: Vec::new(),
+    }
+}
+
+fn config(vars: &[(&str, &str)]) -> Config {
+    let vars: Vec<(String, String)> = vars
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    Config::from_lookup(|name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+        .unwrap()
+}
+
+fn strings(items: &[&str]) -> Vec<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+fn plan_with(vars: &[(&str, &str)], args: &[&str], auto_conf: &str, pgsodium: Pgsodium) -> Plan {
+    let res = resources(4096, 2);
+    let cfg = config(vars);
+    let args = strings(args);
+    let alter = parse_auto_conf(auto_conf);
+    build(&PlanInputs {
+        resources: &res,
+        config: &cfg,
+        user_args: &args,
+        alter_system: &alter,
+        pgsodium: &pgsodium,
+    })
+}
+
+fn plan(vars: &[(&str, &str)], args: &[&str]) -> Plan {
+    plan_with(vars, args, "", Pgsodium::NotRequested)
+}
+
+fn value<'a>(plan: &'a Plan, name: &str) -> Option<&'a str> {
+    plan.applied()
+        .find(|s| s.name == name)
+        .map(|s| s.value.as_str())
+}
+
+#[test]
+fn flags_come_in_the_reference_order_after_the_users_arguments() {
+    let p = plan(&[], &["-c", "foo=bar"]);
+    let names: Vec<&str> = p
+        .args
+        .chunks(2)
+        .skip(1)
+        .map(|pair| pair[1].split('=').next().unwrap())
+        .collect();
+    assert_eq!(&p.args[..2], ["-c", "foo=bar"]);
+    assert_eq!(
+        names,
+        [
+            "shared_buffers",
+            "effective_cache_size",
+            "maintenance_work_mem",
+            "work_mem",
+            "max_connections",
+            "max_worker_processes",
+            "wal_level",
+            "shared_preload_libraries",
+            "cron.database_name",
+            "checkpoint_completion_target",
+            "wal_buffers",
+            "min_wal_size",
+            "max_wal_size",
+            "random_page_cost",
+            "default_statistics_target",
+            "io_workers",
+            "maintenance_io_concurrency",
+            "max_parallel_workers",
+            "max_parallel_workers_per_gather",
+            "max_parallel_maintenance_workers",
+            "effective_io_concurrency",
+            "listen_addresses",
+        ]
+    );
+    assert!(p.args.chunks(2).all(|pair| pair[0] == "-c"));
+}
+
+#[test]
+fn values_are_passed_as_postgres_reads_them() {
+    let p = plan(&[], &[]);
+    assert_eq!(value(&p, "shared_buffers"), Some("1024MB"));
+    assert_eq!(value(&p, "effective_cache_size"), Some("2048MB"));
+    assert_eq!(value(&p, "max_connections"), Some("170"));
+    assert_eq!(value(&p, "wal_level"), Some("logical"));
+    assert_eq!(value(&p, "listen_addresses"), Some("127.0.0.1"));
+    assert_eq!(
+        value(&p, "shared_preload_libraries"),
+        Some("auto_explain,pg_cron,pg_stat_monitor,pg_stat_statements,pgaudit")
+    );
+    assert_eq!(value(&p, "cron.database_name"), Some("postgres"));
+    assert_eq!(value(&p, "random_page_cost"), Some("1.1"));
+    assert_eq!(value(&p, "effective_io_concurrency"), Some("200"));
+}
+
+#[test]
+fn minimal_wal_level_turns_off_wal_senders_before_listen_addresses() {
+    let p = plan(&[("POSTGRES_WAL_LEVEL", "minimal")], &[]);
+    let tail: Vec<&str> = p.args.iter().rev().take(4).map(String::as_str).collect();
+    assert_eq!(
+        tail,
+        [
+            "listen_addresses=127.0.0.1",
+            "-c",
+            "max_wal_senders=0",
+            "-c"
+        ]
+    );
+}
+
+#[test]
+fn cron_database_is_only_set_when_pg_cron_is_loaded() {
+    let p = plan(
+        &[(
+            "POSTGRES_SHARED_PRELOAD_LIBRARIES",
+            "auto_explain,pg_stat_statements",
+        )],
+        &[],
+    );
+    assert_eq!(value(&p, "cron.database_name"), None);
+    let p = plan(&[("POSTGRES_DB", "mydb")], &[]);
+    assert_eq!(value(&p, "cron.database_name"), Some("mydb"));
+}
+
+#[test]
+fn command_line_settings_win_in_every_spelling() {
+    let cases: &[(&[&str], &str, &str)] = &[
+        (&["-c", "shared_buffers=2GB"], "shared_buffers", "2GB"),
+        (&["-cshared_buffers=3GB"], "shared_buffers", "3GB"),
+        (&["--shared-buffers=4GB"], "shared_buffers", "4GB"),
+        (&["--Work_Mem=8MB"], "work_mem", "8MB"),
+        (&["-B", "1000"], "shared_buffers", "1000"),
+        (&["-N", "42"], "max_connections", "42"),
+        (&["-S", "2048"], "work_mem", "2048"),
+        (&["-h", "0.0.0.0"], "listen_addresses", "0.0.0.0"),
+        (&["-i"], "listen_addresses", "*"),
+        (
+            &["-c", "MAX_CONNECTIONS=10", "-c", "max_connections=11"],
+            "max_connections",
+            "11",
+        ),
+    ];
+    for &(args, name, wanted) in cases {
+        let p = plan(&[], args);
+        let setting = p.settings.iter().find(|s| s.name == name).unwrap();
+        assert_eq!(
+            setting.overridden_by,
+            Some(Override {
+                source: OverrideSource::CommandLine,
+                value: wanted.to_string()
+            }),
+            "{args:?}"
+        );
+        assert!(
+            !p.args[args.len()..]
+                .iter()
+                .any(|a| a.starts_with(&format!("{name}="))),
+            "{args:?} still passes the computed {name}"
+        );
+    }
+}
+
+#[test]
+fn option_values_are_not_mistaken_for_settings() {
+    // `-D` takes a value that happens to look like an option; `-p` is not a tuned setting.
+    let p = plan(&[], &["-D", "-c", "-p", "5433"]);
+    assert!(p.overridden().next().is_none());
+    assert_eq!(
+        command_line_data_directory(&strings(&["-p", "-D", "-D", "/data"])),
+        Some("/data".into())
+    );
+    assert_eq!(
+        command_line_data_directory(&strings(&["-D/pg"])),
+        Some("/pg".into())
+    );
+}
+
+#[test]
+fn alter_system_wins_and_the_command_line_beats_it() {
+    let auto = "# Do not edit this file manually!\nwork_mem = '64MB'\nMax_Connections = 50 # trailing\nlisten_addresses = 'a''b'\n";
+    let p = plan_with(
+        &[],
+        &["-c", "max_connections=60"],
+        auto,
+        Pgsodium::NotRequested,
+    );
+    let by = |name: &str| {
+        p.settings
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap()
+            .overridden_by
+            .clone()
+            .unwrap()
+    };
+    assert_eq!(
+        by("work_mem"),
+        Override {
+            source: OverrideSource::AlterSystem,
+            value: "64MB".into()
+        }
+    );
+    assert_eq!(
+        by("max_connections"),
+        Override {
+            source: OverrideSource::CommandLine,
+            value: "60".into()
+        }
+    );
+    assert_eq!(by("listen_addresses").value, "a'b");
+    assert_eq!(value(&p, "work_mem"), None);
+    assert_eq!(value(&p, "shared_buffers"), Some("1024MB"));
+}
+
+#[test]
+fn auto_conf_parsing_is_forgiving() {
+    let parsed = parse_auto_conf("a=1\nb = 'x y'\n\n  # comment\nc 'z'\nd = 'esc\\'aped'\n=bad\n");
+    assert_eq!(
+        parsed,
+        [
+            ("a".into(), "1".into()),
+            ("b".into(), "x y".into()),
+            ("c".into(), "z".into()),
+            ("d".into(), "esc'aped".into())
+        ]
+    );
+}
+
+#[test]
+fn pgsodium_is_removed_as_a_whole_item_only() {
+    let vars = [(
+        "POSTGRES_SHARED_PRELOAD_LIBRARIES",
+        "pg_cron,pgsodium_ext,pgsodium,timescaledb",
+    )];
+    let p = plan_with(
+        &vars,
+        &[],
+        "",
+        Pgsodium::Disabled {
+            reason: "no executable script at /x".into(),
+        },
+    );
+    assert_eq!(
+        value(&p, "shared_preload_libraries"),
+        Some("pg_cron,pgsodium_ext,timescaledb")
+    );
+    assert!(p
+        .warnings
+        .iter()
+        .any(|w| w.contains("pgsodium DISABLED (no executable script at /x)")));
+    assert_eq!(value(&p, "pgsodium.getkey_script"), None);
+
+    let only = [("POSTGRES_SHARED_PRELOAD_LIBRARIES", "pgsodium")];
+    let p = plan_with(
+        &only,
+        &[],
+        "",
+        Pgsodium::Disabled {
+            reason: "bad".into(),
+        },
+    );
+    assert_eq!(value(&p, "shared_preload_libraries"), Some(""));
+
+    let p = plan_with(
+        &only,
+        &[],
+        "",
+        Pgsodium::Enabled {
+            script: "/share/extension/pgsodium_getkey".into(),
+        },
+    );
+    assert_eq!(value(&p, "shared_preload_libraries"), Some("pgsodium"));
+    assert_eq!(
+        value(&p, "pgsodium.getkey_script"),
+        Some("/share/extension/pgsodium_getkey")
+    );
+    assert_eq!(
+        p.args.last().map(String::as_str),
+        Some("pgsodium.getkey_script=/share/extension/pgsodium_getkey")
+    );
+}
+
+#[test]
+fn worker_process_clamp_is_warned_about() {
+    let p = plan(&[("POSTGRES_MAX_WORKER_PROCESSES", "100")], &[]);
+    assert_eq!(value(&p, "max_worker_processes"), Some("64"));
+    assert!(p
+        .warnings
+        .iter()
+        .any(|w| w.contains("POSTGRES_MAX_WORKER_PROCESSES=100 is outside 8..64")));
+    let p = plan(&[("POSTGRES_MAX_WORKER_PROCESSES", "16")], &[]);
+    assert_eq!(value(&p, "max_worker_processes"), Some("16"));
+    assert!(p.warnings.is_empty());
+}
+
+#[test]
+fn summary_line_keeps_the_upstream_shape() {
+    let p = plan(&[], &[]);
+    assert_eq!(
+        p.summary_line(),
+        "[POSTGRES] [AUTO-CONFIG] RAM: 4096MB (cgroup-v2), CPU: 2 cores (cgroup-v2), Workload: web, Storage: ssd \u{2192} \
+         shared_buffers=1024MB, effective_cache_size=2048MB, maintenance_work_mem=256MB, work_mem=1MB, max_connections=170, \
+         wal_buffers=16MB, checkpoint_completion_target=0.9, min_wal_size=1024MB, max_wal_size=4096MB, random_page_cost=1.1, \
+         default_statistics_target=100, io_workers=1, wal_level=logical"
+    );
+    assert!(!p.summary_line().contains("max_parallel_workers="));
+}
+
+#[test]
+fn every_setting_has_a_reason() {
+    for vars in [
+        &[][..],
+        &[
+            ("POSTGRES_WORKLOAD_TYPE", "dw"),
+            ("POSTGRES_WAL_LEVEL", "minimal"),
+        ][..],
+    ] {
+        let p = plan(vars, &[]);
+        for s in &p.settings {
+            assert!(!s.reason.is_empty(), "{} has no reason", s.name);
+        }
+    }
+}
