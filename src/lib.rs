@@ -11,7 +11,9 @@
 pub mod cli;
 pub mod config;
 pub mod detect;
+pub mod entrypoint;
 pub mod plan;
 pub mod report;
 pub mod resources;
+pub mod runtime;
 pub mod tuning;

@@ -1,1 +1,42 @@
-fn main() {}
+//! `aza-entrypoint`: the container's ENTRYPOINT. Reads the lifecycle top to bottom; the work is in the
+//! library.
+
+use std::process::ExitCode;
+
+use aza_pg::cli::{self, Command};
+use aza_pg::entrypoint::{self, PlanError};
+use aza_pg::{report, runtime};
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(code) => code,
+        Err(error) => {
+            runtime::log::error(&error.to_string());
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run() -> Result<ExitCode, PlanError> {
+    match cli::parse(std::env::args_os().skip(1).collect())? {
+        Command::Help => {
+            print!("{}", cli::HELP);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Version => {
+            println!("aza-entrypoint {}", env!("CARGO_PKG_VERSION"));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::PassThrough { program, args } => Ok(runtime::exec::pass_through(&program, &args)),
+        Command::DryRun { format, postgres_args } => {
+            let plan = entrypoint::prepare(&postgres_args)?;
+            print!("{}", report::render(&plan, format));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Postgres { args } => {
+            let plan = entrypoint::prepare(&args)?;
+            runtime::log::plan(&plan);
+            Ok(runtime::exec::exec_postgres(&plan.args))
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! Process control: logging, handing over to other programs, and (later) supervising PostgreSQL.
+
+pub mod exec;
+pub mod log;
