@@ -1,7 +1,7 @@
 //! CPU detection: cgroup quotas (v2 `cpu.max`, v1 `cpu.cfs_quota_us`), bounded by the affinity mask.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use nix::sched::{sched_getaffinity, CpuSet};
 use nix::unistd::Pid;
@@ -94,6 +94,7 @@ pub fn detect_cpus(root: &Path, affinity: Option<u32>) -> DetectedCpus {
 pub fn affinity_cpu_count() -> Option<u32> {
     // Pid 0 means the calling thread.
     let set = sched_getaffinity(Pid::from_raw(0)).ok()?;
+    // `is_set` only fails for an index beyond `CpuSet::count()`, which this range never produces.
     let count = (0..CpuSet::count())
         .filter(|&cpu| set.is_set(cpu).unwrap_or(false))
         .count();
@@ -207,7 +208,7 @@ fn cgroup_v1_quota(
 
 /// The core count one v1 cgroup directory allows, if it sets a valid quota.
 fn v1_level_cores(fs: FsView<'_>, dir: &Path, warnings: &mut Vec<String>) -> Option<u32> {
-    let quota_path: PathBuf = dir.join("cpu.cfs_quota_us");
+    let quota_path = dir.join("cpu.cfs_quota_us");
     let content = fs.read(&quota_path, warnings)?;
     let Some(quota) = parse_cfs_quota(&content) else {
         warn_malformed(warnings, &quota_path, "microseconds or -1", &content);
