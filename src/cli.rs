@@ -15,11 +15,19 @@ pub enum Command {
     Help,
     Version,
     /// Preview the tuning for these `postgres` arguments.
-    DryRun { format: Format, postgres_args: Vec<String> },
+    DryRun {
+        format: Format,
+        postgres_args: Vec<String>,
+    },
     /// Run PostgreSQL with these arguments (after `postgres`).
-    Postgres { args: Vec<String> },
+    Postgres {
+        args: Vec<String>,
+    },
     /// Run another program untouched (`aza-entrypoint bash`).
-    PassThrough { program: OsString, args: Vec<OsString> },
+    PassThrough {
+        program: OsString,
+        args: Vec<OsString>,
+    },
 }
 
 /// A command line the entrypoint cannot act on.
@@ -71,13 +79,22 @@ pub fn parse(args: Vec<OsString>) -> Result<Command, UsageError> {
         "--help" => return Ok(Command::Help),
         "--version" => return Ok(Command::Version),
         "--dry-run" => return parse_dry_run(&args[1..]),
-        "postgres" => return Ok(Command::Postgres { args: utf8_args(&args[1..])? }),
+        "postgres" => {
+            return Ok(Command::Postgres {
+                args: utf8_args(&args[1..])?,
+            })
+        }
         _ => {}
     }
     if first_text.starts_with('-') {
-        return Ok(Command::Postgres { args: utf8_args(&args)? });
+        return Ok(Command::Postgres {
+            args: utf8_args(&args)?,
+        });
     }
-    Ok(Command::PassThrough { program: first.clone(), args: args[1..].to_vec() })
+    Ok(Command::PassThrough {
+        program: first.clone(),
+        args: args[1..].to_vec(),
+    })
 }
 
 fn parse_dry_run(rest: &[OsString]) -> Result<Command, UsageError> {
@@ -86,7 +103,9 @@ fn parse_dry_run(rest: &[OsString]) -> Result<Command, UsageError> {
     while let Some(arg) = rest.peek() {
         let value = if arg == "--format" {
             rest.next();
-            rest.next().ok_or_else(|| UsageError(format!("--format needs a value: {}", Format::ACCEPTED)))?
+            rest.next().ok_or_else(|| {
+                UsageError(format!("--format needs a value: {}", Format::ACCEPTED))
+            })?
         } else if let Some(value) = arg.strip_prefix("--format=") {
             let value = value.to_string();
             rest.next();
@@ -94,8 +113,12 @@ fn parse_dry_run(rest: &[OsString]) -> Result<Command, UsageError> {
         } else {
             break;
         };
-        format = Format::parse(&value)
-            .ok_or_else(|| UsageError(format!("--format '{value}' is not one of {}", Format::ACCEPTED)))?;
+        format = Format::parse(&value).ok_or_else(|| {
+            UsageError(format!(
+                "--format '{value}' is not one of {}",
+                Format::ACCEPTED
+            ))
+        })?;
     }
     if rest.peek().map(String::as_str) == Some("--") {
         rest.next();
@@ -103,7 +126,10 @@ fn parse_dry_run(rest: &[OsString]) -> Result<Command, UsageError> {
     if rest.peek().map(String::as_str) == Some("postgres") {
         rest.next();
     }
-    Ok(Command::DryRun { format, postgres_args: rest.collect() })
+    Ok(Command::DryRun {
+        format,
+        postgres_args: rest.collect(),
+    })
 }
 
 fn utf8_args(args: &[OsString]) -> Result<Vec<String>, UsageError> {
@@ -131,12 +157,30 @@ mod tests {
     #[test]
     fn arguments_follow_the_official_image() {
         assert_eq!(parse_strs(&[]), Ok(Command::Postgres { args: vec![] }));
-        assert_eq!(parse_strs(&["postgres", "-c", "a=b"]), Ok(Command::Postgres { args: strings(&["-c", "a=b"]) }));
-        assert_eq!(parse_strs(&["-c", "a=b"]), Ok(Command::Postgres { args: strings(&["-c", "a=b"]) }));
-        assert_eq!(parse_strs(&["-h", "0.0.0.0"]), Ok(Command::Postgres { args: strings(&["-h", "0.0.0.0"]) }));
+        assert_eq!(
+            parse_strs(&["postgres", "-c", "a=b"]),
+            Ok(Command::Postgres {
+                args: strings(&["-c", "a=b"])
+            })
+        );
+        assert_eq!(
+            parse_strs(&["-c", "a=b"]),
+            Ok(Command::Postgres {
+                args: strings(&["-c", "a=b"])
+            })
+        );
+        assert_eq!(
+            parse_strs(&["-h", "0.0.0.0"]),
+            Ok(Command::Postgres {
+                args: strings(&["-h", "0.0.0.0"])
+            })
+        );
         assert_eq!(
             parse_strs(&["bash", "-c", "echo hi"]),
-            Ok(Command::PassThrough { program: "bash".into(), args: vec!["-c".into(), "echo hi".into()] })
+            Ok(Command::PassThrough {
+                program: "bash".into(),
+                args: vec!["-c".into(), "echo hi".into()]
+            })
         );
         assert_eq!(parse_strs(&["--help"]), Ok(Command::Help));
         assert_eq!(parse_strs(&["--version"]), Ok(Command::Version));
@@ -144,17 +188,32 @@ mod tests {
 
     #[test]
     fn dry_run_takes_a_format_and_postgres_arguments() {
-        assert_eq!(parse_strs(&["--dry-run"]), Ok(Command::DryRun { format: Format::Table, postgres_args: vec![] }));
+        assert_eq!(
+            parse_strs(&["--dry-run"]),
+            Ok(Command::DryRun {
+                format: Format::Table,
+                postgres_args: vec![]
+            })
+        );
         assert_eq!(
             parse_strs(&["--dry-run", "--format", "json", "-c", "work_mem=8MB"]),
-            Ok(Command::DryRun { format: Format::Json, postgres_args: strings(&["-c", "work_mem=8MB"]) })
+            Ok(Command::DryRun {
+                format: Format::Json,
+                postgres_args: strings(&["-c", "work_mem=8MB"])
+            })
         );
         assert_eq!(
             parse_strs(&["--dry-run", "--format=args", "--", "postgres", "-N", "5"]),
-            Ok(Command::DryRun { format: Format::Args, postgres_args: strings(&["-N", "5"]) })
+            Ok(Command::DryRun {
+                format: Format::Args,
+                postgres_args: strings(&["-N", "5"])
+            })
         );
         let err = parse_strs(&["--dry-run", "--format", "yaml"]).unwrap_err();
-        assert_eq!(err.to_string(), "--format 'yaml' is not one of table, json, conf, args (see aza-entrypoint --help)");
+        assert_eq!(
+            err.to_string(),
+            "--format 'yaml' is not one of table, json, conf, args (see aza-entrypoint --help)"
+        );
         assert!(parse_strs(&["--dry-run", "--format"]).is_err());
     }
 }

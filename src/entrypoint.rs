@@ -55,7 +55,12 @@ pub fn prepare(postgres_args: &[String]) -> Result<Plan, PlanError> {
         plan::command_line_data_directory(postgres_args).unwrap_or_else(|| config.pgdata.clone());
     let mut warnings = Vec::new();
     let alter_system = read_alter_system(Path::new(&data_directory), &mut warnings);
-    let pgsodium = if config.shared_preload_libraries.0.iter().any(|lib| lib == "pgsodium") {
+    let pgsodium = if config
+        .shared_preload_libraries
+        .0
+        .iter()
+        .any(|lib| lib == "pgsodium")
+    {
         check_pgsodium(&pgsodium_getkey_path())
     } else {
         Pgsodium::NotRequested
@@ -80,7 +85,10 @@ fn read_alter_system(data_directory: &Path, warnings: &mut Vec<String>) -> Vec<(
         Ok(bytes) => plan::parse_auto_conf(&String::from_utf8_lossy(&bytes)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
         Err(e) => {
-            warnings.push(format!("cannot read {} ({e}); ALTER SYSTEM settings may be overridden", path.display()));
+            warnings.push(format!(
+                "cannot read {} ({e}); ALTER SYSTEM settings may be overridden",
+                path.display()
+            ));
             Vec::new()
         }
     }
@@ -106,13 +114,22 @@ fn pgsodium_getkey_path() -> PathBuf {
 pub fn check_pgsodium(script: &Path) -> Pgsodium {
     use std::os::unix::fs::PermissionsExt;
     let shown = script.display().to_string();
-    let executable = std::fs::metadata(script).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+    let executable =
+        std::fs::metadata(script).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
     if !matches!(executable, Ok(true)) {
-        return Pgsodium::Disabled { reason: format!("no executable script at {shown}") };
+        return Pgsodium::Disabled {
+            reason: format!("no executable script at {shown}"),
+        };
     }
-    let Ok(mut child) = Process::new(script).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn()
+    let Ok(mut child) = Process::new(script)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
     else {
-        return Pgsodium::Disabled { reason: format!("cannot run {shown}") };
+        return Pgsodium::Disabled {
+            reason: format!("cannot run {shown}"),
+        };
     };
     // A key script that hangs must not hang the container's start.
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -123,16 +140,26 @@ pub fn check_pgsodium(script: &Path) -> Pgsodium {
             _ => {
                 let _ = child.kill();
                 let _ = child.wait();
-                return Pgsodium::Disabled { reason: format!("{shown} did not finish within 10 s") };
+                return Pgsodium::Disabled {
+                    reason: format!("{shown} did not finish within 10 s"),
+                };
             }
         }
     }
-    let output = child.wait_with_output().map(|o| o.stdout).unwrap_or_default();
-    let key: String = String::from_utf8_lossy(&output).chars().filter(|c| !c.is_whitespace()).collect();
+    let output = child
+        .wait_with_output()
+        .map(|o| o.stdout)
+        .unwrap_or_default();
+    let key: String = String::from_utf8_lossy(&output)
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
     if key.len() == 64 && key.chars().all(|c| c.is_ascii_hexdigit()) {
         Pgsodium::Enabled { script: shown }
     } else {
-        Pgsodium::Disabled { reason: "getkey script output invalid: expected 64 hex chars".to_string() }
+        Pgsodium::Disabled {
+            reason: "getkey script output invalid: expected 64 hex chars".to_string(),
+        }
     }
 }
 
@@ -155,10 +182,20 @@ mod tests {
         let good = script(dir.path(), &format!("echo {key}"), 0o755);
         assert!(matches!(check_pgsodium(&good), Pgsodium::Enabled { .. }));
         let short = script(dir.path(), "echo abc", 0o755);
-        assert_eq!(check_pgsodium(&short), Pgsodium::Disabled { reason: "getkey script output invalid: expected 64 hex chars".into() });
+        assert_eq!(
+            check_pgsodium(&short),
+            Pgsodium::Disabled {
+                reason: "getkey script output invalid: expected 64 hex chars".into()
+            }
+        );
         let not_executable = script(dir.path(), &format!("echo {key}"), 0o644);
-        assert!(matches!(check_pgsodium(&not_executable), Pgsodium::Disabled { reason } if reason.starts_with("no executable script")));
-        assert!(matches!(check_pgsodium(&dir.path().join("missing")), Pgsodium::Disabled { .. }));
+        assert!(
+            matches!(check_pgsodium(&not_executable), Pgsodium::Disabled { reason } if reason.starts_with("no executable script"))
+        );
+        assert!(matches!(
+            check_pgsodium(&dir.path().join("missing")),
+            Pgsodium::Disabled { .. }
+        ));
     }
 
     #[test]
@@ -171,7 +208,14 @@ mod tests {
         assert!(read_alter_system(dir.path(), &mut warnings).is_empty());
         assert_eq!(warnings.len(), 1);
         std::fs::remove_dir(dir.path().join("postgresql.auto.conf")).unwrap();
-        std::fs::write(dir.path().join("postgresql.auto.conf"), "work_mem = '8MB'\n").unwrap();
-        assert_eq!(read_alter_system(dir.path(), &mut warnings), [("work_mem".to_string(), "8MB".to_string())]);
+        std::fs::write(
+            dir.path().join("postgresql.auto.conf"),
+            "work_mem = '8MB'\n",
+        )
+        .unwrap();
+        assert_eq!(
+            read_alter_system(dir.path(), &mut warnings),
+            [("work_mem".to_string(), "8MB".to_string())]
+        );
     }
 }

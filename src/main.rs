@@ -28,7 +28,10 @@ fn run() -> Result<ExitCode, PlanError> {
             Ok(ExitCode::SUCCESS)
         }
         Command::PassThrough { program, args } => Ok(runtime::exec::pass_through(&program, &args)),
-        Command::DryRun { format, postgres_args } => {
+        Command::DryRun {
+            format,
+            postgres_args,
+        } => {
             let plan = entrypoint::prepare(&postgres_args)?;
             print!("{}", report::render(&plan, format));
             Ok(ExitCode::SUCCESS)

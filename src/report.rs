@@ -39,7 +39,8 @@ pub fn render(plan: &Plan, format: Format) -> String {
 /// A readable table of the inputs and of every setting with its reason.
 pub fn table(plan: &Plan) -> String {
     let r = &plan.resources;
-    let mut out = String::from("aza-entrypoint dry run: nothing was started or changed\n\nInputs\n");
+    let mut out =
+        String::from("aza-entrypoint dry run: nothing was started or changed\n\nInputs\n");
     let memory_from = match r.memory_source.as_str() {
         "manual" | "default" => r.memory_source.to_string(),
         source => format!("{source}: {}", r.memory_origin),
@@ -47,22 +48,45 @@ pub fn table(plan: &Plan) -> String {
     let rows = [
         ("memory", format!("{} MB", r.memory_mb), memory_from),
         ("cpus", r.cpus.to_string(), r.cpu_source.to_string()),
-        ("workload", plan.workload.0.to_string(), plan.workload.1.as_str().to_string()),
-        ("storage", plan.storage.0.to_string(), plan.storage.1.as_str().to_string()),
+        (
+            "workload",
+            plan.workload.0.to_string(),
+            plan.workload.1.as_str().to_string(),
+        ),
+        (
+            "storage",
+            plan.storage.0.to_string(),
+            plan.storage.1.as_str().to_string(),
+        ),
     ];
     for (name, value, source) in rows {
         out.push_str(&format!("  {name:<10} {value:<10} {source}\n"));
     }
 
-    let width = plan.settings.iter().map(|s| s.name.len()).max().unwrap_or(0);
-    let value_width = plan.settings.iter().map(|s| shown_value(s).len()).max().unwrap_or(0).min(40);
+    let width = plan
+        .settings
+        .iter()
+        .map(|s| s.name.len())
+        .max()
+        .unwrap_or(0);
+    let value_width = plan
+        .settings
+        .iter()
+        .map(|s| shown_value(s).len())
+        .max()
+        .unwrap_or(0)
+        .min(40);
     out.push_str("\nSettings\n");
     for s in &plan.settings {
         let reason = match &s.overridden_by {
             Some(o) => format!("set by {} (computed {})", o.source.as_str(), s.value),
             None => s.reason.clone(),
         };
-        out.push_str(&format!("  {:<width$}  {:<value_width$}  {reason}\n", s.name, shown_value(s)));
+        out.push_str(&format!(
+            "  {:<width$}  {:<value_width$}  {reason}\n",
+            s.name,
+            shown_value(s)
+        ));
     }
     if !plan.warnings.is_empty() {
         out.push_str("\nWarnings\n");
@@ -86,8 +110,10 @@ fn shown_value(setting: &crate::plan::Setting) -> &str {
 /// The machine-readable preview: inputs, the exact values passed, the argv and the warnings.
 pub fn json(plan: &Plan) -> String {
     let r = &plan.resources;
-    let settings: Map<String, Value> =
-        plan.applied().map(|s| (s.name.to_string(), Value::String(s.value.clone()))).collect();
+    let settings: Map<String, Value> = plan
+        .applied()
+        .map(|s| (s.name.to_string(), Value::String(s.value.clone())))
+        .collect();
     let overridden: Vec<Value> = plan
         .overridden()
         .filter_map(|s| {
@@ -123,7 +149,11 @@ pub fn conf(plan: &Plan) -> String {
         let line = format!("{} = '{}'", s.name, s.value.replace('\'', "''"));
         match &s.overridden_by {
             None => out.push_str(&format!("{line:<48} # {}\n", s.reason)),
-            Some(o) => out.push_str(&format!("# {line:<46} # set by {}: {}\n", o.source.as_str(), o.value)),
+            Some(o) => out.push_str(&format!(
+                "# {line:<46} # set by {}: {}\n",
+                o.source.as_str(),
+                o.value
+            )),
         }
     }
     out

@@ -425,6 +425,34 @@ fn fixture_bind_mount_fallback_v2_ext4_and_tmpfs() {
     }
 }
 
+/// On a hybrid host, a directory bind-mounted over `/sys/fs/cgroup` hides the host's v1 and unified
+/// mounts, which mountinfo still lists: the fixture's v2 files must win.
+#[test]
+fn bind_mount_over_a_hybrid_host_hides_the_host_mounts() {
+    let tree = Tree::new();
+    tree.proc_cgroup(&["4:memory:/process_api/abc", "1:cpu:/", "0::/"])
+        .mountinfo(&[
+            MOUNT_ROOTFS,
+            MOUNT_V1_TMPFS,
+            MOUNT_V1_CPU,
+            MOUNT_V1_MEMORY,
+            MOUNT_UNIFIED,
+            "66 31 254:0 /tmp/fixture /sys/fs/cgroup rw,relatime - ext4 /dev/vda rw",
+        ])
+        .file("sys/fs/cgroup/cgroup.controllers", "cpu memory\n")
+        .file("sys/fs/cgroup/memory.max", &bytes(1500))
+        .file("sys/fs/cgroup/cpu.max", "200000 100000\n")
+        .meminfo();
+    assert_memory(
+        &detect_memory(tree.root()),
+        1500,
+        MemorySource::CgroupV2,
+        "/sys/fs/cgroup/memory.max",
+    );
+    let cpus = detect_cpus(tree.root(), Some(8));
+    assert_eq!((cpus.count, cpus.source), (2, CpuSource::CgroupV2));
+}
+
 #[test]
 fn fixture_bind_mount_fallback_v1() {
     let tree = Tree::new();

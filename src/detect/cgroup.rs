@@ -239,8 +239,9 @@ impl CgroupLayout {
     /// per file.
     pub(crate) fn load(fs: FsView<'_>, warnings: &mut Vec<String>) -> Self {
         let memberships = parse_lines(fs, PROC_SELF_CGROUP, parse_cgroup_line, warnings);
-        // Every line is parsed (so corruption is reported), but only cgroup mounts are kept.
-        let mounts = parse_lines(fs, PROC_SELF_MOUNTINFO, parse_mountinfo_line, warnings)
+        // Every line is parsed (so corruption is reported), but only visible cgroup mounts are kept.
+        let all_mounts = parse_lines(fs, PROC_SELF_MOUNTINFO, parse_mountinfo_line, warnings);
+        let mounts = visible_mounts(all_mounts)
             .into_iter()
             .filter(|m| m.fstype == "cgroup" || m.fstype == "cgroup2")
             .collect();
@@ -302,6 +303,27 @@ impl CgroupLayout {
         }
         Some(directories)
     }
+}
+
+/// Drops mounts hidden by a later mount on the same path or on one of its ancestors. mountinfo lists
+/// mounts in the order they were made, so when a directory is bind-mounted over `/sys/fs/cgroup` the
+/// host's cgroup mounts below it are still listed but no longer reachable.
+fn visible_mounts(mounts: Vec<MountInfo>) -> Vec<MountInfo> {
+    let shadowed = |index: usize, mount: &MountInfo| {
+        mounts[index + 1..]
+            .iter()
+            .any(|later| Path::new(&mount.mount_point).starts_with(&later.mount_point))
+    };
+    let keep: Vec<bool> = mounts
+        .iter()
+        .enumerate()
+        .map(|(index, mount)| !shadowed(index, mount))
+        .collect();
+    mounts
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(mount, visible)| visible.then_some(mount))
+        .collect()
 }
 
 /// The part of `cgroup_path` below `mount_root`, made only of normal components. `None` if the path is not
@@ -464,6 +486,31 @@ mod tests {
         ] {
             assert_eq!(parse_cgroup_line(garbage), None, "garbage {garbage:?}");
         }
+    }
+
+    #[test]
+    fn mounts_hidden_by_a_later_mount_are_dropped() {
+        let mount = |point: &str, fstype: &str| MountInfo {
+            root: "/".into(),
+            mount_point: point.into(),
+            fstype: fstype.into(),
+            super_options: vec![],
+        };
+        let mounts = vec![
+            mount("/sys/fs/cgroup", "tmpfs"),
+            mount("/sys/fs/cgroup/memory", "cgroup"),
+            mount("/sys/fs/cgroup/unified", "cgroup2"),
+            mount("/sys/fs/cgroupfoo", "cgroup2"),
+            mount("/sys/fs/cgroup", "ext4"),
+        ];
+        let visible: Vec<String> = visible_mounts(mounts)
+            .into_iter()
+            .map(|m| format!("{} {}", m.mount_point, m.fstype))
+            .collect();
+        assert_eq!(
+            visible,
+            ["/sys/fs/cgroupfoo cgroup2", "/sys/fs/cgroup ext4"]
+        );
     }
 
     #[test]

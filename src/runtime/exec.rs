@@ -12,13 +12,17 @@ use super::log;
 
 /// Runs `program` in place of the entrypoint; returns only if that failed.
 pub fn pass_through(program: &OsStr, args: &[OsString]) -> ExitCode {
-    let argv: Vec<&OsStr> = std::iter::once(program).chain(args.iter().map(OsString::as_os_str)).collect();
+    let argv: Vec<&OsStr> = std::iter::once(program)
+        .chain(args.iter().map(OsString::as_os_str))
+        .collect();
     exec(&argv)
 }
 
 /// Replaces the entrypoint with `postgres ARGS...`; returns only if that failed.
 pub fn exec_postgres(args: &[String]) -> ExitCode {
-    let argv: Vec<&OsStr> = std::iter::once(OsStr::new("postgres")).chain(args.iter().map(OsStr::new)).collect();
+    let argv: Vec<&OsStr> = std::iter::once(OsStr::new("postgres"))
+        .chain(args.iter().map(OsStr::new))
+        .collect();
     exec(&argv)
 }
 
@@ -26,7 +30,9 @@ fn exec(argv: &[&OsStr]) -> ExitCode {
     let shown = argv[0].to_string_lossy().into_owned();
     let c_args: Result<Vec<CString>, _> = argv.iter().map(|a| CString::new(a.as_bytes())).collect();
     let Ok(c_args) = c_args else {
-        log::error(&format!("cannot run {shown}: an argument contains a NUL byte"));
+        log::error(&format!(
+            "cannot run {shown}: an argument contains a NUL byte"
+        ));
         return ExitCode::from(126);
     };
     let error = match execvp(&c_args[0], &c_args) {

@@ -26,10 +26,18 @@ pub fn plan(plan: &Plan) {
     for notice in &plan.notices {
         info(&format!("[AUTO-CONFIG] {notice}"));
     }
-    let listen = plan.settings.iter().find(|s| s.name == "listen_addresses").map(|s| s.value.as_str());
+    let listen = plan
+        .settings
+        .iter()
+        .find(|s| s.name == "listen_addresses")
+        .map(|s| s.value.as_str());
     match listen {
-        Some("127.0.0.1") => info("[AUTO-CONFIG] Secure mode (localhost only) \u{2192} listen_addresses=127.0.0.1"),
-        Some(addresses) => info(&format!("[AUTO-CONFIG] Network mode enabled \u{2192} listen_addresses={addresses}")),
+        Some("127.0.0.1") => {
+            info("[AUTO-CONFIG] Secure mode (localhost only) \u{2192} listen_addresses=127.0.0.1")
+        }
+        Some(addresses) => info(&format!(
+            "[AUTO-CONFIG] Network mode enabled \u{2192} listen_addresses={addresses}"
+        )),
         None => {}
     }
     println!("{}", plan.summary_line());

@@ -1,0 +1,306 @@
+//! The built `aza-entrypoint --dry-run` end to end: output formats, bad input, and detection of real
+//! limits as PID 1 of a PID namespace (cgroup v2 fixture bind-mounted over /sys/fs/cgroup, and a real
+//! cgroup v1 memory limit on this machine).
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+
+use support::*;
+
+#[test]
+fn json_preview_reports_inputs_settings_and_argv() {
+    let output = entrypoint_command(&[
+        ("POSTGRES_MEMORY", "4g"),
+        ("POSTGRES_CPUS", "4"),
+        ("POSTGRES_WORKLOAD_TYPE", "DW"),
+    ])
+    .args(["--dry-run", "--format", "json", "-c", "work_mem=8MB"])
+    .output()
+    .unwrap();
+    assert!(output.status.success(), "{}", describe(&output));
+    let doc = json(&output);
+    assert_eq!(doc["inputs"]["memory_mb"], 4096);
+    assert_eq!(doc["inputs"]["memory_source"], "manual");
+    assert_eq!(doc["inputs"]["cpus"], 4);
+    assert_eq!(doc["inputs"]["cpu_source"], "manual");
+    assert_eq!(doc["inputs"]["workload"], "dw");
+    assert_eq!(doc["settings"]["shared_buffers"], "1024MB");
+    assert_eq!(doc["settings"]["max_connections"], "85");
+    assert_eq!(doc["settings"]["default_statistics_target"], "500");
+    assert!(
+        doc["settings"].get("work_mem").is_none(),
+        "work_mem was set by the user"
+    );
+    assert_eq!(doc["overridden"][0]["name"], "work_mem");
+    let args: Vec<&str> = doc["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(&args[..3], ["-c", "work_mem=8MB", "-c"]);
+    assert!(args.contains(&"shared_buffers=1024MB"));
+}
+
+#[test]
+fn every_format_renders_the_same_plan() {
+    let run = |format: &str| {
+        let output = entrypoint_command(&[("POSTGRES_MEMORY", "2048"), ("POSTGRES_CPUS", "2")])
+            .args(["--dry-run", "--format", format])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", describe(&output));
+        text(&output.stdout)
+    };
+    let args = run("args");
+    assert!(args.lines().any(|l| l == "shared_buffers=512MB"), "{args}");
+    let conf = run("conf");
+    assert!(
+        conf.lines()
+            .any(|l| l.starts_with("shared_buffers = '512MB'")),
+        "{conf}"
+    );
+    let table = run("table");
+    assert!(
+        table.contains("shared_buffers") && table.contains("25% of 2048 MB"),
+        "{table}"
+    );
+    let doc: serde_json::Value = serde_json::from_str(&run("json")).unwrap();
+    let json_args: Vec<String> = doc["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        json_args,
+        args.lines().map(str::to_string).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn help_and_version() {
+    let output = entrypoint_command(&[]).arg("--help").output().unwrap();
+    assert!(output.status.success());
+    assert!(text(&output.stdout).contains("--dry-run"));
+    let output = entrypoint_command(&[]).arg("--version").output().unwrap();
+    assert_eq!(
+        text(&output.stdout).trim(),
+        format!("aza-entrypoint {}", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+/// Every variable with a bad value: exit 1, the variable and the value named, nothing on stdout.
+#[test]
+fn bad_environment_values_are_clear_errors() {
+    let cases: &[(&str, &str)] = &[
+        ("POSTGRES_MEMORY", "abc"),
+        ("POSTGRES_MEMORY", "1.5"),
+        ("POSTGRES_MEMORY", "-5"),
+        ("POSTGRES_MEMORY", "0"),
+        ("POSTGRES_MEMORY", "2P"),
+        ("POSTGRES_MEMORY", "1048577"),
+        ("POSTGRES_MEMORY", "99999999999999999999"),
+        ("POSTGRES_CPUS", "0"),
+        ("POSTGRES_CPUS", "many"),
+        ("POSTGRES_WORKLOAD_TYPE", "olap"),
+        ("POSTGRES_STORAGE_TYPE", "nvme"),
+        ("POSTGRES_WAL_LEVEL", "archive"),
+        ("POSTGRES_MAX_WORKER_PROCESSES", "abc"),
+        ("POSTGRES_BIND_IP", "999.999.999.999"),
+        ("POSTGRES_BIND_IP", "127.0.0.1,,::1"),
+        ("POSTGRES_SHARED_PRELOAD_LIBRARIES", "pg_cron;evil"),
+    ];
+    for &(name, value) in cases {
+        for mode in [&["--dry-run"][..], &["postgres"][..]] {
+            let pgdata = tempfile::tempdir().unwrap();
+            let target = pgdata.path().join("data");
+            let output = entrypoint_command(&[(name, value), ("PGDATA", target.to_str().unwrap())])
+                .args(mode)
+                .output()
+                .unwrap();
+            assert_eq!(
+                output.status.code(),
+                Some(1),
+                "{name}={value} {mode:?}: {}",
+                describe(&output)
+            );
+            let stderr = text(&output.stderr);
+            assert!(
+                stderr.contains(&format!("{name}='{value}'")),
+                "{name}={value}: {stderr}"
+            );
+            assert!(
+                output.stdout.is_empty(),
+                "{name}={value} printed: {}",
+                text(&output.stdout)
+            );
+            assert!(!target.exists(), "{name}={value} created PGDATA");
+        }
+    }
+}
+
+#[test]
+fn too_little_memory_is_fatal_and_says_how_to_fix_it() {
+    let output = entrypoint_command(&[("POSTGRES_MEMORY", "511")])
+        .arg("--dry-run")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("511MB") && stderr.contains("minimum 512MB"),
+        "{stderr}"
+    );
+    let output = entrypoint_command(&[("POSTGRES_MEMORY", "512")])
+        .arg("--dry-run")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", describe(&output));
+}
+
+#[test]
+fn other_programs_run_untouched() {
+    // Even with a value that would be fatal for PostgreSQL, as in the official image.
+    let output = entrypoint_command(&[("POSTGRES_MEMORY", "100")])
+        .args(["sh", "-c", "echo hi; exit 3"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(3));
+    assert_eq!(text(&output.stdout), "hi\n");
+    let output = entrypoint_command(&[])
+        .arg("/nonexistent/program")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(127));
+    assert!(text(&output.stderr).contains("cannot run /nonexistent/program"));
+}
+
+/// Runs the dry run as PID 1 of new PID and mount namespaces, with `fixture` bind-mounted over
+/// /sys/fs/cgroup, the way a container with a cgroup v2 namespace sees its limits.
+fn dry_run_in_namespace_with_cgroup_fixture(fixture: &Path) -> serde_json::Value {
+    require_root("the cgroup v2 namespace test");
+    let script = r#"mount --bind "$1" /sys/fs/cgroup && exec "$2" --dry-run --format json"#;
+    let output = Command::new("unshare")
+        .args([
+            "--mount",
+            "--pid",
+            "--fork",
+            "--mount-proc",
+            "sh",
+            "-c",
+            script,
+            "sh",
+        ])
+        .arg(fixture)
+        .arg(entrypoint())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .output()
+        .expect("unshare (util-linux) must be installed");
+    assert!(output.status.success(), "{}", describe(&output));
+    json(&output)
+}
+
+#[test]
+fn detects_a_cgroup_v2_limit_as_pid_1_in_a_namespace() {
+    let fixture = tempfile::tempdir().unwrap();
+    write_file(
+        fixture.path(),
+        "cgroup.controllers",
+        "cpuset cpu io memory pids\n",
+    );
+    write_file(fixture.path(), "memory.max", "3221225472\n");
+    write_file(fixture.path(), "memory.high", "max\n");
+    write_file(fixture.path(), "cpu.max", "100000 100000\n");
+    let doc = dry_run_in_namespace_with_cgroup_fixture(fixture.path());
+    assert_eq!(doc["inputs"]["memory_mb"], 3072, "{doc}");
+    assert_eq!(doc["inputs"]["memory_source"], "cgroup-v2");
+    assert_eq!(doc["inputs"]["memory_origin"], "/sys/fs/cgroup/memory.max");
+    assert_eq!(doc["inputs"]["cpus"], 1);
+    assert_eq!(doc["inputs"]["cpu_source"], "cgroup-v2");
+    assert_eq!(doc["settings"]["shared_buffers"], "768MB");
+    assert_eq!(doc["settings"]["max_connections"], "140");
+}
+
+#[test]
+fn memory_high_below_memory_max_wins_in_a_namespace() {
+    let fixture = tempfile::tempdir().unwrap();
+    write_file(fixture.path(), "cgroup.controllers", "memory\n");
+    write_file(fixture.path(), "memory.max", "4294967296\n");
+    write_file(fixture.path(), "memory.high", "1073741824\n");
+    let doc = dry_run_in_namespace_with_cgroup_fixture(fixture.path());
+    assert_eq!(doc["inputs"]["memory_mb"], 1024, "{doc}");
+    assert_eq!(doc["inputs"]["memory_origin"], "/sys/fs/cgroup/memory.high");
+}
+
+/// A child of this process's real cgroup v1 memory (or cpu) hierarchy, removed on drop.
+struct V1Cgroup {
+    path: std::path::PathBuf,
+}
+
+impl V1Cgroup {
+    fn create(controller: &str, name: &str) -> V1Cgroup {
+        require_root("the cgroup v1 test");
+        let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+        let relative = own
+            .lines()
+            .filter_map(|line| line.splitn(3, ':').nth(1).zip(line.splitn(3, ':').nth(2)))
+            .find(|(controllers, _)| controllers.split(',').any(|c| c == controller))
+            .map(|(_, path)| path.to_string())
+            .unwrap_or_else(|| {
+                panic!("this machine has no cgroup v1 {controller} controller; the test needs one")
+            });
+        let path = Path::new("/sys/fs/cgroup")
+            .join(controller)
+            .join(relative.trim_start_matches('/'))
+            .join(name);
+        std::fs::create_dir(&path)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
+        V1Cgroup { path }
+    }
+
+    fn set(&self, file: &str, value: &str) {
+        std::fs::write(self.path.join(file), value).unwrap_or_else(|e| panic!("write {file}: {e}"));
+    }
+
+    fn procs(&self) -> String {
+        self.path.join("cgroup.procs").display().to_string()
+    }
+}
+
+impl Drop for V1Cgroup {
+    fn drop(&mut self) {
+        // The processes in it have exited by now; a cgroup with no processes can be removed.
+        let _ = std::fs::remove_dir(&self.path);
+    }
+}
+
+#[test]
+fn detects_a_real_cgroup_v1_memory_and_cpu_limit() {
+    let name = format!("aza-dry-run-{}", std::process::id());
+    let memory = V1Cgroup::create("memory", &name);
+    memory.set("memory.limit_in_bytes", &(768u64 * 1024 * 1024).to_string());
+    let cpu = V1Cgroup::create("cpu", &name);
+    cpu.set("cpu.cfs_period_us", "100000");
+    cpu.set("cpu.cfs_quota_us", "50000");
+    // The shell moves itself into both cgroups, then becomes the entrypoint.
+    let script = r#"echo $$ > "$1" && echo $$ > "$2" && exec "$3" --dry-run --format json"#;
+    let output = Command::new("sh")
+        .args(["-c", script, "sh", &memory.procs(), &cpu.procs()])
+        .arg(entrypoint())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", describe(&output));
+    let doc = json(&output);
+    assert_eq!(doc["inputs"]["memory_mb"], 768, "{doc}");
+    assert_eq!(doc["inputs"]["memory_source"], "cgroup-v1");
+    assert_eq!(doc["inputs"]["cpus"], 1);
+    assert_eq!(doc["inputs"]["cpu_source"], "cgroup-v1");
+    assert_eq!(doc["settings"]["shared_buffers"], "192MB");
+    assert_eq!(doc["warnings"].as_array().unwrap().len(), 0, "{doc}");
+}
