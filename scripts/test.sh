@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what it needs (idempotently), then runs formatting, lints, the Rust
+# tests against a real PostgreSQL 18, and the static-binary budget check. Run from anywhere, as root.
+set -euo pipefail
+
+project_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$project_dir"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "system packages"
+missing=()
+for tool in shellcheck unshare nsenter; do
+    command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "error: missing ${missing[*]} and not root to install them" >&2
+        exit 1
+    fi
+    apt-get update -qq
+    # shellcheck is its own package; unshare/nsenter come with util-linux.
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck util-linux >/dev/null
+fi
+
+step "Rust toolchain parts"
+rustup target list --installed | grep -qx x86_64-unknown-linux-musl || rustup target add x86_64-unknown-linux-musl
+rustup component list --installed | grep -q '^clippy' || rustup component add clippy
+rustup component list --installed | grep -q '^rustfmt' || rustup component add rustfmt
+
+step "PostgreSQL 18 server binaries"
+pg_bin="$(bash scripts/install-postgres.sh | tail -n 1)"
+export PATH="$pg_bin:$PATH"
+postgres --version
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy -D warnings"
+cargo clippy --all-targets --locked -- -D warnings
+
+step "shellcheck"
+shellcheck scripts/*.sh .ci/run
+
+step "cargo test"
+cargo test --locked --all-targets 2>&1 | tee "$project_dir/target/test-output.txt"
+
+step "static binary budget"
+bash scripts/check-binary.sh
