@@ -1,0 +1,337 @@
+//! The official image's environment contract for first-start initialisation, plus the entrypoint's own
+//! process settings, parsed and validated before anything is written.
+//!
+//! `*_FILE` variants read a secret from a file (Docker and Kubernetes secrets); setting both a variable
+//! and its `_FILE` twin is an error, as is a file that is missing, unreadable, empty or implausibly large.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use crate::config::{DEFAULT_PGDATA, DEFAULT_USER};
+
+pub const DEFAULT_INITDB_DIR: &str = "/docker-entrypoint-initdb.d";
+/// Secrets and initdb arguments are small; a bigger file is almost certainly the wrong file.
+const MAX_FILE_VALUE_BYTES: u64 = 64 * 1024;
+
+/// Environment variables holding secrets: removed from the environment of every child that does not
+/// need them (the server, initdb, psql), so no backend can read them from `/proc/self/environ`.
+pub const SECRET_VARIABLES: &[&str] = &["POSTGRES_PASSWORD", "PG_REPLICATION_PASSWORD", "PGBOUNCER_AUTH_PASS"];
+
+/// A value that must never be printed. `Debug` and `Display` show a placeholder.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: String) -> Secret {
+        Secret(value)
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// How the server process relates to the entrypoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProcessMode {
+    /// Supervise when PID 1, exec otherwise.
+    Auto,
+    Supervise,
+    Exec,
+}
+
+/// What SIGTERM (`docker stop`) means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SigtermMode {
+    /// Fast shutdown (SIGINT to the postmaster): clients are disconnected, open transactions rolled back.
+    Fast,
+    /// Smart shutdown: wait for every client to disconnect.
+    Smart,
+}
+
+/// Everything the runtime needs beyond the tuning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimeConfig {
+    pub pgdata: PathBuf,
+    pub user: String,
+    pub password: Option<Secret>,
+    pub database: String,
+    pub initdb_args: Vec<String>,
+    pub waldir: Option<PathBuf>,
+    pub host_auth_method: String,
+    pub data_checksums: bool,
+    pub initdb_dir: PathBuf,
+    pub process_mode: ProcessMode,
+    pub sigterm: SigtermMode,
+}
+
+/// One unusable variable; the message follows the variable's name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContractError {
+    pub variable: String,
+    pub problem: String,
+}
+
+impl fmt::Display for ContractError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Problems that quote the value read as `VAR='value' ...`; the others as `VAR is ...`.
+        let separator = if self.problem.starts_with('=') { "" } else { " " };
+        write!(f, "{}{separator}{}", self.variable, self.problem)
+    }
+}
+
+impl std::error::Error for ContractError {}
+
+/// Authentication methods PostgreSQL accepts in a `host` line of `pg_hba.conf`.
+const HOST_AUTH_METHODS: &[&str] =
+    &["scram-sha-256", "md5", "password", "trust", "reject", "cert", "ldap", "radius", "pam", "gss", "sspi", "ident"];
+
+impl RuntimeConfig {
+    /// Parses the contract. `lookup` reads a variable, `read_file` a `*_FILE` path (both injectable for
+    /// tests). Empty values count as unset.
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+        read_file: impl Fn(&str) -> std::io::Result<(u64, Vec<u8>)>,
+    ) -> Result<RuntimeConfig, ContractError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.is_empty());
+        let with_file = |name: &'static str| -> Result<Option<String>, ContractError> {
+            let file_var = format!("{name}_FILE");
+            match (get(name), get(&file_var)) {
+                (Some(_), Some(_)) => Err(ContractError {
+                    variable: format!("{name} and {file_var}"),
+                    problem: "are both set; set only one of them".to_string(),
+                }),
+                (Some(value), None) => Ok(Some(value)),
+                (None, Some(path)) => read_secret_file(&file_var, &path, &read_file).map(Some),
+                (None, None) => Ok(None),
+            }
+        };
+
+        let user = with_file("POSTGRES_USER")?.unwrap_or_else(|| DEFAULT_USER.to_string());
+        let password = with_file("POSTGRES_PASSWORD")?.map(Secret::new);
+        let database = with_file("POSTGRES_DB")?.unwrap_or_else(|| user.clone());
+        let initdb_args = with_file("POSTGRES_INITDB_ARGS")?
+            .map(|args| args.split_whitespace().map(str::to_string).collect())
+            .unwrap_or_default();
+
+        let host_auth_method = match get("POSTGRES_HOST_AUTH_METHOD") {
+            None => "scram-sha-256".to_string(),
+            Some(method) if HOST_AUTH_METHODS.contains(&method.as_str()) => method,
+            Some(method) => {
+                return Err(ContractError {
+                    variable: "POSTGRES_HOST_AUTH_METHOD".into(),
+                    problem: format!("='{method}' is not a pg_hba.conf method: use one of {}", HOST_AUTH_METHODS.join(", ")),
+                })
+            }
+        };
+        let data_checksums = match get("DISABLE_DATA_CHECKSUMS").as_deref() {
+            None | Some("false") => true,
+            Some("true") => false,
+            Some(other) => {
+                return Err(ContractError {
+                    variable: "DISABLE_DATA_CHECKSUMS".into(),
+                    problem: format!("='{other}' is not accepted: use true or false"),
+                })
+            }
+        };
+        let process_mode = match get("AZA_PROCESS_MODE").as_deref() {
+            None | Some("auto") => ProcessMode::Auto,
+            Some("supervise") => ProcessMode::Supervise,
+            Some("exec") => ProcessMode::Exec,
+            Some(other) => {
+                return Err(ContractError {
+                    variable: "AZA_PROCESS_MODE".into(),
+                    problem: format!("='{other}' is not accepted: use auto, supervise or exec"),
+                })
+            }
+        };
+        let sigterm = match get("AZA_SIGTERM").as_deref() {
+            None | Some("fast") => SigtermMode::Fast,
+            Some("smart") => SigtermMode::Smart,
+            Some(other) => {
+                return Err(ContractError {
+                    variable: "AZA_SIGTERM".into(),
+                    problem: format!("='{other}' is not accepted: use fast or smart"),
+                })
+            }
+        };
+        let absolute = |variable: &'static str, default: Option<&str>| -> Result<Option<PathBuf>, ContractError> {
+            match get(variable).as_deref().or(default) {
+                None => Ok(None),
+                Some(path) if path.starts_with('/') => Ok(Some(PathBuf::from(path))),
+                Some(path) => Err(ContractError {
+                    variable: variable.into(),
+                    problem: format!("='{path}' is not an absolute path"),
+                }),
+            }
+        };
+        let pgdata = absolute("PGDATA", Some(DEFAULT_PGDATA))?.unwrap_or_else(|| PathBuf::from(DEFAULT_PGDATA));
+        let waldir = absolute("POSTGRES_INITDB_WALDIR", None)?;
+        let initdb_dir =
+            absolute("AZA_INITDB_DIR", Some(DEFAULT_INITDB_DIR))?.unwrap_or_else(|| PathBuf::from(DEFAULT_INITDB_DIR));
+
+        Ok(RuntimeConfig {
+            pgdata,
+            user,
+            password,
+            database,
+            initdb_args,
+            waldir,
+            host_auth_method,
+            data_checksums,
+            initdb_dir,
+            process_mode,
+            sigterm,
+        })
+    }
+
+    pub fn from_process_env() -> Result<RuntimeConfig, ContractError> {
+        RuntimeConfig::from_lookup(
+            |name| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned()),
+            |path| {
+                let metadata = std::fs::metadata(path)?;
+                if metadata.len() > MAX_FILE_VALUE_BYTES {
+                    return Ok((metadata.len(), Vec::new()));
+                }
+                Ok((metadata.len(), std::fs::read(path)?))
+            },
+        )
+    }
+
+    /// First start needs a password unless every host connection is trusted. Checked before anything
+    /// is written.
+    pub fn check_can_initialise(&self) -> Result<(), ContractError> {
+        if self.password.is_none() && self.host_auth_method != "trust" {
+            return Err(ContractError {
+                variable: "POSTGRES_PASSWORD".into(),
+                problem: "is not set, and the database is not initialised yet: set POSTGRES_PASSWORD (or \
+                          POSTGRES_PASSWORD_FILE) for the superuser; to allow every connection without a \
+                          password (not recommended) set POSTGRES_HOST_AUTH_METHOD=trust"
+                    .into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Whether the user chose the locale in `POSTGRES_INITDB_ARGS`.
+    pub fn initdb_args_choose_locale(&self) -> bool {
+        self.initdb_args.iter().any(|a| a.starts_with("--locale") || a.starts_with("--lc-") || a.starts_with("--icu-locale"))
+    }
+
+    /// Whether the user chose authentication in `POSTGRES_INITDB_ARGS`.
+    pub fn initdb_args_choose_auth(&self) -> bool {
+        self.initdb_args.iter().any(|a| a.starts_with("--auth") || a == "-A")
+    }
+}
+
+fn read_secret_file(
+    variable: &str,
+    path: &str,
+    read_file: &impl Fn(&str) -> std::io::Result<(u64, Vec<u8>)>,
+) -> Result<String, ContractError> {
+    let error = |problem: String| ContractError { variable: variable.to_string(), problem };
+    let (size, bytes) = read_file(path).map_err(|e| error(format!("='{path}' cannot be read: {e}")))?;
+    if size > MAX_FILE_VALUE_BYTES {
+        return Err(error(format!("='{path}' is {size} bytes; at most {MAX_FILE_VALUE_BYTES} are expected")));
+    }
+    let text = String::from_utf8(bytes).map_err(|_| error(format!("='{path}' is not UTF-8 text")))?;
+    // Editors and `echo` add a final newline that is not part of the secret.
+    let value = text.strip_suffix('\n').map(|v| v.strip_suffix('\r').unwrap_or(v)).unwrap_or(&text);
+    if value.is_empty() {
+        return Err(error(format!("='{path}' is empty")));
+    }
+    Ok(value.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn parse(vars: &[(&str, &str)], files: &[(&str, &str)]) -> Result<RuntimeConfig, ContractError> {
+        let vars: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let files: HashMap<String, String> = files.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        RuntimeConfig::from_lookup(
+            |name| vars.get(name).cloned(),
+            |path| {
+                files
+                    .get(path)
+                    .map(|c| (c.len() as u64, c.as_bytes().to_vec()))
+                    .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory"))
+            },
+        )
+    }
+
+    #[test]
+    fn defaults_follow_the_official_image() {
+        let c = parse(&[], &[]).unwrap();
+        assert_eq!(c.user, "postgres");
+        assert_eq!(c.database, "postgres");
+        assert_eq!(c.password, None);
+        assert_eq!(c.pgdata, PathBuf::from(DEFAULT_PGDATA));
+        assert_eq!(c.host_auth_method, "scram-sha-256");
+        assert!(c.data_checksums);
+        assert_eq!(c.initdb_dir, PathBuf::from(DEFAULT_INITDB_DIR));
+        assert_eq!((c.process_mode, c.sigterm), (ProcessMode::Auto, SigtermMode::Fast));
+        assert!(c.check_can_initialise().is_err());
+    }
+
+    #[test]
+    fn database_defaults_to_the_user() {
+        let c = parse(&[("POSTGRES_USER", "app"), ("POSTGRES_PASSWORD", "pw")], &[]).unwrap();
+        assert_eq!((c.user.as_str(), c.database.as_str()), ("app", "app"));
+        assert!(c.check_can_initialise().is_ok());
+    }
+
+    #[test]
+    fn file_variants_are_read_and_trimmed_of_one_newline() {
+        let c = parse(&[("POSTGRES_PASSWORD_FILE", "/run/secrets/pw")], &[("/run/secrets/pw", "s3cret:\\x\n")]).unwrap();
+        assert_eq!(c.password.unwrap().expose(), "s3cret:\\x");
+        let c = parse(&[("POSTGRES_INITDB_ARGS_FILE", "/a")], &[("/a", "--data-checksums  --locale=C\n")]).unwrap();
+        assert_eq!(c.initdb_args, ["--data-checksums", "--locale=C"]);
+        assert!(c.initdb_args_choose_locale());
+    }
+
+    #[test]
+    fn bad_file_variants_are_clear_errors() {
+        let e = parse(&[("POSTGRES_PASSWORD", "a"), ("POSTGRES_PASSWORD_FILE", "/x")], &[]).unwrap_err();
+        assert_eq!(e.to_string(), "POSTGRES_PASSWORD and POSTGRES_PASSWORD_FILE are both set; set only one of them");
+        let e = parse(&[("POSTGRES_PASSWORD_FILE", "/missing")], &[]).unwrap_err();
+        assert!(e.to_string().starts_with("POSTGRES_PASSWORD_FILE='/missing' cannot be read"), "{e}");
+        let e = parse(&[("POSTGRES_PASSWORD_FILE", "/empty")], &[("/empty", "\n")]).unwrap_err();
+        assert_eq!(e.to_string(), "POSTGRES_PASSWORD_FILE='/empty' is empty");
+        let big = "x".repeat(70 * 1024);
+        let e = parse(&[("POSTGRES_USER_FILE", "/big")], &[("/big", &big)]).unwrap_err();
+        assert!(e.to_string().contains("71680 bytes"), "{e}");
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let c = parse(&[("POSTGRES_PASSWORD", "hunter2")], &[]).unwrap();
+        assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn bad_process_settings_are_errors() {
+        for (name, value) in [
+            ("AZA_PROCESS_MODE", "daemon"),
+            ("AZA_SIGTERM", "immediate"),
+            ("POSTGRES_HOST_AUTH_METHOD", "scram"),
+            ("DISABLE_DATA_CHECKSUMS", "yes"),
+            ("PGDATA", "relative/dir"),
+            ("POSTGRES_INITDB_WALDIR", "wal"),
+        ] {
+            let e = parse(&[(name, value)], &[]).unwrap_err();
+            assert!(e.to_string().starts_with(name) && e.to_string().contains(value), "{e}");
+        }
+        let c = parse(&[("AZA_PROCESS_MODE", "exec"), ("AZA_SIGTERM", "smart"), ("POSTGRES_HOST_AUTH_METHOD", "trust")], &[]).unwrap();
+        assert_eq!((c.process_mode, c.sigterm), (ProcessMode::Exec, SigtermMode::Smart));
+        assert!(c.check_can_initialise().is_ok());
+    }
+}
