@@ -501,6 +501,7 @@ pub fn command_line_settings(args: &[String]) -> Vec<(String, String)> {
             b'N' => Some(("max_connections".to_string(), value)),
             b'S' => Some(("work_mem".to_string(), value)),
             b'h' => Some(("listen_addresses".to_string(), value)),
+            b'p' => Some(("port".to_string(), value)),
             _ => None,
         };
         found.extend(setting);

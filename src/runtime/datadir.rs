@@ -1,0 +1,198 @@
+//! The data directory's life cycle, and what makes first-start initialisation atomic.
+//!
+//! initdb and the init scripts work in a staging directory inside `PGDATA` (`PGDATA/.aza-initdb`, so it
+//! is on the same filesystem even when `PGDATA` is itself a volume). Only when every step succeeded are
+//! its entries renamed into `PGDATA`, `PG_VERSION` last: `PG_VERSION` in `PGDATA` is the commit point.
+//! A start that finds the staging directory but no `PG_VERSION` knows the previous initialisation died
+//! (failure, SIGTERM or SIGKILL) and starts it again from an empty directory. A directory with
+//! `PG_VERSION` is never deleted.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+pub const STAGING_NAME: &str = ".aza-initdb";
+const COMMIT_MARKER: &str = "PG_VERSION";
+/// Entries a fresh filesystem brings along; they do not make a directory "someone else's".
+const TOLERATED_ENTRIES: &[&str] = &["lost+found"];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DataDirState {
+    /// No directory yet, or an empty one: initialise.
+    Empty,
+    /// A completed cluster.
+    Initialised,
+    /// A previous initialisation of ours did not finish; its leftovers must go before a new one.
+    Interrupted,
+    /// Files that are neither a cluster nor ours: refuse to touch them.
+    Foreign { example: String },
+}
+
+pub fn staging_dir(pgdata: &Path) -> PathBuf {
+    pgdata.join(STAGING_NAME)
+}
+
+/// Reads, and only reads, what is in `pgdata`.
+pub fn inspect(pgdata: &Path) -> io::Result<DataDirState> {
+    let entries = match fs::read_dir(pgdata) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(DataDirState::Empty),
+        Err(e) => return Err(e),
+    };
+    let mut names = Vec::new();
+    for entry in entries {
+        names.push(entry?.file_name().to_string_lossy().into_owned());
+    }
+    if names.iter().any(|n| n == COMMIT_MARKER) {
+        return Ok(DataDirState::Initialised);
+    }
+    if names.iter().any(|n| n == STAGING_NAME) {
+        return Ok(DataDirState::Interrupted);
+    }
+    match names
+        .into_iter()
+        .find(|n| !TOLERATED_ENTRIES.contains(&n.as_str()))
+    {
+        None => Ok(DataDirState::Empty),
+        Some(example) => Ok(DataDirState::Foreign { example }),
+    }
+}
+
+/// Removes the leftovers of an interrupted initialisation: everything in `pgdata` (it has no
+/// `PG_VERSION`, checked again here) and the contents of the WAL directory initdb was given.
+pub fn clear_interrupted(pgdata: &Path, waldir: Option<&Path>) -> io::Result<()> {
+    if inspect(pgdata)? != DataDirState::Interrupted {
+        return Err(io::Error::other(format!(
+            "{} is not an interrupted initialisation; not clearing it",
+            pgdata.display()
+        )));
+    }
+    remove_contents(pgdata)?;
+    if let Some(waldir) = waldir {
+        if waldir.exists() {
+            remove_contents(waldir)?;
+        }
+    }
+    Ok(())
+}
+
+fn remove_contents(dir: &Path) -> io::Result<()> {
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        if TOLERATED_ENTRIES.contains(&entry.file_name().to_string_lossy().as_ref()) {
+            continue;
+        }
+        let path = entry.path();
+        if entry.file_type()?.is_dir() {
+            fs::remove_dir_all(&path)?;
+        } else {
+            fs::remove_file(&path)?;
+        }
+    }
+    Ok(())
+}
+
+/// Moves the staged cluster into `pgdata`, `PG_VERSION` last, syncing so the commit point is durable.
+pub fn commit(pgdata: &Path) -> io::Result<()> {
+    let staging = staging_dir(pgdata);
+    let mut names: Vec<_> = fs::read_dir(&staging)?
+        .map(|e| e.map(|e| e.file_name()))
+        .collect::<Result<_, _>>()?;
+    // Everything else first, so a crash in between leaves no PG_VERSION and is redone.
+    names.sort_by_key(|name| name == COMMIT_MARKER);
+    if names.last().map(|n| n != COMMIT_MARKER).unwrap_or(true) {
+        return Err(io::Error::other(format!(
+            "{} has no {COMMIT_MARKER}; initdb did not complete",
+            staging.display()
+        )));
+    }
+    for name in &names {
+        if name == COMMIT_MARKER {
+            sync_dir(pgdata)?;
+        }
+        fs::rename(staging.join(name), pgdata.join(name))?;
+    }
+    sync_dir(pgdata)?;
+    fs::remove_dir(&staging)?;
+    sync_dir(pgdata)
+}
+
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    fs::File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn touch(path: &Path) {
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        fs::write(path, "x").unwrap();
+    }
+
+    #[test]
+    fn states_are_told_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let pgdata = dir.path().join("data");
+        assert_eq!(inspect(&pgdata).unwrap(), DataDirState::Empty);
+        fs::create_dir_all(pgdata.join("lost+found")).unwrap();
+        assert_eq!(inspect(&pgdata).unwrap(), DataDirState::Empty);
+        touch(&pgdata.join("notes.txt"));
+        assert_eq!(
+            inspect(&pgdata).unwrap(),
+            DataDirState::Foreign {
+                example: "notes.txt".into()
+            }
+        );
+        touch(&staging_dir(&pgdata).join("base/1"));
+        assert_eq!(inspect(&pgdata).unwrap(), DataDirState::Interrupted);
+        touch(&pgdata.join("PG_VERSION"));
+        assert_eq!(inspect(&pgdata).unwrap(), DataDirState::Initialised);
+    }
+
+    #[test]
+    fn commit_moves_everything_and_pg_version_marks_completion() {
+        let dir = tempfile::tempdir().unwrap();
+        let pgdata = dir.path();
+        for name in [
+            "PG_VERSION",
+            "base/1/123",
+            "global/pg_control",
+            "postgresql.conf",
+        ] {
+            touch(&staging_dir(pgdata).join(name));
+        }
+        assert_eq!(inspect(pgdata).unwrap(), DataDirState::Interrupted);
+        commit(pgdata).unwrap();
+        assert_eq!(inspect(pgdata).unwrap(), DataDirState::Initialised);
+        assert!(pgdata.join("base/1/123").exists() && pgdata.join("global/pg_control").exists());
+        assert!(!staging_dir(pgdata).exists());
+    }
+
+    #[test]
+    fn commit_refuses_a_staging_dir_without_pg_version() {
+        let dir = tempfile::tempdir().unwrap();
+        touch(&staging_dir(dir.path()).join("base/1"));
+        assert!(commit(dir.path()).is_err());
+        assert_eq!(inspect(dir.path()).unwrap(), DataDirState::Interrupted);
+    }
+
+    #[test]
+    fn a_half_committed_directory_is_redone_and_a_complete_one_never_cleared() {
+        let dir = tempfile::tempdir().unwrap();
+        let pgdata = dir.path().join("data");
+        let waldir = dir.path().join("wal");
+        // As if killed after moving `base` but before PG_VERSION.
+        touch(&pgdata.join("base/1"));
+        touch(&staging_dir(&pgdata).join("PG_VERSION"));
+        touch(&waldir.join("000000010000000000000001"));
+        clear_interrupted(&pgdata, Some(&waldir)).unwrap();
+        assert_eq!(inspect(&pgdata).unwrap(), DataDirState::Empty);
+        assert_eq!(fs::read_dir(&waldir).unwrap().count(), 0);
+
+        touch(&pgdata.join("PG_VERSION"));
+        touch(&pgdata.join("base/1"));
+        assert!(clear_interrupted(&pgdata, None).is_err());
+        assert!(pgdata.join("base/1").exists());
+    }
+}
