@@ -19,7 +19,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
         exit 1
     fi
     apt-get update -qq
-    # shellcheck is its own package; unshare/nsenter come with util-linux.
+    # unshare and nsenter come with util-linux; the linter has its own package.
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck util-linux >/dev/null
 fi
 
