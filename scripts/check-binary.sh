@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Builds the release musl `aza-entrypoint` and checks the two properties the image relies on:
+#   (a) it is statically linked: no program interpreter (PT_INTERP) and no shared-library
+#       dependencies (DT_NEEDED), read with `readelf`; `file` must agree when it is installed;
+#   (b) it is at most 1 MiB (1048576 bytes).
+# Exits non-zero with a message naming the failed check. Size is deterministic, so this is a check,
+# not a benchmark; `tests/binary_check.rs` runs it as part of `cargo test`.
+#
+# `ldd` is deliberately not used: for a static-pie binary glibc's ldd prints "statically linked" on
+# some versions and "not a dynamic executable" on others, so its wording proves nothing.
+#
+# Usage: scripts/check-binary.sh [--no-build]   (--no-build: check the binary already built)
+set -euo pipefail
+
+TARGET="x86_64-unknown-linux-musl"
+MAX_BYTES=1048576
+project_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+target_dir="${CARGO_TARGET_DIR:-$project_dir/target}"
+binary="$target_dir/$TARGET/release/aza-entrypoint"
+
+fail() {
+    echo "check-binary: FAIL: $*" >&2
+    exit 1
+}
+
+build=1
+for arg in "$@"; do
+    case "$arg" in
+        --no-build) build=0 ;;
+        *) fail "unknown argument '$arg' (usage: $0 [--no-build])" ;;
+    esac
+done
+
+if [[ $build -eq 1 ]]; then
+    cargo build --quiet --release --target "$TARGET" --manifest-path "$project_dir/Cargo.toml" \
+        --bin aza-entrypoint ||
+        fail "cargo build --release --target $TARGET failed (is the target installed? rustup target add $TARGET)"
+fi
+[[ -f "$binary" ]] || fail "$binary does not exist"
+
+# (a) static linking.
+command -v readelf >/dev/null || fail "readelf not found (install binutils)"
+headers="$(readelf --program-headers --wide "$binary")" || fail "readelf could not read $binary"
+if grep -q '^ *INTERP ' <<<"$headers"; then
+    interpreter="$(readelf --string-dump=.interp "$binary" 2>/dev/null | grep -o '/[^ ]*' | head -n 1 || true)"
+    fail "$binary has a program interpreter (${interpreter:-unknown}): it is dynamically linked"
+fi
+needed="$(readelf --dynamic --wide "$binary" | grep '(NEEDED)' || true)"
+if [[ -n "$needed" ]]; then
+    fail "$binary depends on shared libraries:"$'\n'"$needed"
+fi
+linking="no PT_INTERP, no DT_NEEDED"
+if command -v file >/dev/null; then
+    description="$(file --brief "$binary")"
+    case "$description" in
+        *"static-pie linked"*) linking="$linking; file: static-pie linked" ;;
+        *"statically linked"*) linking="$linking; file: statically linked" ;;
+        *) fail "file does not call $binary static: $description" ;;
+    esac
+fi
+echo "static: OK ($linking)"
+
+# (b) size.
+size="$(stat --format=%s "$binary")"
+kib="$(awk -v b="$size" 'BEGIN { printf "%.1f", b / 1024 }')"
+if ((size > MAX_BYTES)); then
+    fail "$binary is $size bytes ($kib KiB), over the budget of $MAX_BYTES bytes (1024 KiB) by $((size - MAX_BYTES)) bytes"
+fi
+echo "size: OK ($size bytes = $kib KiB, budget $MAX_BYTES bytes = 1024 KiB, $((MAX_BYTES - size)) bytes to spare)"
