@@ -15,7 +15,11 @@ const MAX_FILE_VALUE_BYTES: u64 = 64 * 1024;
 
 /// Environment variables holding secrets: removed from the environment of every child that does not
 /// need them (the server, initdb, psql), so no backend can read them from `/proc/self/environ`.
-pub const SECRET_VARIABLES: &[&str] = &["POSTGRES_PASSWORD", "PG_REPLICATION_PASSWORD", "PGBOUNCER_AUTH_PASS"];
+pub const SECRET_VARIABLES: &[&str] = &[
+    "POSTGRES_PASSWORD",
+    "PG_REPLICATION_PASSWORD",
+    "PGBOUNCER_AUTH_PASS",
+];
 
 /// A value that must never be printed. `Debug` and `Display` show a placeholder.
 #[derive(Clone, PartialEq, Eq)]
@@ -81,7 +85,11 @@ pub struct ContractError {
 impl fmt::Display for ContractError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Problems that quote the value read as `VAR='value' ...`; the others as `VAR is ...`.
-        let separator = if self.problem.starts_with('=') { "" } else { " " };
+        let separator = if self.problem.starts_with('=') {
+            ""
+        } else {
+            " "
+        };
         write!(f, "{}{separator}{}", self.variable, self.problem)
     }
 }
@@ -89,8 +97,20 @@ impl fmt::Display for ContractError {
 impl std::error::Error for ContractError {}
 
 /// Authentication methods PostgreSQL accepts in a `host` line of `pg_hba.conf`.
-const HOST_AUTH_METHODS: &[&str] =
-    &["scram-sha-256", "md5", "password", "trust", "reject", "cert", "ldap", "radius", "pam", "gss", "sspi", "ident"];
+const HOST_AUTH_METHODS: &[&str] = &[
+    "scram-sha-256",
+    "md5",
+    "password",
+    "trust",
+    "reject",
+    "cert",
+    "ldap",
+    "radius",
+    "pam",
+    "gss",
+    "sspi",
+    "ident",
+];
 
 impl RuntimeConfig {
     /// Parses the contract. `lookup` reads a variable, `read_file` a `*_FILE` path (both injectable for
@@ -126,7 +146,10 @@ impl RuntimeConfig {
             Some(method) => {
                 return Err(ContractError {
                     variable: "POSTGRES_HOST_AUTH_METHOD".into(),
-                    problem: format!("='{method}' is not a pg_hba.conf method: use one of {}", HOST_AUTH_METHODS.join(", ")),
+                    problem: format!(
+                        "='{method}' is not a pg_hba.conf method: use one of {}",
+                        HOST_AUTH_METHODS.join(", ")
+                    ),
                 })
             }
         };
@@ -161,7 +184,9 @@ impl RuntimeConfig {
                 })
             }
         };
-        let absolute = |variable: &'static str, default: Option<&str>| -> Result<Option<PathBuf>, ContractError> {
+        let absolute = |variable: &'static str,
+                        default: Option<&str>|
+         -> Result<Option<PathBuf>, ContractError> {
             match get(variable).as_deref().or(default) {
                 None => Ok(None),
                 Some(path) if path.starts_with('/') => Ok(Some(PathBuf::from(path))),
@@ -171,10 +196,11 @@ impl RuntimeConfig {
                 }),
             }
         };
-        let pgdata = absolute("PGDATA", Some(DEFAULT_PGDATA))?.unwrap_or_else(|| PathBuf::from(DEFAULT_PGDATA));
+        let pgdata = absolute("PGDATA", Some(DEFAULT_PGDATA))?
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_PGDATA));
         let waldir = absolute("POSTGRES_INITDB_WALDIR", None)?;
-        let initdb_dir =
-            absolute("AZA_INITDB_DIR", Some(DEFAULT_INITDB_DIR))?.unwrap_or_else(|| PathBuf::from(DEFAULT_INITDB_DIR));
+        let initdb_dir = absolute("AZA_INITDB_DIR", Some(DEFAULT_INITDB_DIR))?
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_INITDB_DIR));
 
         Ok(RuntimeConfig {
             pgdata,
@@ -221,12 +247,16 @@ impl RuntimeConfig {
 
     /// Whether the user chose the locale in `POSTGRES_INITDB_ARGS`.
     pub fn initdb_args_choose_locale(&self) -> bool {
-        self.initdb_args.iter().any(|a| a.starts_with("--locale") || a.starts_with("--lc-") || a.starts_with("--icu-locale"))
+        self.initdb_args.iter().any(|a| {
+            a.starts_with("--locale") || a.starts_with("--lc-") || a.starts_with("--icu-locale")
+        })
     }
 
     /// Whether the user chose authentication in `POSTGRES_INITDB_ARGS`.
     pub fn initdb_args_choose_auth(&self) -> bool {
-        self.initdb_args.iter().any(|a| a.starts_with("--auth") || a == "-A")
+        self.initdb_args
+            .iter()
+            .any(|a| a.starts_with("--auth") || a == "-A")
     }
 }
 
@@ -235,14 +265,24 @@ fn read_secret_file(
     path: &str,
     read_file: &impl Fn(&str) -> std::io::Result<(u64, Vec<u8>)>,
 ) -> Result<String, ContractError> {
-    let error = |problem: String| ContractError { variable: variable.to_string(), problem };
-    let (size, bytes) = read_file(path).map_err(|e| error(format!("='{path}' cannot be read: {e}")))?;
+    let error = |problem: String| ContractError {
+        variable: variable.to_string(),
+        problem,
+    };
+    let (size, bytes) =
+        read_file(path).map_err(|e| error(format!("='{path}' cannot be read: {e}")))?;
     if size > MAX_FILE_VALUE_BYTES {
-        return Err(error(format!("='{path}' is {size} bytes; at most {MAX_FILE_VALUE_BYTES} are expected")));
+        return Err(error(format!(
+            "='{path}' is {size} bytes; at most {MAX_FILE_VALUE_BYTES} are expected"
+        )));
     }
-    let text = String::from_utf8(bytes).map_err(|_| error(format!("='{path}' is not UTF-8 text")))?;
+    let text =
+        String::from_utf8(bytes).map_err(|_| error(format!("='{path}' is not UTF-8 text")))?;
     // Editors and `echo` add a final newline that is not part of the secret.
-    let value = text.strip_suffix('\n').map(|v| v.strip_suffix('\r').unwrap_or(v)).unwrap_or(&text);
+    let value = text
+        .strip_suffix('\n')
+        .map(|v| v.strip_suffix('\r').unwrap_or(v))
+        .unwrap_or(&text);
     if value.is_empty() {
         return Err(error(format!("='{path}' is empty")));
     }
@@ -254,16 +294,30 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    fn parse(vars: &[(&str, &str)], files: &[(&str, &str)]) -> Result<RuntimeConfig, ContractError> {
-        let vars: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let files: HashMap<String, String> = files.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    fn parse(
+        vars: &[(&str, &str)],
+        files: &[(&str, &str)],
+    ) -> Result<RuntimeConfig, ContractError> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let files: HashMap<String, String> = files
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         RuntimeConfig::from_lookup(
             |name| vars.get(name).cloned(),
             |path| {
                 files
                     .get(path)
                     .map(|c| (c.len() as u64, c.as_bytes().to_vec()))
-                    .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory"))
+                    .ok_or_else(|| {
+                        std::io::Error::new(
+                            std::io::ErrorKind::NotFound,
+                            "No such file or directory",
+                        )
+                    })
             },
         )
     }
@@ -278,32 +332,58 @@ mod tests {
         assert_eq!(c.host_auth_method, "scram-sha-256");
         assert!(c.data_checksums);
         assert_eq!(c.initdb_dir, PathBuf::from(DEFAULT_INITDB_DIR));
-        assert_eq!((c.process_mode, c.sigterm), (ProcessMode::Auto, SigtermMode::Fast));
+        assert_eq!(
+            (c.process_mode, c.sigterm),
+            (ProcessMode::Auto, SigtermMode::Fast)
+        );
         assert!(c.check_can_initialise().is_err());
     }
 
     #[test]
     fn database_defaults_to_the_user() {
-        let c = parse(&[("POSTGRES_USER", "app"), ("POSTGRES_PASSWORD", "pw")], &[]).unwrap();
+        let c = parse(
+            &[("POSTGRES_USER", "app"), ("POSTGRES_PASSWORD", "pw")],
+            &[],
+        )
+        .unwrap();
         assert_eq!((c.user.as_str(), c.database.as_str()), ("app", "app"));
         assert!(c.check_can_initialise().is_ok());
     }
 
     #[test]
     fn file_variants_are_read_and_trimmed_of_one_newline() {
-        let c = parse(&[("POSTGRES_PASSWORD_FILE", "/run/secrets/pw")], &[("/run/secrets/pw", "s3cret:\\x\n")]).unwrap();
+        let c = parse(
+            &[("POSTGRES_PASSWORD_FILE", "/run/secrets/pw")],
+            &[("/run/secrets/pw", "s3cret:\\x\n")],
+        )
+        .unwrap();
         assert_eq!(c.password.unwrap().expose(), "s3cret:\\x");
-        let c = parse(&[("POSTGRES_INITDB_ARGS_FILE", "/a")], &[("/a", "--data-checksums  --locale=C\n")]).unwrap();
+        let c = parse(
+            &[("POSTGRES_INITDB_ARGS_FILE", "/a")],
+            &[("/a", "--data-checksums  --locale=C\n")],
+        )
+        .unwrap();
         assert_eq!(c.initdb_args, ["--data-checksums", "--locale=C"]);
         assert!(c.initdb_args_choose_locale());
     }
 
     #[test]
     fn bad_file_variants_are_clear_errors() {
-        let e = parse(&[("POSTGRES_PASSWORD", "a"), ("POSTGRES_PASSWORD_FILE", "/x")], &[]).unwrap_err();
-        assert_eq!(e.to_string(), "POSTGRES_PASSWORD and POSTGRES_PASSWORD_FILE are both set; set only one of them");
+        let e = parse(
+            &[("POSTGRES_PASSWORD", "a"), ("POSTGRES_PASSWORD_FILE", "/x")],
+            &[],
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "POSTGRES_PASSWORD and POSTGRES_PASSWORD_FILE are both set; set only one of them"
+        );
         let e = parse(&[("POSTGRES_PASSWORD_FILE", "/missing")], &[]).unwrap_err();
-        assert!(e.to_string().starts_with("POSTGRES_PASSWORD_FILE='/missing' cannot be read"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("POSTGRES_PASSWORD_FILE='/missing' cannot be read"),
+            "{e}"
+        );
         let e = parse(&[("POSTGRES_PASSWORD_FILE", "/empty")], &[("/empty", "\n")]).unwrap_err();
         assert_eq!(e.to_string(), "POSTGRES_PASSWORD_FILE='/empty' is empty");
         let big = "x".repeat(70 * 1024);
@@ -328,10 +408,24 @@ mod tests {
             ("POSTGRES_INITDB_WALDIR", "wal"),
         ] {
             let e = parse(&[(name, value)], &[]).unwrap_err();
-            assert!(e.to_string().starts_with(name) && e.to_string().contains(value), "{e}");
+            assert!(
+                e.to_string().starts_with(name) && e.to_string().contains(value),
+                "{e}"
+            );
         }
-        let c = parse(&[("AZA_PROCESS_MODE", "exec"), ("AZA_SIGTERM", "smart"), ("POSTGRES_HOST_AUTH_METHOD", "trust")], &[]).unwrap();
-        assert_eq!((c.process_mode, c.sigterm), (ProcessMode::Exec, SigtermMode::Smart));
+        let c = parse(
+            &[
+                ("AZA_PROCESS_MODE", "exec"),
+                ("AZA_SIGTERM", "smart"),
+                ("POSTGRES_HOST_AUTH_METHOD", "trust"),
+            ],
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            (c.process_mode, c.sigterm),
+            (ProcessMode::Exec, SigtermMode::Smart)
+        );
         assert!(c.check_can_initialise().is_ok());
     }
 }
