@@ -38,13 +38,36 @@ fn supervise_exe() -> PathBuf {
         .and_then(Path::parent)
         .map(|dir| dir.join("examples").join("supervise"))
         .expect("test binary lives in target/<profile>/deps");
-    assert!(
-        path.is_file(),
-        "{} is missing; `cargo test` builds examples, `cargo test --test supervise` alone does not: \
-         run `cargo build --example supervise` first",
-        path.display()
-    );
+    // Plain `cargo test` builds the example; `cargo test --test supervise` alone does not, and would
+    // silently test an old build.
+    let how = "plain `cargo test` builds it; with `--test supervise` run `cargo build --example supervise` first";
+    let built = fs::metadata(&path)
+        .and_then(|m| m.modified())
+        .unwrap_or_else(|e| panic!("{}: {e}; {how}", path.display()));
+    let manifest_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for source in ["src", "examples/supervise.rs", "Cargo.toml"] {
+        if let Some(newer) = newer_file(&manifest_dir.join(source), built) {
+            panic!(
+                "{} is older than {}; {how}",
+                path.display(),
+                newer.display()
+            );
+        }
+    }
     path
+}
+
+/// A file at or below `path` modified after `than`.
+fn newer_file(path: &Path, than: std::time::SystemTime) -> Option<PathBuf> {
+    let metadata = fs::metadata(path).ok()?;
+    if metadata.is_dir() {
+        fs::read_dir(path)
+            .ok()?
+            .filter_map(Result::ok)
+            .find_map(|entry| newer_file(&entry.path(), than))
+    } else {
+        (metadata.modified().ok()? > than).then(|| path.to_path_buf())
+    }
 }
 
 /// Where the supervisor runs inside its fresh PID namespace.
