@@ -19,7 +19,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
         exit 1
     fi
     apt-get update -qq
-    # shellcheck is its own package; unshare/nsenter come with util-linux.
+    # The shellcheck tool is its own package; unshare/nsenter come with util-linux.
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck util-linux >/dev/null
 fi
 
@@ -43,6 +43,9 @@ step "shellcheck"
 shellcheck scripts/*.sh .ci/run
 
 step "cargo test"
+# tests/supervise.rs runs target/debug/examples/supervise; with --all-targets cargo builds examples only in
+# test mode and leaves that binary stale (the tests then refuse to run), so build it first.
+cargo build --locked --example supervise
 cargo test --locked --all-targets 2>&1 | tee "$project_dir/target/test-output.txt"
 
 step "static binary budget"
