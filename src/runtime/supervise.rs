@@ -92,7 +92,8 @@ impl Supervisor {
     /// Spawns `command` (stdio inherited unless the caller set otherwise) with an empty signal mask and
     /// default dispositions for the handled signals and SIGPIPE, restored in the child before exec;
     /// with `own_process_group`, in a process group of its own, so that a terminal's Ctrl-C reaches only
-    /// the supervisor, which forwards it by its policy.
+    /// the supervisor, which forwards it by its policy. That group is not made the terminal's foreground
+    /// group, so a child that reads from a terminal would be stopped by SIGTTIN; PostgreSQL does not.
     ///
     /// The child is reaped by [`Supervisor::wait_for`], never by `std::process::Child::wait`, so the
     /// `Child` handle is dropped here: handles set up with `Stdio::piped()` are closed with it. Pass
