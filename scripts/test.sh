@@ -43,4 +43,7 @@ step "shellcheck"
 shellcheck scripts/*.sh .ci/run
 
 step "cargo test"
+# tests/supervise.rs runs target/debug/examples/supervise; with --all-targets cargo builds examples only in
+# test mode and leaves that binary stale (the tests then refuse to run), so build it first.
+cargo build --locked --example supervise
 cargo test --locked --all-targets 2>&1 | tee "$project_dir/target/test-output.txt"

@@ -38,8 +38,13 @@ fn run() -> Result<ExitCode, PlanError> {
         }
         Command::Postgres { args } => {
             let plan = entrypoint::prepare(&args)?;
-            runtime::log::plan(&plan);
-            Ok(runtime::exec::exec_postgres(&plan.args))
+            match runtime::start::start(&plan, &args) {
+                Ok(code) => Ok(code),
+                Err(error) => {
+                    runtime::log::error(&error.to_string());
+                    Ok(ExitCode::from(error.exit_code()))
+                }
+            }
         }
     }
 }

@@ -247,7 +247,11 @@ impl V1Cgroup {
         let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
         let relative = own
             .lines()
-            .filter_map(|line| line.splitn(3, ':').nth(1).zip(line.splitn(3, ':').nth(2)))
+            .filter_map(|line| {
+                // "id:controllers:path"; the path may itself hold ':'.
+                let mut fields = line.splitn(3, ':').skip(1);
+                fields.next().zip(fields.next())
+            })
             .find(|(controllers, _)| controllers.split(',').any(|c| c == controller))
             .map(|(_, path)| path.to_string())
             .unwrap_or_else(|| {

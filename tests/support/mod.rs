@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::Duration;
 
 pub fn entrypoint() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_aza-entrypoint"))
@@ -54,4 +55,19 @@ pub fn write_file(root: &Path, relative: &str, contents: &str) {
     std::fs::create_dir_all(path.parent().expect("fixture paths have a parent"))
         .expect("create fixture dir");
     std::fs::write(&path, contents).expect("write fixture file");
+}
+
+/// `base` scaled by `AZA_TEST_TIMEOUT_MULTIPLIER` (a positive float, default 1), so slow or loaded
+/// machines can stretch every wait at once. A value that does not parse is a failure, not a silent 1.
+pub fn timeout(base: Duration) -> Duration {
+    const VAR: &str = "AZA_TEST_TIMEOUT_MULTIPLIER";
+    let multiplier = match std::env::var(VAR) {
+        Err(std::env::VarError::NotPresent) => 1.0,
+        Err(error) => panic!("{VAR}: {error}"),
+        Ok(text) => match text.trim().parse::<f64>() {
+            Ok(value) if value.is_finite() && value > 0.0 => value,
+            _ => panic!("{VAR}={text:?} is not a positive number (e.g. 2 or 1.5)"),
+        },
+    };
+    base.mul_f64(multiplier)
 }

@@ -1,0 +1,457 @@
+//! First-start initialisation: initdb, `pg_hba.conf`, a temporary socket-only server, the database,
+//! the init scripts, then the atomic commit (see [`super::datadir`]).
+//!
+//! Every child runs under the [`Supervisor`], so a SIGTERM or SIGINT during initialisation stops the
+//! current step and the temporary server cleanly and the entrypoint exits non-zero; the next start
+//! then finds the staging directory and initialises again from scratch.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use nix::fcntl::OFlag;
+use nix::sys::signal::Signal;
+use nix::unistd::pipe2;
+
+use super::contract::{RuntimeConfig, SECRET_VARIABLES};
+use super::datadir;
+use super::log;
+use super::signals::SignalAction;
+use super::supervise::{ChildOutcome, SuperviseError, Supervisor};
+
+/// Why initialisation did not complete.
+#[derive(Debug)]
+pub enum InitError {
+    /// A step (initdb, a script, ...) failed; the message names it and its exit status.
+    Step { step: String, outcome: ChildOutcome },
+    Spawn(SuperviseError),
+    Io { action: String, source: std::io::Error },
+    /// A signal asked us to stop.
+    Interrupted(Signal),
+}
+
+impl fmt::Display for InitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            InitError::Step { step, outcome } => write!(
+                f,
+                "initialisation failed: {step} {outcome}; the next start will initialise again from scratch"
+            ),
+            InitError::Spawn(e) => write!(f, "initialisation failed: {e}"),
+            InitError::Io { action, source } => write!(f, "initialisation failed: cannot {action}: {source}"),
+            InitError::Interrupted(signal) => {
+                write!(f, "initialisation interrupted by {signal}; the next start will initialise again from scratch")
+            }
+        }
+    }
+}
+
+impl std::error::Error for InitError {}
+
+impl InitError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            InitError::Interrupted(signal) => 128u8.saturating_add(*signal as u8),
+            _ => 1,
+        }
+    }
+}
+
+fn io_error(action: impl Into<String>) -> impl FnOnce(std::io::Error) -> InitError {
+    let action = action.into();
+    move |source| InitError::Io { action, source }
+}
+
+/// What initialisation needs besides the contract.
+pub struct InitRequest<'a> {
+    pub config: &'a RuntimeConfig,
+    /// The PostgreSQL arguments of the real start (user's plus tuned); the temporary server gets the
+    /// same, made socket-only.
+    pub server_args: &'a [String],
+    pub port: u16,
+    /// `--locale=...` to pass to initdb, or `None` when the user chose one in `POSTGRES_INITDB_ARGS`.
+    pub locale: Option<String>,
+}
+
+/// Runs the whole initialisation; on success `PGDATA` holds a committed cluster.
+pub fn initialise(supervisor: &mut Supervisor, request: &InitRequest<'_>) -> Result<(), InitError> {
+    let config = request.config;
+    let started = Instant::now();
+    let staging = datadir::staging_dir(&config.pgdata);
+    let work = WorkDir::create()?;
+    let mut session = Session { supervisor, interrupted: None };
+
+    log::info(&format!("[INIT] initialising a new cluster in {}", config.pgdata.display()));
+    session.run_initdb(request, &staging, &work)?;
+    append_host_rule(&staging, &config.host_auth_method)?;
+
+    let mut server = TempServer { data: staging.clone(), socket_dir: work.path.clone(), port: request.port, running: false };
+    let result = session.with_temp_server(&mut server, request, |session, server| {
+        session.ensure_database(server, config)?;
+        session.run_init_scripts(server, request)
+    });
+    result?;
+
+    datadir::commit(&config.pgdata).map_err(io_error(format!("move the new cluster into {}", config.pgdata.display())))?;
+    log::info(&format!("[INIT] initialisation complete in {:.1} s", started.elapsed().as_secs_f64()));
+    Ok(())
+}
+
+/// A private directory for the temporary server's socket and the password file, removed on drop.
+struct WorkDir {
+    path: PathBuf,
+}
+
+impl WorkDir {
+    fn create() -> Result<WorkDir, InitError> {
+        let base = std::env::temp_dir();
+        for attempt in 0..100u32 {
+            let path = base.join(format!("aza-init-{}-{attempt}", std::process::id()));
+            match fs::DirBuilder::new().mode(0o700).create(&path) {
+                Ok(()) => return Ok(WorkDir { path }),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(io_error(format!("create a directory in {}", base.display()))(e)),
+            }
+        }
+        Err(InitError::Io {
+            action: format!("create a private directory in {}", base.display()),
+            source: std::io::Error::other("too many leftovers from earlier runs"),
+        })
+    }
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.path);
+    }
+}
+
+/// The temporary server: listens on a private Unix socket only, so no client can reach a
+/// half-initialised database.
+struct TempServer {
+    data: PathBuf,
+    socket_dir: PathBuf,
+    port: u16,
+    running: bool,
+}
+
+/// The children of one initialisation, and whether a signal asked us to stop.
+struct Session<'s> {
+    supervisor: &'s mut Supervisor,
+    interrupted: Option<Signal>,
+}
+
+impl Session<'_> {
+    /// Runs one child to completion. SIGTERM, SIGINT and SIGQUIT stop it (SIGTERM) and mark the whole
+    /// initialisation as interrupted; other signals are ignored while initialising.
+    fn run(&mut self, step: &str, command: &mut Command) -> Result<(), InitError> {
+        let started = Instant::now();
+        let pid = self.supervisor.spawn(command, false).map_err(InitError::Spawn)?;
+        let interrupted = &mut self.interrupted;
+        let outcome = self
+            .supervisor
+            .wait_for(pid, &mut |signal| match signal {
+                Signal::SIGTERM | Signal::SIGINT | Signal::SIGQUIT => {
+                    interrupted.get_or_insert(signal);
+                    SignalAction::Forward(Signal::SIGTERM)
+                }
+                _ => SignalAction::Ignore,
+            })
+            .map_err(InitError::Spawn)?;
+        if let Some(signal) = self.interrupted {
+            return Err(InitError::Interrupted(signal));
+        }
+        if !outcome.success() {
+            return Err(InitError::Step { step: step.to_string(), outcome });
+        }
+        log::info(&format!("[INIT] {step} done in {:.1} s", started.elapsed().as_secs_f64()));
+        Ok(())
+    }
+
+    fn run_initdb(&mut self, request: &InitRequest<'_>, staging: &Path, work: &WorkDir) -> Result<(), InitError> {
+        let config = request.config;
+        let mut command = quiet_command("initdb");
+        command.arg("-D").arg(staging).arg(format!("--username={}", config.user)).arg("--encoding=UTF8");
+        if let Some(password) = &config.password {
+            let file = work.path.join("pwfile");
+            let mut handle = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&file)
+                .map_err(io_error("write the password file for initdb"))?;
+            writeln!(handle, "{}", password.expose()).map_err(io_error("write the password file for initdb"))?;
+            command.arg(format!("--pwfile={}", file.display()));
+        }
+        if let Some(locale) = &request.locale {
+            command.arg(locale);
+        }
+        if !config.data_checksums {
+            command.arg("--no-data-checksums");
+        }
+        if let Some(waldir) = &config.waldir {
+            command.arg(format!("--waldir={}", waldir.display()));
+        }
+        if !config.initdb_args_choose_auth() {
+            // Local socket connections stay trusted, as in the official image (init scripts and
+            // `docker exec psql` rely on it); every TCP connection needs the chosen method.
+            command.arg("--auth-local=trust").arg(format!("--auth-host={}", config.host_auth_method));
+        }
+        command.args(&config.initdb_args);
+        let result = self.run("initdb", &mut command);
+        let _ = fs::remove_file(work.path.join("pwfile"));
+        result
+    }
+
+    /// Starts the temporary server, runs `body`, and stops the server again whatever happened.
+    fn with_temp_server(
+        &mut self,
+        server: &mut TempServer,
+        request: &InitRequest<'_>,
+        body: impl FnOnce(&mut Self, &TempServer) -> Result<(), InitError>,
+    ) -> Result<(), InitError> {
+        let options: Vec<String> = temp_server_args(request.server_args, &server.socket_dir, server.port);
+        let mut start = quiet_command("pg_ctl");
+        start.arg("-D").arg(&server.data).args(["-w", "-t", "3600", "-o"]).arg(shell_words(&options)).arg("start");
+        let started = self.run("starting the temporary server", &mut start);
+        server.running = started.is_ok() || self.interrupted.is_some();
+        let result = started.and_then(|()| body(self, server));
+
+        if server.running {
+            // Stop it even after an interruption: a second signal must not leave it running.
+            let interrupted = self.interrupted.take();
+            let mut stop = quiet_command("pg_ctl");
+            stop.arg("-D").arg(&server.data).args(["-w", "-t", "3600", "-m", "fast", "stop"]);
+            let stopped = self.run("stopping the temporary server", &mut stop);
+            self.interrupted = self.interrupted.or(interrupted);
+            server.running = stopped.is_err();
+            if let (Ok(()), Err(e)) = (&result, stopped) {
+                return Err(e);
+            }
+        }
+        match (result, self.interrupted) {
+            (_, Some(signal)) => Err(InitError::Interrupted(signal)),
+            (result, None) => result,
+        }
+    }
+
+    /// Creates `POSTGRES_DB` unless it exists (initdb made `postgres`).
+    fn ensure_database(&mut self, server: &TempServer, config: &RuntimeConfig) -> Result<(), InitError> {
+        let sql = "SELECT format('CREATE DATABASE %I', :'db') \
+                   WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'db') \\gexec\n";
+        let sql_file = server.socket_dir.join("create-database.sql");
+        fs::write(&sql_file, sql).map_err(io_error("write the CREATE DATABASE script"))?;
+        let mut command = psql(server, config, "postgres");
+        command.arg("-v").arg(format!("db={}", config.database)).arg("-f").arg(&sql_file);
+        self.run(&format!("creating database {}", config.database), &mut command)
+    }
+
+    fn run_init_scripts(&mut self, server: &TempServer, request: &InitRequest<'_>) -> Result<(), InitError> {
+        let config = request.config;
+        let dir = &config.initdb_dir;
+        let mut scripts: Vec<PathBuf> = match fs::read_dir(dir) {
+            Ok(entries) => entries
+                .map(|e| e.map(|e| e.path()))
+                .collect::<Result<_, _>>()
+                .map_err(io_error(format!("list {}", dir.display())))?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(io_error(format!("list {}", dir.display()))(e)),
+        };
+        // Byte order of the names, like the shell's glob in the C locale.
+        scripts.sort();
+        for script in scripts {
+            let name = script.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let step = format!("init script {name}");
+            match ScriptKind::of(&name) {
+                Some(ScriptKind::Shell) => {
+                    let executable = fs::metadata(&script).map(|m| m.permissions().mode() & 0o111 != 0).unwrap_or(false);
+                    let mut command = if executable {
+                        Command::new(&script)
+                    } else {
+                        let mut sh = Command::new("sh");
+                        sh.arg(&script);
+                        sh
+                    };
+                    script_environment(&mut command, server, config);
+                    log::info(&format!("[INIT] running {name}"));
+                    self.run(&step, &mut command)?;
+                }
+                Some(ScriptKind::Sql { decompressor }) => {
+                    let mut command = psql(server, config, &config.database);
+                    log::info(&format!("[INIT] running {name}"));
+                    match decompressor {
+                        None => {
+                            command.arg("-f").arg(&script);
+                            self.run(&step, &mut command)?;
+                        }
+                        Some(tool) => self.run_piped(&step, tool, &script, &mut command)?,
+                    }
+                }
+                None => log::info(&format!("[INIT] ignoring {name} (not .sh, .sql, .sql.gz, .sql.xz or .sql.zst)")),
+            }
+        }
+        Ok(())
+    }
+
+    /// `tool -dc script | psql`: both must succeed.
+    fn run_piped(&mut self, step: &str, tool: &str, script: &Path, psql: &mut Command) -> Result<(), InitError> {
+        // Close-on-exec, so no other child inherits the pipe; the spawn moves each end onto stdin/stdout.
+        let (read_end, write_end) =
+            pipe2(OFlag::O_CLOEXEC).map_err(|e| io_error("create a pipe for the decompressor")(e.into()))?;
+        let pid = {
+            let mut decompress = quiet_command(tool);
+            decompress.arg("-dc").arg(script).stdout(Stdio::from(write_end));
+            // Dropping the command closes our copy of the write end, so psql sees the end of input.
+            self.supervisor.spawn(&mut decompress, false).map_err(InitError::Spawn)?
+        };
+        psql.stdin(Stdio::from(read_end));
+        let psql_result = self.run(step, psql);
+        let interrupted = &mut self.interrupted;
+        let outcome = self
+            .supervisor
+            .wait_for(pid, &mut |signal| {
+                interrupted.get_or_insert(signal);
+                SignalAction::Forward(Signal::SIGTERM)
+            })
+            .map_err(InitError::Spawn)?;
+        psql_result?;
+        if !outcome.success() {
+            return Err(InitError::Step { step: format!("{step} ({tool} -dc)"), outcome });
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ScriptKind {
+    Shell,
+    Sql { decompressor: Option<&'static str> },
+}
+
+impl ScriptKind {
+    fn of(name: &str) -> Option<ScriptKind> {
+        let kinds: [(&str, ScriptKind); 5] = [
+            (".sh", ScriptKind::Shell),
+            (".sql", ScriptKind::Sql { decompressor: None }),
+            (".sql.gz", ScriptKind::Sql { decompressor: Some("gzip") }),
+            (".sql.xz", ScriptKind::Sql { decompressor: Some("xz") }),
+            (".sql.zst", ScriptKind::Sql { decompressor: Some("zstd") }),
+        ];
+        kinds.into_iter().find(|(suffix, _)| name.ends_with(suffix)).map(|(_, kind)| kind)
+    }
+}
+
+/// A command whose environment lacks the secrets: initdb, pg_ctl, psql and the server never need them.
+fn quiet_command(program: &str) -> Command {
+    let mut command = Command::new(program);
+    for secret in SECRET_VARIABLES {
+        command.env_remove(secret);
+    }
+    command
+}
+
+fn psql(server: &TempServer, config: &RuntimeConfig, database: &str) -> Command {
+    let mut command = quiet_command("psql");
+    command
+        .args(["-v", "ON_ERROR_STOP=1", "--no-psqlrc", "--no-password", "-q"])
+        .arg("-h")
+        .arg(&server.socket_dir)
+        .arg("-p")
+        .arg(server.port.to_string())
+        .arg("-U")
+        .arg(&config.user)
+        .arg("-d")
+        .arg(database);
+    command
+}
+
+/// Init scripts get the full environment (they may need the passwords, as in the official image),
+/// pointed at the temporary server and at the cluster being built.
+fn script_environment(command: &mut Command, server: &TempServer, config: &RuntimeConfig) {
+    command
+        .env("PGDATA", &server.data)
+        .env("PGHOST", &server.socket_dir)
+        .env("PGPORT", server.port.to_string())
+        .env("PGUSER", &config.user)
+        .env("PGDATABASE", &config.database);
+}
+
+/// The real start's arguments minus `-D` (the temporary server runs on the staging directory), made
+/// unreachable over TCP and pointed at a private socket directory.
+pub fn temp_server_args(server_args: &[String], socket_dir: &Path, port: u16) -> Vec<String> {
+    let mut args = Vec::new();
+    let mut rest = server_args.iter();
+    while let Some(arg) = rest.next() {
+        match arg.as_str() {
+            "-D" => {
+                rest.next();
+            }
+            a if a.starts_with("-D") => {}
+            _ => args.push(arg.clone()),
+        }
+    }
+    args.extend([
+        "-p".to_string(),
+        port.to_string(),
+        "-c".to_string(),
+        "listen_addresses=".to_string(),
+        "-c".to_string(),
+        format!("unix_socket_directories={}", socket_dir.display()),
+    ]);
+    args
+}
+
+/// Appends the rule that admits TCP connections from anywhere with the chosen method.
+fn append_host_rule(data: &Path, method: &str) -> Result<(), InitError> {
+    let hba = data.join("pg_hba.conf");
+    let mut file = fs::OpenOptions::new().append(true).open(&hba).map_err(io_error(format!("open {}", hba.display())))?;
+    let warning = if method == "trust" { "# WARNING: trust lets anyone connect without a password\n" } else { "" };
+    write!(file, "\n# Added by aza-entrypoint on first start\n{warning}host all all all {method}\n")
+        .map_err(io_error(format!("append to {}", hba.display())))
+}
+
+/// Quotes each word for the shell `pg_ctl -o` hands its options to.
+pub fn shell_words(words: &[String]) -> OsString {
+    let quoted: Vec<String> = words.iter().map(|w| format!("'{}'", w.replace('\'', "'\\''"))).collect();
+    OsString::from(quoted.join(" "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn script_kinds_by_suffix() {
+        assert_eq!(ScriptKind::of("01-a.sh"), Some(ScriptKind::Shell));
+        assert_eq!(ScriptKind::of("02.sql"), Some(ScriptKind::Sql { decompressor: None }));
+        assert_eq!(ScriptKind::of("03.sql.gz"), Some(ScriptKind::Sql { decompressor: Some("gzip") }));
+        assert_eq!(ScriptKind::of("04.sql.xz"), Some(ScriptKind::Sql { decompressor: Some("xz") }));
+        assert_eq!(ScriptKind::of("05.sql.zst"), Some(ScriptKind::Sql { decompressor: Some("zstd") }));
+        assert_eq!(ScriptKind::of("README.md"), None);
+        assert_eq!(ScriptKind::of("x.sql.bz2"), None);
+    }
+
+    #[test]
+    fn temp_server_is_socket_only_and_drops_the_data_directory() {
+        let args: Vec<String> = ["-D", "/data", "-c", "shared_buffers=128MB", "-D/x", "-c", "listen_addresses=*"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let out = temp_server_args(&args, Path::new("/tmp/s"), 5433);
+        assert_eq!(
+            out,
+            ["-c", "shared_buffers=128MB", "-c", "listen_addresses=*", "-p", "5433", "-c", "listen_addresses=", "-c", "unix_socket_directories=/tmp/s"]
+        );
+    }
+
+    #[test]
+    fn shell_words_survive_quotes() {
+        let words = vec!["a b".to_string(), "it's".to_string(), "listen_addresses=".to_string()];
+        assert_eq!(shell_words(&words), OsString::from(r#"'a b' 'it'\''s' 'listen_addresses='"#));
+    }
+}

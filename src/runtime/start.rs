@@ -1,0 +1,186 @@
+//! Starting PostgreSQL for real: validate, prepare directories, drop privileges, initialise on first
+//! start, then supervise the server (as PID 1) or become it (otherwise).
+//!
+//! Everything that can be checked without side effects is checked first, so bad input starts nothing
+//! and changes nothing on disk.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::process::{Command, ExitCode, Stdio};
+
+use super::contract::{ContractError, ProcessMode, RuntimeConfig, SigtermMode, SECRET_VARIABLES};
+use super::datadir::{self, DataDirState};
+use super::init::{self, InitError, InitRequest};
+use super::privileges::{self, PrivilegeError};
+use super::signals::{self, ShutdownMode};
+use super::supervise::{self, SuperviseError, Supervisor};
+use super::{exec, log, preflight};
+use crate::plan::{self, Plan};
+
+#[derive(Debug)]
+pub enum StartError {
+    Contract(ContractError),
+    MissingLibraries { missing: Vec<String>, library_dir: PathBuf },
+    DataDir(String),
+    Privileges(PrivilegeError),
+    Init(InitError),
+    Supervise(SuperviseError),
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::Contract(e) => e.fmt(f),
+            StartError::MissingLibraries { missing, library_dir } => write!(
+                f,
+                "shared_preload_libraries names {} that {} not installed in {}; install {} or remove {} from \
+                 POSTGRES_SHARED_PRELOAD_LIBRARIES",
+                missing.join(", "),
+                if missing.len() == 1 { "is" } else { "are" },
+                library_dir.display(),
+                if missing.len() == 1 { "it" } else { "them" },
+                if missing.len() == 1 { "it" } else { "them" },
+            ),
+            StartError::DataDir(message) => f.write_str(message),
+            StartError::Privileges(e) => e.fmt(f),
+            StartError::Init(e) => e.fmt(f),
+            StartError::Supervise(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+impl StartError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            StartError::Init(e) => e.exit_code(),
+            _ => 1,
+        }
+    }
+}
+
+/// Runs PostgreSQL according to `plan`, returning the exit code the container should have.
+pub fn start(plan: &Plan, user_args: &[String]) -> Result<ExitCode, StartError> {
+    let mut config = RuntimeConfig::from_process_env().map_err(StartError::Contract)?;
+    if let Some(dir) = plan::command_line_data_directory(user_args) {
+        config.pgdata = PathBuf::from(dir);
+    }
+    check_preload_libraries(plan)?;
+    let state = datadir::inspect(&config.pgdata)
+        .map_err(|e| StartError::DataDir(format!("cannot read PGDATA {}: {e}", config.pgdata.display())))?;
+    match &state {
+        DataDirState::Foreign { example } => {
+            return Err(StartError::DataDir(format!(
+                "PGDATA {} is not empty (it holds '{example}') and has no PG_VERSION, so it is not a database \
+                 cluster; empty it or point PGDATA elsewhere",
+                config.pgdata.display()
+            )))
+        }
+        DataDirState::Empty | DataDirState::Interrupted => config.check_can_initialise().map_err(StartError::Contract)?,
+        DataDirState::Initialised => {}
+    }
+    let locale = (state != DataDirState::Initialised && !config.initdb_args_choose_locale()).then(initdb_locale);
+    let service_user = privileges::service_user_if_root().map_err(StartError::Privileges)?;
+
+    // From here on the entrypoint changes things.
+    log::plan(plan);
+    privileges::ensure_private_dir(&config.pgdata, service_user.as_ref()).map_err(StartError::Privileges)?;
+    if let Some(waldir) = &config.waldir {
+        privileges::ensure_private_dir(waldir, service_user.as_ref()).map_err(StartError::Privileges)?;
+    }
+    if let Some(user) = &service_user {
+        privileges::drop_to(user).map_err(StartError::Privileges)?;
+        // Tools the children run (psql's history, initdb's messages) expect the user's own HOME.
+        std::env::set_var("HOME", &user.home);
+        std::env::set_var("USER", &user.name);
+    }
+    std::env::set_var("PGDATA", &config.pgdata);
+
+    let supervise = match config.process_mode {
+        ProcessMode::Auto => supervise::is_pid1(),
+        ProcessMode::Supervise => true,
+        ProcessMode::Exec => false,
+    };
+    let mut supervisor = Supervisor::install(true).map_err(StartError::Supervise)?;
+
+    if state == DataDirState::Interrupted {
+        log::warning(&format!(
+            "{} holds an initialisation that did not finish; starting it again from scratch",
+            config.pgdata.display()
+        ));
+        datadir::clear_interrupted(&config.pgdata, config.waldir.as_deref())
+            .map_err(|e| StartError::DataDir(format!("cannot clear the unfinished initialisation: {e}")))?;
+    }
+    if state != DataDirState::Initialised {
+        let request = InitRequest { config: &config, server_args: &plan.args, port: server_port(user_args), locale };
+        init::initialise(&mut supervisor, &request).map_err(StartError::Init)?;
+    } else {
+        log::info("[INIT] PGDATA holds a database cluster; skipping initialisation");
+    }
+
+    for secret in SECRET_VARIABLES {
+        std::env::remove_var(secret);
+    }
+    if !supervise {
+        supervisor.release();
+        return Ok(exec::exec_postgres(&plan.args));
+    }
+    let mut command = Command::new("postgres");
+    command.args(&plan.args);
+    let pid = supervisor.spawn(&mut command, true).map_err(StartError::Supervise)?;
+    let mode = match config.sigterm {
+        SigtermMode::Fast => ShutdownMode::Fast,
+        SigtermMode::Smart => ShutdownMode::Smart,
+    };
+    let mut policy = signals::postgres_signal_policy(mode);
+    let outcome = supervisor.wait_for(pid, &mut policy).map_err(StartError::Supervise)?;
+    if !outcome.success() {
+        log::error(&format!("postgres {outcome}"));
+    }
+    Ok(ExitCode::from(outcome.exit_code()))
+}
+
+fn check_preload_libraries(plan: &Plan) -> Result<(), StartError> {
+    let libraries = preflight::effective_preload_libraries(plan);
+    if libraries.is_empty() {
+        return Ok(());
+    }
+    let Some(library_dir) = preflight::package_library_dir() else {
+        log::warning("pg_config is not on PATH; cannot check that shared_preload_libraries are installed");
+        return Ok(());
+    };
+    let missing = preflight::missing_libraries(&libraries, &library_dir);
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(StartError::MissingLibraries { missing, library_dir })
+    }
+}
+
+/// `en_US.utf8` when the system has it (the reference image's locale), else `C.UTF-8`, which every
+/// glibc has built in.
+fn initdb_locale() -> String {
+    let available = Command::new("locale")
+        .arg("-a")
+        .stderr(Stdio::null())
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let has_en_us = available.lines().any(|l| l.eq_ignore_ascii_case("en_US.utf8") || l.eq_ignore_ascii_case("en_US.UTF-8"));
+    if has_en_us {
+        "--locale=en_US.utf8".to_string()
+    } else {
+        log::warning("locale en_US.utf8 is not installed; initialising with C.UTF-8");
+        "--locale=C.UTF-8".to_string()
+    }
+}
+
+/// The port the server will listen on: `-p`/`-c port=` in the arguments, else `PGPORT`, else 5432.
+fn server_port(user_args: &[String]) -> u16 {
+    let from_args = plan::command_line_settings(user_args).into_iter().rev().find(|(name, _)| name == "port").map(|(_, v)| v);
+    from_args
+        .or_else(|| std::env::var("PGPORT").ok())
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(5432)
+}
