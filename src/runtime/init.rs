@@ -28,9 +28,15 @@ use super::supervise::{ChildOutcome, SuperviseError, Supervisor};
 #[derive(Debug)]
 pub enum InitError {
     /// A step (initdb, a script, ...) failed; the message names it and its exit status.
-    Step { step: String, outcome: ChildOutcome },
+    Step {
+        step: String,
+        outcome: ChildOutcome,
+    },
     Spawn(SuperviseError),
-    Io { action: String, source: std::io::Error },
+    Io {
+        action: String,
+        source: std::io::Error,
+    },
     /// A signal asked us to stop.
     Interrupted(Signal),
 }
@@ -84,21 +90,38 @@ pub fn initialise(supervisor: &mut Supervisor, request: &InitRequest<'_>) -> Res
     let started = Instant::now();
     let staging = datadir::staging_dir(&config.pgdata);
     let work = WorkDir::create()?;
-    let mut session = Session { supervisor, interrupted: None };
+    let mut session = Session {
+        supervisor,
+        interrupted: None,
+    };
 
-    log::info(&format!("[INIT] initialising a new cluster in {}", config.pgdata.display()));
+    log::info(&format!(
+        "[INIT] initialising a new cluster in {}",
+        config.pgdata.display()
+    ));
     session.run_initdb(request, &staging, &work)?;
     append_host_rule(&staging, &config.host_auth_method)?;
 
-    let mut server = TempServer { data: staging.clone(), socket_dir: work.path.clone(), port: request.port, running: false };
+    let mut server = TempServer {
+        data: staging.clone(),
+        socket_dir: work.path.clone(),
+        port: request.port,
+        running: false,
+    };
     let result = session.with_temp_server(&mut server, request, |session, server| {
         session.ensure_database(server, config)?;
         session.run_init_scripts(server, request)
     });
     result?;
 
-    datadir::commit(&config.pgdata).map_err(io_error(format!("move the new cluster into {}", config.pgdata.display())))?;
-    log::info(&format!("[INIT] initialisation complete in {:.1} s", started.elapsed().as_secs_f64()));
+    datadir::commit(&config.pgdata).map_err(io_error(format!(
+        "move the new cluster into {}",
+        config.pgdata.display()
+    )))?;
+    log::info(&format!(
+        "[INIT] initialisation complete in {:.1} s",
+        started.elapsed().as_secs_f64()
+    ));
     Ok(())
 }
 
@@ -110,12 +133,22 @@ struct WorkDir {
 impl WorkDir {
     fn create() -> Result<WorkDir, InitError> {
         let base = std::env::temp_dir();
+        // Every container's entrypoint is PID 1, so the pid alone does not make the name unique.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
         for attempt in 0..100u32 {
-            let path = base.join(format!("aza-init-{}-{attempt}", std::process::id()));
+            let path = base.join(format!("aza-init-{}-{nanos}-{attempt}", std::process::id()));
             match fs::DirBuilder::new().mode(0o700).create(&path) {
                 Ok(()) => return Ok(WorkDir { path }),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(io_error(format!("create a directory in {}", base.display()))(e)),
+                Err(e) => {
+                    return Err(io_error(format!(
+                        "create a directory in {}",
+                        base.display()
+                    ))(e))
+                }
             }
         }
         Err(InitError::Io {
@@ -151,7 +184,10 @@ impl Session<'_> {
     /// initialisation as interrupted; other signals are ignored while initialising.
     fn run(&mut self, step: &str, command: &mut Command) -> Result<(), InitError> {
         let started = Instant::now();
-        let pid = self.supervisor.spawn(command, false).map_err(InitError::Spawn)?;
+        let pid = self
+            .supervisor
+            .spawn(command, false)
+            .map_err(InitError::Spawn)?;
         let interrupted = &mut self.interrupted;
         let outcome = self
             .supervisor
@@ -167,16 +203,31 @@ impl Session<'_> {
             return Err(InitError::Interrupted(signal));
         }
         if !outcome.success() {
-            return Err(InitError::Step { step: step.to_string(), outcome });
+            return Err(InitError::Step {
+                step: step.to_string(),
+                outcome,
+            });
         }
-        log::info(&format!("[INIT] {step} done in {:.1} s", started.elapsed().as_secs_f64()));
+        log::info(&format!(
+            "[INIT] {step} done in {:.1} s",
+            started.elapsed().as_secs_f64()
+        ));
         Ok(())
     }
 
-    fn run_initdb(&mut self, request: &InitRequest<'_>, staging: &Path, work: &WorkDir) -> Result<(), InitError> {
+    fn run_initdb(
+        &mut self,
+        request: &InitRequest<'_>,
+        staging: &Path,
+        work: &WorkDir,
+    ) -> Result<(), InitError> {
         let config = request.config;
         let mut command = quiet_command("initdb");
-        command.arg("-D").arg(staging).arg(format!("--username={}", config.user)).arg("--encoding=UTF8");
+        command
+            .arg("-D")
+            .arg(staging)
+            .arg(format!("--username={}", config.user))
+            .arg("--encoding=UTF8");
         if let Some(password) = &config.password {
             let file = work.path.join("pwfile");
             let mut handle = fs::OpenOptions::new()
@@ -185,7 +236,8 @@ impl Session<'_> {
                 .mode(0o600)
                 .open(&file)
                 .map_err(io_error("write the password file for initdb"))?;
-            writeln!(handle, "{}", password.expose()).map_err(io_error("write the password file for initdb"))?;
+            writeln!(handle, "{}", password.expose())
+                .map_err(io_error("write the password file for initdb"))?;
             command.arg(format!("--pwfile={}", file.display()));
         }
         if let Some(locale) = &request.locale {
@@ -200,7 +252,9 @@ impl Session<'_> {
         if !config.initdb_args_choose_auth() {
             // Local socket connections stay trusted, as in the official image (init scripts and
             // `docker exec psql` rely on it); every TCP connection needs the chosen method.
-            command.arg("--auth-local=trust").arg(format!("--auth-host={}", config.host_auth_method));
+            command
+                .arg("--auth-local=trust")
+                .arg(format!("--auth-host={}", config.host_auth_method));
         }
         command.args(&config.initdb_args);
         let result = self.run("initdb", &mut command);
@@ -215,9 +269,15 @@ impl Session<'_> {
         request: &InitRequest<'_>,
         body: impl FnOnce(&mut Self, &TempServer) -> Result<(), InitError>,
     ) -> Result<(), InitError> {
-        let options: Vec<String> = temp_server_args(request.server_args, &server.socket_dir, server.port);
+        let options: Vec<String> =
+            temp_server_args(request.server_args, &server.socket_dir, server.port);
         let mut start = quiet_command("pg_ctl");
-        start.arg("-D").arg(&server.data).args(["-w", "-t", "3600", "-o"]).arg(shell_words(&options)).arg("start");
+        start
+            .arg("-D")
+            .arg(&server.data)
+            .args(["-w", "-t", "3600", "-o"])
+            .arg(shell_words(&options))
+            .arg("start");
         let started = self.run("starting the temporary server", &mut start);
         server.running = started.is_ok() || self.interrupted.is_some();
         let result = started.and_then(|()| body(self, server));
@@ -226,7 +286,9 @@ impl Session<'_> {
             // Stop it even after an interruption: a second signal must not leave it running.
             let interrupted = self.interrupted.take();
             let mut stop = quiet_command("pg_ctl");
-            stop.arg("-D").arg(&server.data).args(["-w", "-t", "3600", "-m", "fast", "stop"]);
+            stop.arg("-D")
+                .arg(&server.data)
+                .args(["-w", "-t", "3600", "-m", "fast", "stop"]);
             let stopped = self.run("stopping the temporary server", &mut stop);
             self.interrupted = self.interrupted.or(interrupted);
             server.running = stopped.is_err();
@@ -241,17 +303,32 @@ impl Session<'_> {
     }
 
     /// Creates `POSTGRES_DB` unless it exists (initdb made `postgres`).
-    fn ensure_database(&mut self, server: &TempServer, config: &RuntimeConfig) -> Result<(), InitError> {
+    fn ensure_database(
+        &mut self,
+        server: &TempServer,
+        config: &RuntimeConfig,
+    ) -> Result<(), InitError> {
         let sql = "SELECT format('CREATE DATABASE %I', :'db') \
                    WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = :'db') \\gexec\n";
         let sql_file = server.socket_dir.join("create-database.sql");
         fs::write(&sql_file, sql).map_err(io_error("write the CREATE DATABASE script"))?;
         let mut command = psql(server, config, "postgres");
-        command.arg("-v").arg(format!("db={}", config.database)).arg("-f").arg(&sql_file);
-        self.run(&format!("creating database {}", config.database), &mut command)
+        command
+            .arg("-v")
+            .arg(format!("db={}", config.database))
+            .arg("-f")
+            .arg(&sql_file);
+        self.run(
+            &format!("creating database {}", config.database),
+            &mut command,
+        )
     }
 
-    fn run_init_scripts(&mut self, server: &TempServer, request: &InitRequest<'_>) -> Result<(), InitError> {
+    fn run_init_scripts(
+        &mut self,
+        server: &TempServer,
+        request: &InitRequest<'_>,
+    ) -> Result<(), InitError> {
         let config = request.config;
         let dir = &config.initdb_dir;
         let mut scripts: Vec<PathBuf> = match fs::read_dir(dir) {
@@ -265,11 +342,16 @@ impl Session<'_> {
         // Byte order of the names, like the shell's glob in the C locale.
         scripts.sort();
         for script in scripts {
-            let name = script.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = script
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             let step = format!("init script {name}");
             match ScriptKind::of(&name) {
                 Some(ScriptKind::Shell) => {
-                    let executable = fs::metadata(&script).map(|m| m.permissions().mode() & 0o111 != 0).unwrap_or(false);
+                    let executable = fs::metadata(&script)
+                        .map(|m| m.permissions().mode() & 0o111 != 0)
+                        .unwrap_or(false);
                     let mut command = if executable {
                         Command::new(&script)
                     } else {
@@ -292,22 +374,35 @@ impl Session<'_> {
                         Some(tool) => self.run_piped(&step, tool, &script, &mut command)?,
                     }
                 }
-                None => log::info(&format!("[INIT] ignoring {name} (not .sh, .sql, .sql.gz, .sql.xz or .sql.zst)")),
+                None => log::info(&format!(
+                    "[INIT] ignoring {name} (not .sh, .sql, .sql.gz, .sql.xz or .sql.zst)"
+                )),
             }
         }
         Ok(())
     }
 
     /// `tool -dc script | psql`: both must succeed.
-    fn run_piped(&mut self, step: &str, tool: &str, script: &Path, psql: &mut Command) -> Result<(), InitError> {
+    fn run_piped(
+        &mut self,
+        step: &str,
+        tool: &str,
+        script: &Path,
+        psql: &mut Command,
+    ) -> Result<(), InitError> {
         // Close-on-exec, so no other child inherits the pipe; the spawn moves each end onto stdin/stdout.
-        let (read_end, write_end) =
-            pipe2(OFlag::O_CLOEXEC).map_err(|e| io_error("create a pipe for the decompressor")(e.into()))?;
+        let (read_end, write_end) = pipe2(OFlag::O_CLOEXEC)
+            .map_err(|e| io_error("create a pipe for the decompressor")(e.into()))?;
         let pid = {
             let mut decompress = quiet_command(tool);
-            decompress.arg("-dc").arg(script).stdout(Stdio::from(write_end));
+            decompress
+                .arg("-dc")
+                .arg(script)
+                .stdout(Stdio::from(write_end));
             // Dropping the command closes our copy of the write end, so psql sees the end of input.
-            self.supervisor.spawn(&mut decompress, false).map_err(InitError::Spawn)?
+            self.supervisor
+                .spawn(&mut decompress, false)
+                .map_err(InitError::Spawn)?
         };
         psql.stdin(Stdio::from(read_end));
         let psql_result = self.run(step, psql);
@@ -321,7 +416,10 @@ impl Session<'_> {
             .map_err(InitError::Spawn)?;
         psql_result?;
         if !outcome.success() {
-            return Err(InitError::Step { step: format!("{step} ({tool} -dc)"), outcome });
+            return Err(InitError::Step {
+                step: format!("{step} ({tool} -dc)"),
+                outcome,
+            });
         }
         Ok(())
     }
@@ -338,11 +436,29 @@ impl ScriptKind {
         let kinds: [(&str, ScriptKind); 5] = [
             (".sh", ScriptKind::Shell),
             (".sql", ScriptKind::Sql { decompressor: None }),
-            (".sql.gz", ScriptKind::Sql { decompressor: Some("gzip") }),
-            (".sql.xz", ScriptKind::Sql { decompressor: Some("xz") }),
-            (".sql.zst", ScriptKind::Sql { decompressor: Some("zstd") }),
+            (
+                ".sql.gz",
+                ScriptKind::Sql {
+                    decompressor: Some("gzip"),
+                },
+            ),
+            (
+                ".sql.xz",
+                ScriptKind::Sql {
+                    decompressor: Some("xz"),
+                },
+            ),
+            (
+                ".sql.zst",
+                ScriptKind::Sql {
+                    decompressor: Some("zstd"),
+                },
+            ),
         ];
-        kinds.into_iter().find(|(suffix, _)| name.ends_with(suffix)).map(|(_, kind)| kind)
+        kinds
+            .into_iter()
+            .find(|(suffix, _)| name.ends_with(suffix))
+            .map(|(_, kind)| kind)
     }
 }
 
@@ -358,7 +474,13 @@ fn quiet_command(program: &str) -> Command {
 fn psql(server: &TempServer, config: &RuntimeConfig, database: &str) -> Command {
     let mut command = quiet_command("psql");
     command
-        .args(["-v", "ON_ERROR_STOP=1", "--no-psqlrc", "--no-password", "-q"])
+        .args([
+            "-v",
+            "ON_ERROR_STOP=1",
+            "--no-psqlrc",
+            "--no-password",
+            "-q",
+        ])
         .arg("-h")
         .arg(&server.socket_dir)
         .arg("-p")
@@ -409,15 +531,28 @@ pub fn temp_server_args(server_args: &[String], socket_dir: &Path, port: u16) ->
 /// Appends the rule that admits TCP connections from anywhere with the chosen method.
 fn append_host_rule(data: &Path, method: &str) -> Result<(), InitError> {
     let hba = data.join("pg_hba.conf");
-    let mut file = fs::OpenOptions::new().append(true).open(&hba).map_err(io_error(format!("open {}", hba.display())))?;
-    let warning = if method == "trust" { "# WARNING: trust lets anyone connect without a password\n" } else { "" };
-    write!(file, "\n# Added by aza-entrypoint on first start\n{warning}host all all all {method}\n")
-        .map_err(io_error(format!("append to {}", hba.display())))
+    let mut file = fs::OpenOptions::new()
+        .append(true)
+        .open(&hba)
+        .map_err(io_error(format!("open {}", hba.display())))?;
+    let warning = if method == "trust" {
+        "# WARNING: trust lets anyone connect without a password\n"
+    } else {
+        ""
+    };
+    write!(
+        file,
+        "\n# Added by aza-entrypoint on first start\n{warning}host all all all {method}\n"
+    )
+    .map_err(io_error(format!("append to {}", hba.display())))
 }
 
 /// Quotes each word for the shell `pg_ctl -o` hands its options to.
 pub fn shell_words(words: &[String]) -> OsString {
-    let quoted: Vec<String> = words.iter().map(|w| format!("'{}'", w.replace('\'', "'\\''"))).collect();
+    let quoted: Vec<String> = words
+        .iter()
+        .map(|w| format!("'{}'", w.replace('\'', "'\\''")))
+        .collect();
     OsString::from(quoted.join(" "))
 }
 
@@ -428,30 +563,74 @@ mod tests {
     #[test]
     fn script_kinds_by_suffix() {
         assert_eq!(ScriptKind::of("01-a.sh"), Some(ScriptKind::Shell));
-        assert_eq!(ScriptKind::of("02.sql"), Some(ScriptKind::Sql { decompressor: None }));
-        assert_eq!(ScriptKind::of("03.sql.gz"), Some(ScriptKind::Sql { decompressor: Some("gzip") }));
-        assert_eq!(ScriptKind::of("04.sql.xz"), Some(ScriptKind::Sql { decompressor: Some("xz") }));
-        assert_eq!(ScriptKind::of("05.sql.zst"), Some(ScriptKind::Sql { decompressor: Some("zstd") }));
+        assert_eq!(
+            ScriptKind::of("02.sql"),
+            Some(ScriptKind::Sql { decompressor: None })
+        );
+        assert_eq!(
+            ScriptKind::of("03.sql.gz"),
+            Some(ScriptKind::Sql {
+                decompressor: Some("gzip")
+            })
+        );
+        assert_eq!(
+            ScriptKind::of("04.sql.xz"),
+            Some(ScriptKind::Sql {
+                decompressor: Some("xz")
+            })
+        );
+        assert_eq!(
+            ScriptKind::of("05.sql.zst"),
+            Some(ScriptKind::Sql {
+                decompressor: Some("zstd")
+            })
+        );
         assert_eq!(ScriptKind::of("README.md"), None);
         assert_eq!(ScriptKind::of("x.sql.bz2"), None);
     }
 
     #[test]
     fn temp_server_is_socket_only_and_drops_the_data_directory() {
-        let args: Vec<String> = ["-D", "/data", "-c", "shared_buffers=128MB", "-D/x", "-c", "listen_addresses=*"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let args: Vec<String> = [
+            "-D",
+            "/data",
+            "-c",
+            "shared_buffers=128MB",
+            "-D/x",
+            "-c",
+            "listen_addresses=*",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         let out = temp_server_args(&args, Path::new("/tmp/s"), 5433);
         assert_eq!(
             out,
-            ["-c", "shared_buffers=128MB", "-c", "listen_addresses=*", "-p", "5433", "-c", "listen_addresses=", "-c", "unix_socket_directories=/tmp/s"]
+            [
+                "-c",
+                "shared_buffers=128MB",
+                "-c",
+                "listen_addresses=*",
+                "-p",
+                "5433",
+                "-c",
+                "listen_addresses=",
+                "-c",
+                "unix_socket_directories=/tmp/s"
+            ]
         );
     }
 
     #[test]
     fn shell_words_survive_quotes() {
-        let words = vec!["a b".to_string(), "it's".to_string(), "listen_addresses=".to_string()];
-        assert_eq!(shell_words(&words), OsString::from(r#"'a b' 'it'\''s' 'listen_addresses='"#));
+        let words = vec![
+            "a b".to_string(),
+            "it's".to_string(),
+            "listen_addresses=".to_string(),
+        ];
+        assert_eq!(
+            shell_words(&words),
+            OsString::from(r#"'a b' 'it'\''s' 'listen_addresses='"#)
+        );
     }
 }

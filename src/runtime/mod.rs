@@ -8,5 +8,5 @@ pub mod log;
 pub mod preflight;
 pub mod privileges;
 pub mod signals;
-pub mod supervise;
 pub mod start;
+pub mod supervise;

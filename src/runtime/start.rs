@@ -20,7 +20,10 @@ use crate::plan::{self, Plan};
 #[derive(Debug)]
 pub enum StartError {
     Contract(ContractError),
-    MissingLibraries { missing: Vec<String>, library_dir: PathBuf },
+    MissingLibraries {
+        missing: Vec<String>,
+        library_dir: PathBuf,
+    },
     DataDir(String),
     Privileges(PrivilegeError),
     Init(InitError),
@@ -67,8 +70,12 @@ pub fn start(plan: &Plan, user_args: &[String]) -> Result<ExitCode, StartError> 
         config.pgdata = PathBuf::from(dir);
     }
     check_preload_libraries(plan)?;
-    let state = datadir::inspect(&config.pgdata)
-        .map_err(|e| StartError::DataDir(format!("cannot read PGDATA {}: {e}", config.pgdata.display())))?;
+    let state = datadir::inspect(&config.pgdata).map_err(|e| {
+        StartError::DataDir(format!(
+            "cannot read PGDATA {}: {e}",
+            config.pgdata.display()
+        ))
+    })?;
     match &state {
         DataDirState::Foreign { example } => {
             return Err(StartError::DataDir(format!(
@@ -80,14 +87,17 @@ pub fn start(plan: &Plan, user_args: &[String]) -> Result<ExitCode, StartError> 
         DataDirState::Empty | DataDirState::Interrupted => config.check_can_initialise().map_err(StartError::Contract)?,
         DataDirState::Initialised => {}
     }
-    let locale = (state != DataDirState::Initialised && !config.initdb_args_choose_locale()).then(initdb_locale);
+    let locale = (state != DataDirState::Initialised && !config.initdb_args_choose_locale())
+        .then(initdb_locale);
     let service_user = privileges::service_user_if_root().map_err(StartError::Privileges)?;
 
     // From here on the entrypoint changes things.
     log::plan(plan);
-    privileges::ensure_private_dir(&config.pgdata, service_user.as_ref()).map_err(StartError::Privileges)?;
+    privileges::ensure_private_dir(&config.pgdata, service_user.as_ref())
+        .map_err(StartError::Privileges)?;
     if let Some(waldir) = &config.waldir {
-        privileges::ensure_private_dir(waldir, service_user.as_ref()).map_err(StartError::Privileges)?;
+        privileges::ensure_private_dir(waldir, service_user.as_ref())
+            .map_err(StartError::Privileges)?;
     }
     if let Some(user) = &service_user {
         privileges::drop_to(user).map_err(StartError::Privileges)?;
@@ -109,11 +119,17 @@ pub fn start(plan: &Plan, user_args: &[String]) -> Result<ExitCode, StartError> 
             "{} holds an initialisation that did not finish; starting it again from scratch",
             config.pgdata.display()
         ));
-        datadir::clear_interrupted(&config.pgdata, config.waldir.as_deref())
-            .map_err(|e| StartError::DataDir(format!("cannot clear the unfinished initialisation: {e}")))?;
+        datadir::clear_interrupted(&config.pgdata, config.waldir.as_deref()).map_err(|e| {
+            StartError::DataDir(format!("cannot clear the unfinished initialisation: {e}"))
+        })?;
     }
     if state != DataDirState::Initialised {
-        let request = InitRequest { config: &config, server_args: &plan.args, port: server_port(user_args), locale };
+        let request = InitRequest {
+            config: &config,
+            server_args: &plan.args,
+            port: server_port(user_args),
+            locale,
+        };
         init::initialise(&mut supervisor, &request).map_err(StartError::Init)?;
     } else {
         log::info("[INIT] PGDATA holds a database cluster; skipping initialisation");
@@ -128,13 +144,17 @@ pub fn start(plan: &Plan, user_args: &[String]) -> Result<ExitCode, StartError> 
     }
     let mut command = Command::new("postgres");
     command.args(&plan.args);
-    let pid = supervisor.spawn(&mut command, true).map_err(StartError::Supervise)?;
+    let pid = supervisor
+        .spawn(&mut command, true)
+        .map_err(StartError::Supervise)?;
     let mode = match config.sigterm {
         SigtermMode::Fast => ShutdownMode::Fast,
         SigtermMode::Smart => ShutdownMode::Smart,
     };
     let mut policy = signals::postgres_signal_policy(mode);
-    let outcome = supervisor.wait_for(pid, &mut policy).map_err(StartError::Supervise)?;
+    let outcome = supervisor
+        .wait_for(pid, &mut policy)
+        .map_err(StartError::Supervise)?;
     if !outcome.success() {
         log::error(&format!("postgres {outcome}"));
     }
@@ -147,14 +167,19 @@ fn check_preload_libraries(plan: &Plan) -> Result<(), StartError> {
         return Ok(());
     }
     let Some(library_dir) = preflight::package_library_dir() else {
-        log::warning("pg_config is not on PATH; cannot check that shared_preload_libraries are installed");
+        log::warning(
+            "pg_config is not on PATH; cannot check that shared_preload_libraries are installed",
+        );
         return Ok(());
     };
     let missing = preflight::missing_libraries(&libraries, &library_dir);
     if missing.is_empty() {
         Ok(())
     } else {
-        Err(StartError::MissingLibraries { missing, library_dir })
+        Err(StartError::MissingLibraries {
+            missing,
+            library_dir,
+        })
     }
 }
 
@@ -167,7 +192,9 @@ fn initdb_locale() -> String {
         .output()
         .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
         .unwrap_or_default();
-    let has_en_us = available.lines().any(|l| l.eq_ignore_ascii_case("en_US.utf8") || l.eq_ignore_ascii_case("en_US.UTF-8"));
+    let has_en_us = available
+        .lines()
+        .any(|l| l.eq_ignore_ascii_case("en_US.utf8") || l.eq_ignore_ascii_case("en_US.UTF-8"));
     if has_en_us {
         "--locale=en_US.utf8".to_string()
     } else {
@@ -178,7 +205,11 @@ fn initdb_locale() -> String {
 
 /// The port the server will listen on: `-p`/`-c port=` in the arguments, else `PGPORT`, else 5432.
 fn server_port(user_args: &[String]) -> u16 {
-    let from_args = plan::command_line_settings(user_args).into_iter().rev().find(|(name, _)| name == "port").map(|(_, v)| v);
+    let from_args = plan::command_line_settings(user_args)
+        .into_iter()
+        .rev()
+        .find(|(name, _)| name == "port")
+        .map(|(_, v)| v);
     from_args
         .or_else(|| std::env::var("PGPORT").ok())
         .and_then(|v| v.trim().parse().ok())

@@ -71,3 +71,4 @@ pub fn timeout(base: Duration) -> Duration {
     };
     base.mul_f64(multiplier)
 }
+pub mod server;

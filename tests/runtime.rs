@@ -1,0 +1,498 @@
+//! The entrypoint as the container's PID 1 with a real PostgreSQL 18: first start, init scripts,
+//! atomic initialisation, signals, reaping, privileges and preflight. Each test has its own namespace,
+//! temp dir and port.
+
+mod support;
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::server::{Instance, PASSWORD};
+use support::{text, timeout};
+
+/// Waits until `path` exists (a marker an init script writes).
+fn wait_for_file(instance: &Instance, path: &std::path::Path) {
+    let deadline = Instant::now() + timeout(Duration::from_secs(60));
+    while !path.exists() {
+        if Instant::now() > deadline {
+            panic!("{} never appeared\n{}", path.display(), instance.log_tail());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn count_lines(path: &std::path::Path) -> usize {
+    fs::read_to_string(path)
+        .map(|t| t.lines().count())
+        .unwrap_or(0)
+}
+
+#[test]
+fn first_start_creates_user_database_and_password_and_applies_the_dry_run() {
+    let mut pg = Instance::new();
+    pg.set_env("POSTGRES_USER", "app")
+        .set_env("POSTGRES_DB", "appdb")
+        .set_env("POSTGRES_WORKLOAD_TYPE", "oltp");
+    pg.start();
+    pg.wait_ready();
+
+    assert_eq!(
+        pg.psql("SELECT current_user || '@' || current_database()")
+            .unwrap(),
+        "app@appdb"
+    );
+    let refused = pg
+        .psql_as("app", "wrong-password", "appdb", "SELECT 1")
+        .unwrap_err();
+    assert!(
+        refused.contains("password authentication failed"),
+        "{refused}"
+    );
+    let superuser = pg
+        .psql("SELECT rolsuper FROM pg_roles WHERE rolname = 'app'")
+        .unwrap();
+    assert_eq!(superuser, "t");
+
+    let preview = pg.dry_run();
+    let settings = preview["settings"].as_object().unwrap();
+    assert!(settings.len() >= 20, "{preview}");
+    for (name, expected) in settings {
+        let shown = pg
+            .psql(&format!(
+                "SELECT setting || coalesce(unit, '') FROM pg_settings WHERE name = '{name}'"
+            ))
+            .unwrap();
+        let expected = expected.as_str().unwrap();
+        let raw = pg.psql(&format!("SHOW {name}")).unwrap();
+        // SHOW prints memory in the largest exact unit (1024MB → 1GB); compare through PostgreSQL itself.
+        let same = raw == expected
+            || pg
+                .psql(&format!(
+                    "SELECT pg_size_bytes('{raw}') = pg_size_bytes('{}')",
+                    expected.replace("MB", " MB")
+                ))
+                .map(|r| r == "t")
+                .unwrap_or(false);
+        assert!(
+            same,
+            "{name}: server shows {raw} ({shown}), dry run said {expected}"
+        );
+    }
+    assert_eq!(pg.psql("SHOW max_connections").unwrap(), "150"); // oltp 300, halved below 2 GB
+    assert!(pg.log_text().contains(
+        "[POSTGRES] [AUTO-CONFIG] RAM: 1024MB (manual), CPU: 2 cores (manual), Workload: oltp"
+    ));
+    assert!(
+        !pg.log_text().contains(PASSWORD),
+        "the password appeared in the log"
+    );
+    pg.stop();
+}
+
+#[test]
+fn init_scripts_of_every_kind_run_in_order() {
+    let mut pg = Instance::new();
+    pg.script(
+        "00-table.sql",
+        b"CREATE TABLE ran (name text, at serial);\n",
+        0o644,
+    );
+    pg.script("10-exec.sh", b"#!/bin/sh\nset -e\npsql -v ON_ERROR_STOP=1 -c \"INSERT INTO ran(name) VALUES ('exec.sh:' || '$PGDATABASE')\"\n", 0o755);
+    pg.script(
+        "20-plain.sh",
+        b"psql -c \"INSERT INTO ran(name) VALUES ('plain.sh')\"\n",
+        0o644,
+    );
+    pg.script(
+        "30-plain.sql",
+        b"INSERT INTO ran(name) VALUES ('sql');\n",
+        0o644,
+    );
+    for (name, tool) in [
+        ("40-gz.sql.gz", "gzip"),
+        ("50-xz.sql.xz", "xz"),
+        ("60-zst.sql.zst", "zstd"),
+    ] {
+        let mut child = Command::new(tool)
+            .arg("-c")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let label = name.rsplit('.').next().unwrap();
+        write!(
+            child.stdin.take().unwrap(),
+            "INSERT INTO ran(name) VALUES ('{label}');"
+        )
+        .unwrap();
+        let out = child.wait_with_output().unwrap();
+        pg.script(name, &out.stdout, 0o644);
+    }
+    pg.script("70-notes.txt", b"not a script\n", 0o644);
+    pg.start();
+    pg.wait_ready();
+    assert_eq!(
+        pg.psql("SELECT string_agg(name, ',' ORDER BY at) FROM ran")
+            .unwrap(),
+        "exec.sh:postgres,plain.sh,sql,gz,xz,zst"
+    );
+    assert!(pg.log_text().contains("ignoring 70-notes.txt"));
+    pg.stop();
+}
+
+#[test]
+fn a_failing_script_leaves_nothing_and_the_next_start_initialises_again() {
+    let mut pg = Instance::new();
+    let runs = pg.scratch.join("runs");
+    pg.script(
+        "01-count.sh",
+        format!("echo run >> {}\n", runs.display()).as_bytes(),
+        0o644,
+    );
+    pg.script("02-fail.sql", b"SELECT 1/0;\n", 0o644);
+    pg.start();
+    let status = pg.wait_exit(Duration::from_secs(60));
+    assert!(
+        !status.success(),
+        "a failing script must fail the start\n{}",
+        pg.log_tail()
+    );
+    assert!(!pg.is_initialised());
+    assert!(
+        pg.log_text()
+            .contains("init script 02-fail.sql exited with status 3"),
+        "{}",
+        pg.log_tail()
+    );
+
+    pg.script("02-fail.sql", b"CREATE TABLE fixed();\n", 0o644);
+    pg.start();
+    pg.wait_ready();
+    assert_eq!(
+        count_lines(&runs),
+        2,
+        "the whole initialisation, first script included, must run again"
+    );
+    assert_eq!(
+        pg.psql("SELECT count(*) FROM pg_class WHERE relname = 'fixed'")
+            .unwrap(),
+        "1"
+    );
+    pg.stop();
+}
+
+/// Kills or stops the entrypoint while an init script runs; the next start must initialise from scratch.
+fn interrupted_initialisation_is_redone(signal: &str) {
+    let mut pg = Instance::new();
+    let runs = pg.scratch.join("runs");
+    let marker = pg.scratch.join("in-script");
+    pg.script(
+        "01-count.sh",
+        format!("echo run >> {}\n", runs.display()).as_bytes(),
+        0o644,
+    );
+    pg.script("02-table.sql", b"CREATE TABLE first_attempt();\n", 0o644);
+    pg.script(
+        "03-slow.sh",
+        format!("touch {}\nsleep 60\n", marker.display()).as_bytes(),
+        0o644,
+    );
+    pg.start();
+    wait_for_file(&pg, &marker);
+    pg.signal_pid1(signal);
+    let status = pg.wait_exit(Duration::from_secs(30));
+    assert!(
+        !status.success(),
+        "interrupted initialisation must exit non-zero\n{}",
+        pg.log_tail()
+    );
+    assert!(
+        !pg.is_initialised(),
+        "PG_VERSION after an interrupted initialisation"
+    );
+
+    fs::remove_file(&marker).unwrap();
+    pg.script("03-slow.sh", b"true\n", 0o644);
+    pg.start();
+    pg.wait_ready();
+    assert_eq!(count_lines(&runs), 2);
+    assert_eq!(
+        pg.psql("SELECT count(*) FROM pg_class WHERE relname = 'first_attempt'")
+            .unwrap(),
+        "1"
+    );
+    pg.stop();
+}
+
+#[test]
+fn sigterm_during_init_scripts_is_redone_on_the_next_start() {
+    interrupted_initialisation_is_redone("TERM");
+}
+
+#[test]
+fn sigkill_during_init_scripts_is_redone_on_the_next_start() {
+    interrupted_initialisation_is_redone("KILL");
+}
+
+#[test]
+fn sigterm_with_clients_and_an_open_transaction_is_a_clean_fast_shutdown() {
+    let mut pg = Instance::new();
+    pg.start();
+    pg.wait_ready();
+    pg.psql("CREATE TABLE t(v int); INSERT INTO t VALUES (1), (2)")
+        .unwrap();
+    let mut open = pg
+        .psql_command("postgres", PASSWORD, "postgres")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = open.stdin.take().unwrap();
+    writeln!(
+        stdin,
+        "BEGIN; INSERT INTO t VALUES (99); SELECT pg_sleep(120);"
+    )
+    .unwrap();
+    stdin.flush().unwrap();
+    let deadline = Instant::now() + timeout(Duration::from_secs(10));
+    while pg.psql("SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%pg_sleep%' AND pid <> pg_backend_pid()").unwrap() != "1" {
+        assert!(Instant::now() < deadline, "the open transaction never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let started = Instant::now();
+    pg.signal_pid1("TERM");
+    let status = pg.wait_exit(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(0), "{}", pg.log_tail());
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let _ = open.wait();
+
+    pg.start();
+    pg.wait_ready();
+    assert_eq!(
+        pg.psql("SELECT string_agg(v::text, ',' ORDER BY v) FROM t")
+            .unwrap(),
+        "1,2"
+    );
+    pg.stop();
+}
+
+#[test]
+fn orphans_in_the_namespace_are_reaped() {
+    let mut pg = Instance::new();
+    pg.start();
+    pg.wait_ready();
+    let pid1 = pg.pid1();
+    for _ in 0..3 {
+        let status = Command::new("nsenter")
+            .args([
+                "--target",
+                &pid1.to_string(),
+                "--pid",
+                "--mount",
+                "sh",
+                "-c",
+                "(sleep 0.2 &) ; exit 0",
+            ])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    let zombies = || {
+        let output = Command::new("ps")
+            .args(["-o", "stat=,pid=,comm=", "--ppid", &pid1.to_string()])
+            .output()
+            .unwrap();
+        text(&output.stdout)
+            .lines()
+            .filter(|l| l.trim_start().starts_with('Z'))
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    std::thread::sleep(Duration::from_millis(600));
+    let deadline = Instant::now() + timeout(Duration::from_secs(5));
+    while !zombies().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "zombies remain under PID 1: {:?}",
+            zombies()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        pg.psql("SELECT 1").unwrap(),
+        "1",
+        "the server must survive reaping"
+    );
+    pg.stop();
+}
+
+#[test]
+fn a_killed_postmaster_makes_the_entrypoint_exit_non_zero() {
+    let mut pg = Instance::new();
+    pg.start();
+    pg.wait_ready();
+    // The postmaster is PID 1's only child once the server runs.
+    let pid1 = pg.pid1();
+    let children = fs::read_to_string(format!("/proc/{pid1}/task/{pid1}/children")).unwrap();
+    let host_pid = children
+        .split_whitespace()
+        .next()
+        .expect("postmaster is PID 1's child");
+    let comm = fs::read_to_string(format!("/proc/{host_pid}/comm")).unwrap();
+    assert_eq!(comm.trim(), "postgres");
+    Command::new("kill")
+        .args(["-KILL", host_pid])
+        .status()
+        .unwrap();
+    let status = pg.wait_exit(Duration::from_secs(10));
+    assert_eq!(status.code(), Some(137), "{}", pg.log_tail());
+}
+
+#[test]
+fn a_restart_with_more_memory_applies_new_settings_without_reinitialising() {
+    let mut pg = Instance::new();
+    let runs = pg.scratch.join("runs");
+    pg.script(
+        "01-count.sh",
+        format!("echo run >> {}\n", runs.display()).as_bytes(),
+        0o644,
+    );
+    pg.start();
+    pg.wait_ready();
+    assert_eq!(pg.psql("SHOW shared_buffers").unwrap(), "256MB");
+    pg.stop();
+
+    pg.set_env("POSTGRES_MEMORY", "2g");
+    pg.start();
+    pg.wait_ready();
+    assert_eq!(pg.psql("SHOW shared_buffers").unwrap(), "512MB");
+    assert_eq!(count_lines(&runs), 1, "initialisation ran again");
+    assert!(pg.log_text().contains("skipping initialisation"));
+    pg.stop();
+}
+
+#[test]
+fn alter_system_settings_are_not_overridden() {
+    let mut pg = Instance::new();
+    pg.start();
+    pg.wait_ready();
+    pg.psql("ALTER SYSTEM SET work_mem = '7MB'").unwrap();
+    pg.stop();
+    pg.start();
+    pg.wait_ready();
+    assert_eq!(pg.psql("SHOW work_mem").unwrap(), "7MB");
+    assert!(
+        pg.log_text()
+            .contains("work_mem set by ALTER SYSTEM to 7MB"),
+        "{}",
+        pg.log_tail()
+    );
+    pg.stop();
+}
+
+#[test]
+fn started_as_root_the_server_and_its_files_belong_to_postgres() {
+    let mut pg = Instance::new();
+    pg.start();
+    pg.wait_ready();
+    let postgres = nix::unistd::User::from_name("postgres")
+        .unwrap()
+        .expect("a postgres user on this machine");
+    let meta = fs::metadata(&pg.pgdata).unwrap();
+    assert_eq!(
+        (meta.uid(), meta.permissions().mode() & 0o777),
+        (postgres.uid.as_raw(), 0o700)
+    );
+    for entry in fs::read_dir(&pg.pgdata).unwrap() {
+        let entry = entry.unwrap();
+        assert_eq!(
+            entry.metadata().unwrap().uid(),
+            postgres.uid.as_raw(),
+            "{:?}",
+            entry.path()
+        );
+    }
+    let pid1 = pg.pid1();
+    let children = fs::read_to_string(format!("/proc/{pid1}/task/{pid1}/children")).unwrap();
+    let postmaster = children.split_whitespace().next().unwrap();
+    let status = fs::read_to_string(format!("/proc/{postmaster}/status")).unwrap();
+    let uid_line = status.lines().find(|l| l.starts_with("Uid:")).unwrap();
+    let uids: Vec<u32> = uid_line
+        .split_whitespace()
+        .skip(1)
+        .map(|u| u.parse().unwrap())
+        .collect();
+    assert!(
+        uids.iter().all(|&u| u == postgres.uid.as_raw()),
+        "postmaster uids {uids:?}"
+    );
+    let environ = fs::read(format!("/proc/{postmaster}/environ")).unwrap();
+    assert!(
+        !String::from_utf8_lossy(&environ).contains("POSTGRES_PASSWORD"),
+        "the server's environment holds the password"
+    );
+    pg.stop();
+}
+
+#[test]
+fn bad_start_conditions_fail_before_anything_is_written() {
+    // Missing preload library.
+    let mut pg = Instance::new();
+    pg.set_env(
+        "POSTGRES_SHARED_PRELOAD_LIBRARIES",
+        "auto_explain,pg_cron,not_a_library",
+    );
+    let output = pg.entrypoint_command(&["postgres"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("pg_cron, not_a_library") && stderr.contains("not installed"),
+        "{stderr}"
+    );
+    assert!(!pg.pgdata.exists(), "PGDATA created despite the error");
+
+    // No password on first start.
+    let mut pg = Instance::new();
+    pg.remove_env("POSTGRES_PASSWORD");
+    let output = pg.entrypoint_command(&["postgres"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        text(&output.stderr).contains("POSTGRES_PASSWORD is not set"),
+        "{}",
+        text(&output.stderr)
+    );
+    assert!(!pg.pgdata.exists());
+
+    // A directory that is not a cluster.
+    let pg = Instance::new();
+    fs::create_dir(&pg.pgdata).unwrap();
+    fs::write(pg.pgdata.join("important.txt"), "keep me").unwrap();
+    let output = pg.entrypoint_command(&["postgres"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        text(&output.stderr).contains("important.txt"),
+        "{}",
+        text(&output.stderr)
+    );
+    assert_eq!(
+        fs::read_to_string(pg.pgdata.join("important.txt")).unwrap(),
+        "keep me"
+    );
+}
+
+#[test]
+fn other_commands_are_executed_untouched() {
+    let mut command = Command::new(support::entrypoint());
+    let output = command
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .args(["sh", "-c", "echo \"$0 $1\"", "a", "b"])
+        .output()
+        .unwrap();
+    assert_eq!(text(&output.stdout), "a b\n");
+}
