@@ -496,3 +496,40 @@ fn other_commands_are_executed_untouched() {
         .unwrap();
     assert_eq!(text(&output.stdout), "a b\n");
 }
+
+#[test]
+fn exec_mode_replaces_the_entrypoint_with_postgres() {
+    let mut pg = Instance::new();
+    pg.set_env("AZA_PROCESS_MODE", "exec");
+    pg.start();
+    pg.wait_ready();
+    let comm = fs::read_to_string(format!("/proc/{}/comm", pg.pid1())).unwrap();
+    assert_eq!(
+        comm.trim(),
+        "postgres",
+        "in exec mode PID 1 is the postmaster itself"
+    );
+    pg.stop();
+}
+
+#[test]
+fn an_invalid_port_is_an_error_before_anything_is_written() {
+    let mut pg = Instance::new();
+    pg.set_env("PGPORT", "54x");
+    // Without the harness's `-p PORT`, so that PGPORT is the port in force.
+    let mut command = Command::new(support::entrypoint());
+    command
+        .env_clear()
+        .env("PATH", support::server::path_with_postgres());
+    for (k, v) in &pg.env {
+        command.env(k, v);
+    }
+    let output = command.arg("postgres").output().unwrap();
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("PGPORT='54x' is not a port number"),
+        "{}",
+        text(&output.stderr)
+    );
+    assert!(!pg.pgdata.exists());
+}

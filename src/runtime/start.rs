@@ -69,6 +69,7 @@ pub fn start(plan: &Plan, user_args: &[String]) -> Result<ExitCode, StartError> 
     if let Some(dir) = plan::command_line_data_directory(user_args) {
         config.pgdata = PathBuf::from(dir);
     }
+    let port = server_port(user_args).map_err(StartError::Contract)?;
     check_preload_libraries(plan)?;
     let state = datadir::inspect(&config.pgdata).map_err(|e| {
         StartError::DataDir(format!(
@@ -127,7 +128,7 @@ pub fn start(plan: &Plan, user_args: &[String]) -> Result<ExitCode, StartError> 
         let request = InitRequest {
             config: &config,
             server_args: &plan.args,
-            port: server_port(user_args),
+            port,
             locale,
         };
         init::initialise(&mut supervisor, &request).map_err(StartError::Init)?;
@@ -204,14 +205,31 @@ fn initdb_locale() -> String {
 }
 
 /// The port the server will listen on: `-p`/`-c port=` in the arguments, else `PGPORT`, else 5432.
-fn server_port(user_args: &[String]) -> u16 {
+/// The temporary server must use the same one, so a value PostgreSQL would reject is an error here.
+fn server_port(user_args: &[String]) -> Result<u16, ContractError> {
     let from_args = plan::command_line_settings(user_args)
         .into_iter()
         .rev()
         .find(|(name, _)| name == "port")
-        .map(|(_, v)| v);
-    from_args
-        .or_else(|| std::env::var("PGPORT").ok())
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(5432)
+        .map(|(_, v)| ("port", v));
+    let from_env = std::env::var("PGPORT")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .map(|v| ("PGPORT", v));
+    match from_args.or(from_env) {
+        None => Ok(5432),
+        Some((source, value)) => value
+            .trim()
+            .parse::<u16>()
+            .ok()
+            .filter(|port| *port > 0)
+            .ok_or_else(|| ContractError {
+                variable: if source == "port" {
+                    "the port argument".to_string()
+                } else {
+                    source.to_string()
+                },
+                problem: format!("='{value}' is not a port number (1-65535)"),
+            }),
+    }
 }
