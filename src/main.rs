@@ -8,6 +8,10 @@ use aza_pg::entrypoint::{self, PlanError};
 use aza_pg::{report, runtime};
 
 fn main() -> ExitCode {
+    if let Err(message) = runtime::log::configure_from_env() {
+        runtime::log::error(&message);
+        return ExitCode::from(1);
+    }
     match run() {
         Ok(code) => code,
         Err(error) => {

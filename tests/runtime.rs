@@ -533,3 +533,53 @@ fn an_invalid_port_is_an_error_before_anything_is_written() {
     );
     assert!(!pg.pgdata.exists());
 }
+
+#[test]
+fn json_logs_carry_inputs_steps_signals_and_the_exit_status() {
+    let mut pg = Instance::new();
+    pg.set_env("AZA_LOG_FORMAT", "json");
+    pg.start();
+    pg.wait_ready();
+    pg.stop();
+    let events: Vec<serde_json::Value> = pg
+        .log_text()
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let find = |predicate: &dyn Fn(&serde_json::Value) -> bool| {
+        events
+            .iter()
+            .find(|e| predicate(e))
+            .cloned()
+            .unwrap_or_else(|| panic!("event missing in\n{}", pg.log_tail()))
+    };
+    let summary = find(&|e| e["memory_mb"] == 1024);
+    assert_eq!(summary["memory_source"], "manual");
+    assert_eq!(summary["settings"]["shared_buffers"], "256MB");
+    assert!(summary["ts"].as_str().unwrap().ends_with('Z'));
+    let initdb = find(&|e| e["step"] == "initdb");
+    assert!(initdb["duration_ms"].as_u64().is_some());
+    let signal = find(&|e| e["signal"] == "SIGTERM");
+    assert_eq!(signal["forwarded"], "SIGINT");
+    let exit = find(&|e| e.get("exit_code").is_some());
+    assert_eq!(exit["exit_code"], 0);
+    assert!(events
+        .iter()
+        .all(|e| e["level"].is_string() && e["msg"].is_string()));
+    // PostgreSQL's own lines pass through untouched.
+    assert!(pg
+        .log_text()
+        .lines()
+        .any(|l| l.contains("LOG:  database system is ready to accept connections")));
+}
+
+#[test]
+fn a_bad_log_format_is_an_error() {
+    let output = support::entrypoint_command(&[("AZA_LOG_FORMAT", "xml")])
+        .arg("--dry-run")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(text(&output.stderr).contains("AZA_LOG_FORMAT='xml' is not accepted"));
+}

@@ -118,10 +118,18 @@ pub fn initialise(supervisor: &mut Supervisor, request: &InitRequest<'_>) -> Res
         "move the new cluster into {}",
         config.pgdata.display()
     )))?;
-    log::info(&format!(
-        "[INIT] initialisation complete in {:.1} s",
-        started.elapsed().as_secs_f64()
-    ));
+    let elapsed = started.elapsed();
+    log::event(
+        log::Level::Info,
+        &format!(
+            "[INIT] initialisation complete in {:.1} s",
+            elapsed.as_secs_f64()
+        ),
+        &[
+            ("step", "initialisation".into()),
+            ("duration_ms", (elapsed.as_millis() as u64).into()),
+        ],
+    );
     Ok(())
 }
 
@@ -208,10 +216,15 @@ impl Session<'_> {
                 outcome,
             });
         }
-        log::info(&format!(
-            "[INIT] {step} done in {:.1} s",
-            started.elapsed().as_secs_f64()
-        ));
+        let elapsed = started.elapsed();
+        log::event(
+            log::Level::Info,
+            &format!("[INIT] {step} done in {:.1} s", elapsed.as_secs_f64()),
+            &[
+                ("step", step.into()),
+                ("duration_ms", (elapsed.as_millis() as u64).into()),
+            ],
+        );
         Ok(())
     }
 

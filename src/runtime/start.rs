@@ -153,12 +153,38 @@ pub fn start(plan: &Plan, user_args: &[String]) -> Result<ExitCode, StartError> 
         SigtermMode::Smart => ShutdownMode::Smart,
     };
     let mut policy = signals::postgres_signal_policy(mode);
+    let mut logged_policy = |received| {
+        let action = policy(received);
+        let (message, forwarded) = match action {
+            signals::SignalAction::Forward(sent) => (
+                format!("received {received}, sent {sent} to postgres"),
+                sent.as_str(),
+            ),
+            signals::SignalAction::Ignore => (format!("received {received}, ignored"), ""),
+        };
+        log::event(
+            log::Level::Info,
+            &message,
+            &[
+                ("signal", received.as_str().into()),
+                ("forwarded", forwarded.into()),
+            ],
+        );
+        action
+    };
     let outcome = supervisor
-        .wait_for(pid, &mut policy)
+        .wait_for(pid, &mut logged_policy)
         .map_err(StartError::Supervise)?;
-    if !outcome.success() {
-        log::error(&format!("postgres {outcome}"));
-    }
+    let level = if outcome.success() {
+        log::Level::Info
+    } else {
+        log::Level::Error
+    };
+    log::event(
+        level,
+        &format!("postgres {outcome}"),
+        &[("exit_code", outcome.exit_code().into())],
+    );
     Ok(ExitCode::from(outcome.exit_code()))
 }
 
