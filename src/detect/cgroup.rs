@@ -132,7 +132,8 @@ pub(crate) fn parse_mountinfo_line(line: &str) -> Option<MountInfo> {
     let fields: Vec<&str> = line.split_whitespace().collect();
     // The optional fields vary in number; the lone "-" separates them from the filesystem part.
     let separator = fields.iter().position(|f| *f == "-")?;
-    if separator < 6 || fields.len() < separator + 3 {
+    // After the separator: fstype, source and super options, all three required.
+    if separator < 6 || fields.len() < separator + 4 {
         return None;
     }
     // Sanity-check the fixed numeric fields so arbitrary text with a " - " in it is not taken for a mount.
@@ -486,6 +487,16 @@ mod tests {
         ] {
             assert_eq!(parse_cgroup_line(garbage), None, "garbage {garbage:?}");
         }
+    }
+
+    /// Regression: found by the `detect_files` fuzz target (a line ending after the source field
+    /// indexed past the end).
+    #[test]
+    fn mountinfo_line_without_super_options_is_rejected() {
+        assert_eq!(
+            parse_mountinfo_line("31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs"),
+            None
+        );
     }
 
     #[test]
