@@ -3,12 +3,18 @@
 //! Like the official image, the arguments are a PostgreSQL command line: none means `postgres`, a
 //! first argument starting with `-` is an option for `postgres`, and any other program is run as is.
 //! The entrypoint's own flags (`--dry-run`, `--help`, `--version`) are only recognised in first place,
-//! so they never shadow a PostgreSQL option.
+//! so they never shadow a PostgreSQL option. So is its one verb, `healthcheck`: a program of that name
+//! is run by giving its path.
 
 use std::ffi::OsString;
 use std::fmt;
+use std::time::Duration;
 
 use crate::report::Format;
+use crate::runtime::health::DEFAULT_TIMEOUT;
+
+/// The longest `--timeout` accepted: far beyond any probe's period, short of a typo's hours.
+const MAX_HEALTHCHECK_TIMEOUT_SECONDS: f64 = 3600.0;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
@@ -18,6 +24,10 @@ pub enum Command {
     DryRun {
         format: Format,
         postgres_args: Vec<String>,
+    },
+    /// Check that the running server is healthy, giving up after `timeout`.
+    Healthcheck {
+        timeout: Duration,
     },
     /// Run PostgreSQL with these arguments (after `postgres`).
     Postgres {
@@ -49,10 +59,19 @@ Usage:
   aza-entrypoint [postgres] [POSTGRES OPTIONS...]   run PostgreSQL (the default)
   aza-entrypoint --dry-run [--format FORMAT] [POSTGRES OPTIONS...]
                                                    show the tuning; start and change nothing
+  aza-entrypoint healthcheck [--timeout SECONDS]   exit 0 if the running server is healthy, else 1
   aza-entrypoint PROGRAM [ARGS...]                 run another program unchanged
+                                                   (a program named healthcheck: give its path,
+                                                   e.g. aza-entrypoint ./healthcheck)
   aza-entrypoint --help | --version
 
 Formats: table (default), json, conf, args
+
+healthcheck: within the timeout (default 5 s), the server answers SELECT 1, is in recovery exactly
+when POSTGRES_ROLE=replica, and the latest pg_aza_status row (if that table exists) is not
+in_progress or failed. It connects with psql over PGHOST (default /var/run/postgresql), PGPORT
+(5432), as PGUSER (else POSTGRES_USER, else postgres) to PGDATABASE (else POSTGRES_DB, else
+POSTGRES_USER); local socket connections are trusted, so no password is used.
 
 Environment (empty counts as unset):
   POSTGRES_MEMORY                    memory to tune for: 2048 (MB), 512m, 2Gi, 1.5g, 1T ... (default: detected)
@@ -64,6 +83,7 @@ Environment (empty counts as unset):
   POSTGRES_BIND_IP                   listen_addresses (default 127.0.0.1)
   POSTGRES_SHARED_PRELOAD_LIBRARIES  comma-separated list
                                      (default auto_explain,pg_cron,pg_stat_monitor,pg_stat_statements,pgaudit)
+  POSTGRES_ROLE                      primary (default) or replica; read by healthcheck
 
 Settings given as postgres options (-c name=value, --name=value, -B, -N, -S, -h) or with
 ALTER SYSTEM are never overridden.
@@ -79,6 +99,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Command, UsageError> {
         "--help" => return Ok(Command::Help),
         "--version" => return Ok(Command::Version),
         "--dry-run" => return parse_dry_run(&args[1..]),
+        "healthcheck" => return parse_healthcheck(&args[1..]),
         "postgres" => {
             return Ok(Command::Postgres {
                 args: utf8_args(&args[1..])?,
@@ -130,6 +151,35 @@ fn parse_dry_run(rest: &[OsString]) -> Result<Command, UsageError> {
         format,
         postgres_args: rest.collect(),
     })
+}
+
+fn parse_healthcheck(rest: &[OsString]) -> Result<Command, UsageError> {
+    let rest = utf8_args(rest)?;
+    let mut rest = rest.iter();
+    let mut timeout = DEFAULT_TIMEOUT;
+    while let Some(arg) = rest.next() {
+        let value = if arg == "--timeout" {
+            rest.next().ok_or_else(|| {
+                UsageError("--timeout needs a number of seconds, e.g. --timeout 5".to_string())
+            })?
+        } else if let Some(value) = arg.strip_prefix("--timeout=") {
+            value
+        } else {
+            return Err(UsageError(format!(
+                "healthcheck does not take '{arg}'; its only option is --timeout SECONDS"
+            )));
+        };
+        timeout = match value.trim().parse::<f64>() {
+            Ok(s) if s > 0.0 && s <= MAX_HEALTHCHECK_TIMEOUT_SECONDS => Duration::from_secs_f64(s),
+            _ => {
+                return Err(UsageError(format!(
+                    "--timeout '{value}' is not a number of seconds above 0 and at most \
+                     {MAX_HEALTHCHECK_TIMEOUT_SECONDS} (e.g. 5 or 2.5)"
+                )))
+            }
+        };
+    }
+    Ok(Command::Healthcheck { timeout })
 }
 
 fn utf8_args(args: &[OsString]) -> Result<Vec<String>, UsageError> {
@@ -215,5 +265,66 @@ mod tests {
             "--format 'yaml' is not one of table, json, conf, args (see aza-entrypoint --help)"
         );
         assert!(parse_strs(&["--dry-run", "--format"]).is_err());
+    }
+
+    #[test]
+    fn healthcheck_is_a_verb_in_first_place_only() {
+        assert_eq!(
+            parse_strs(&["healthcheck"]),
+            Ok(Command::Healthcheck {
+                timeout: DEFAULT_TIMEOUT
+            })
+        );
+        for args in [
+            &["healthcheck", "--timeout", "2.5"][..],
+            &["healthcheck", "--timeout=2.5"],
+        ] {
+            assert_eq!(
+                parse_strs(args),
+                Ok(Command::Healthcheck {
+                    timeout: Duration::from_millis(2500)
+                })
+            );
+        }
+        // A program named healthcheck runs by its path; after another argument it is just an argument.
+        assert_eq!(
+            parse_strs(&["./healthcheck", "--timeout", "1"]),
+            Ok(Command::PassThrough {
+                program: "./healthcheck".into(),
+                args: vec!["--timeout".into(), "1".into()]
+            })
+        );
+        assert_eq!(
+            parse_strs(&["postgres", "healthcheck"]),
+            Ok(Command::Postgres {
+                args: strings(&["healthcheck"])
+            })
+        );
+        for (args, message) in [
+            (
+                &["healthcheck", "--timeout"][..],
+                "--timeout needs a number of seconds",
+            ),
+            (
+                &["healthcheck", "--timeout", "0"],
+                "--timeout '0' is not a number of seconds",
+            ),
+            (&["healthcheck", "--timeout=-1"], "--timeout '-1' is not"),
+            (
+                &["healthcheck", "--timeout", "NaN"],
+                "--timeout 'NaN' is not",
+            ),
+            (
+                &["healthcheck", "--timeout", "1e9"],
+                "--timeout '1e9' is not",
+            ),
+            (
+                &["healthcheck", "--host", "x"],
+                "healthcheck does not take '--host'",
+            ),
+        ] {
+            let err = parse_strs(args).unwrap_err().to_string();
+            assert!(err.starts_with(message), "{args:?}: {err}");
+        }
     }
 }

@@ -31,6 +31,19 @@ fn run() -> Result<ExitCode, PlanError> {
             println!("aza-entrypoint {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)
         }
+        Command::Healthcheck { timeout } => match runtime::health::check(timeout) {
+            Ok(healthy) => {
+                for warning in &healthy.warnings {
+                    eprintln!("warning: {warning}");
+                }
+                println!("healthy: {}", healthy.summary);
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(error) => {
+                eprintln!("unhealthy: {error}");
+                Ok(ExitCode::from(1))
+            }
+        },
         Command::PassThrough { program, args } => Ok(runtime::exec::pass_through(&program, &args)),
         Command::DryRun {
             format,

@@ -120,18 +120,7 @@ impl RuntimeConfig {
         read_file: impl Fn(&str) -> std::io::Result<(u64, Vec<u8>)>,
     ) -> Result<RuntimeConfig, ContractError> {
         let get = |name: &str| lookup(name).filter(|v| !v.is_empty());
-        let with_file = |name: &'static str| -> Result<Option<String>, ContractError> {
-            let file_var = format!("{name}_FILE");
-            match (get(name), get(&file_var)) {
-                (Some(_), Some(_)) => Err(ContractError {
-                    variable: format!("{name} and {file_var}"),
-                    problem: "are both set; set only one of them".to_string(),
-                }),
-                (Some(value), None) => Ok(Some(value)),
-                (None, Some(path)) => read_secret_file(&file_var, &path, &read_file).map(Some),
-                (None, None) => Ok(None),
-            }
-        };
+        let with_file = |name: &'static str| env_or_file(name, &lookup, &read_file);
 
         let user = with_file("POSTGRES_USER")?.unwrap_or_else(|| DEFAULT_USER.to_string());
         let password = with_file("POSTGRES_PASSWORD")?.map(Secret::new);
@@ -218,16 +207,7 @@ impl RuntimeConfig {
     }
 
     pub fn from_process_env() -> Result<RuntimeConfig, ContractError> {
-        RuntimeConfig::from_lookup(
-            |name| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned()),
-            |path| {
-                let metadata = std::fs::metadata(path)?;
-                if metadata.len() > MAX_FILE_VALUE_BYTES {
-                    return Ok((metadata.len(), Vec::new()));
-                }
-                Ok((metadata.len(), std::fs::read(path)?))
-            },
-        )
+        RuntimeConfig::from_lookup(process_env, read_value_file)
     }
 
     /// First start needs a password unless every host connection is trusted. Checked before anything
@@ -258,6 +238,40 @@ impl RuntimeConfig {
             .iter()
             .any(|a| a.starts_with("--auth") || a == "-A")
     }
+}
+
+/// `name`'s value, else the content of the file `name_FILE` names (the official image's `file_env`);
+/// `None` when neither is set. Empty values count as unset; setting both is an error.
+pub fn env_or_file(
+    name: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+    read_file: impl Fn(&str) -> std::io::Result<(u64, Vec<u8>)>,
+) -> Result<Option<String>, ContractError> {
+    let get = |name: &str| lookup(name).filter(|v| !v.is_empty());
+    let file_var = format!("{name}_FILE");
+    match (get(name), get(&file_var)) {
+        (Some(_), Some(_)) => Err(ContractError {
+            variable: format!("{name} and {file_var}"),
+            problem: "are both set; set only one of them".to_string(),
+        }),
+        (Some(value), None) => Ok(Some(value)),
+        (None, Some(path)) => read_secret_file(&file_var, &path, &read_file).map(Some),
+        (None, None) => Ok(None),
+    }
+}
+
+/// A variable of this process's environment (lossily decoded), for the `lookup` parameters.
+pub fn process_env(name: &str) -> Option<String> {
+    std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
+}
+
+/// The size and (unless implausibly large) the content of a `*_FILE` file, for the `read_file` parameters.
+pub fn read_value_file(path: &str) -> std::io::Result<(u64, Vec<u8>)> {
+    let metadata = std::fs::metadata(path)?;
+    if metadata.len() > MAX_FILE_VALUE_BYTES {
+        return Ok((metadata.len(), Vec::new()));
+    }
+    Ok((metadata.len(), std::fs::read(path)?))
 }
 
 fn read_secret_file(
