@@ -9,18 +9,20 @@ cd "$project_dir"
 step() { printf '\n==> %s\n' "$*"; }
 
 step "system packages"
+# util-linux: unshare, nsenter, setpriv; libnss-wrapper: initdb as a user ID without a passwd entry;
+# gzip, xz-utils, zstd: compressed init scripts.
+packages=(shellcheck util-linux libnss-wrapper gzip xz-utils zstd)
 missing=()
-for tool in shellcheck unshare nsenter; do
-    command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+for package in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then
-        echo "error: missing ${missing[*]} and not root to install them" >&2
+        echo "error: missing Debian packages ${missing[*]} and not root to install them" >&2
         exit 1
     fi
     apt-get update -qq
-    # unshare and nsenter come with util-linux; the linter has its own package.
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck util-linux >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 step "Rust toolchain parts"

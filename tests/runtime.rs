@@ -583,3 +583,39 @@ fn a_bad_log_format_is_an_error() {
     assert_eq!(output.status.code(), Some(1));
     assert!(text(&output.stderr).contains("AZA_LOG_FORMAT='xml' is not accepted"));
 }
+
+#[test]
+fn an_arbitrary_user_id_without_a_passwd_entry_can_initialise_and_run() {
+    let mut pg = Instance::new();
+    let id = 54321;
+    let existing = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(id)).unwrap();
+    assert!(
+        existing.is_none(),
+        "uid {id} must not exist on this machine for this test"
+    );
+    fs::create_dir(&pg.pgdata).unwrap();
+    std::os::unix::fs::chown(&pg.pgdata, Some(id), Some(id)).unwrap();
+    pg.run_as = Some(id);
+    pg.start();
+    pg.wait_ready();
+    assert_eq!(pg.psql("SELECT current_user").unwrap(), "postgres");
+    assert!(
+        pg.log_text()
+            .contains("has no passwd entry; initdb runs with a temporary one"),
+        "{}",
+        pg.log_tail()
+    );
+    let pid1 = pg.pid1();
+    let status = fs::read_to_string(format!("/proc/{pid1}/status")).unwrap();
+    assert!(
+        status
+            .lines()
+            .any(|l| l.starts_with("Uid:") && l.contains(&id.to_string())),
+        "{status}"
+    );
+    assert_eq!(
+        fs::metadata(pg.pgdata.join("PG_VERSION")).unwrap().uid(),
+        id
+    );
+    pg.stop();
+}

@@ -270,6 +270,7 @@ impl Session<'_> {
                 .arg(format!("--auth-host={}", config.host_auth_method));
         }
         command.args(&config.initdb_args);
+        provide_passwd_entry(&mut command, &work.path, &config.pgdata)?;
         let result = self.run("initdb", &mut command);
         let _ = fs::remove_file(work.path.join("pwfile"));
         result
@@ -539,6 +540,55 @@ pub fn temp_server_args(server_args: &[String], socket_dir: &Path, port: u16) ->
         format!("unix_socket_directories={}", socket_dir.display()),
     ]);
     args
+}
+
+/// Where Debian and the official image install nss_wrapper.
+const NSS_WRAPPER_LIBRARIES: &[&str] = &[
+    "/usr/lib/x86_64-linux-gnu/libnss_wrapper.so",
+    "/usr/lib/aarch64-linux-gnu/libnss_wrapper.so",
+    "/usr/lib/libnss_wrapper.so",
+];
+
+/// initdb refuses to run for a user ID without a passwd entry, which is how OpenShift and Kubernetes
+/// `runAsUser` start containers. As the official image does, give initdb (only) an entry through
+/// nss_wrapper when the library is installed; otherwise say what to do.
+fn provide_passwd_entry(command: &mut Command, work: &Path, home: &Path) -> Result<(), InitError> {
+    let (uid, gid) = (nix::unistd::Uid::effective(), nix::unistd::Gid::effective());
+    if matches!(nix::unistd::User::from_uid(uid), Ok(Some(_))) {
+        return Ok(());
+    }
+    let Some(library) = NSS_WRAPPER_LIBRARIES
+        .iter()
+        .find(|path| Path::new(path).exists())
+    else {
+        return Err(InitError::Io {
+            action: format!("run initdb as user ID {uid}, which has no passwd entry"),
+            source: std::io::Error::other(
+                "install libnss-wrapper in the image (initdb then gets a temporary entry) or run as a user \
+                 that exists in /etc/passwd",
+            ),
+        });
+    };
+    let passwd = work.join("passwd");
+    let group = work.join("group");
+    fs::write(
+        &passwd,
+        format!(
+            "postgres:x:{uid}:{gid}:PostgreSQL:{}:/bin/false\n",
+            home.display()
+        ),
+    )
+    .map_err(io_error("write a passwd entry for initdb"))?;
+    fs::write(&group, format!("postgres:x:{gid}:\n"))
+        .map_err(io_error("write a group entry for initdb"))?;
+    command
+        .env("LD_PRELOAD", library)
+        .env("NSS_WRAPPER_PASSWD", &passwd)
+        .env("NSS_WRAPPER_GROUP", &group);
+    log::info(&format!(
+        "[INIT] user ID {uid} has no passwd entry; initdb runs with a temporary one (nss_wrapper)"
+    ));
+    Ok(())
 }
 
 /// Appends the rule that admits TCP connections from anywhere with the chosen method.

@@ -47,6 +47,8 @@ pub struct Instance {
     pub log: PathBuf,
     pub env: Vec<(String, String)>,
     pub args: Vec<String>,
+    /// Run the entrypoint as this user and group ID instead of root (through `setpriv`).
+    pub run_as: Option<u32>,
     unshare: Option<Child>,
 }
 
@@ -93,6 +95,7 @@ impl Instance {
             log,
             env,
             args: Vec::new(),
+            run_as: None,
             unshare: None,
         }
     }
@@ -146,8 +149,15 @@ impl Instance {
             .open(&self.log)
             .expect("log file");
         let mut command = Command::new("unshare");
+        command.args(["--pid", "--mount", "--fork", "--mount-proc"]);
+        if let Some(id) = self.run_as {
+            command
+                .arg("setpriv")
+                .arg(format!("--reuid={id}"))
+                .arg(format!("--regid={id}"))
+                .arg("--clear-groups");
+        }
         command
-            .args(["--pid", "--mount", "--fork", "--mount-proc"])
             .arg(entrypoint())
             .arg("postgres")
             .args(self.server_args());
