@@ -25,6 +25,11 @@ if [ "${#missing[@]}" -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
+step "Python tools"
+# PyYAML parses the Kubernetes manifests in tests/kubernetes.rs; yamllint checks every YAML file.
+python3 -c 'import yaml' 2>/dev/null || python3 -m pip install --quiet pyyaml
+command -v yamllint >/dev/null 2>&1 || python3 -m pip install --quiet yamllint
+
 step "Rust toolchain parts"
 rustup target list --installed | grep -qx x86_64-unknown-linux-musl || rustup target add x86_64-unknown-linux-musl
 rustup component list --installed | grep -q '^clippy' || rustup component add clippy
@@ -43,6 +48,9 @@ cargo clippy --all-targets --locked -- -D warnings
 
 step "shellcheck"
 shellcheck scripts/*.sh .ci/run
+
+step "yamllint"
+yamllint --strict -c .yamllint.yaml stacks
 
 step "cargo test"
 # tests/supervise.rs runs target/debug/examples/supervise; with --all-targets cargo builds examples only in
