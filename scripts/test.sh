@@ -57,3 +57,6 @@ step "cargo test"
 # test mode and leaves that binary stale (the tests then refuse to run), so build it first.
 cargo build --locked --example supervise
 cargo test --locked --all-targets 2>&1 | tee "$project_dir/target/test-output.txt"
+
+step "no test password in any output"
+bash scripts/check-secrets.sh

@@ -353,8 +353,24 @@ impl Instance {
     }
 }
 
+/// Where every instance's log is kept after its temp dir is gone, so that `scripts/check-secrets.sh`
+/// can search all output of a test run for the test passwords.
+pub fn kept_logs_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-logs")
+}
+
 impl Drop for Instance {
     fn drop(&mut self) {
+        let kept = kept_logs_dir();
+        if fs::create_dir_all(&kept).is_ok() {
+            let name = self
+                .dir
+                .path()
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let _ = fs::copy(&self.log, kept.join(format!("{name}.log")));
+        }
         if let Some(mut child) = self.unshare.take() {
             // Killing the namespace's PID 1 makes the kernel kill everything else in it.
             let unshare = child.id();
@@ -368,5 +384,17 @@ impl Drop for Instance {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+}
+
+#[cfg(test)]
+mod secrets_list {
+    /// scripts/check-secrets.sh searches the test output for the passwords listed in tests/secrets.txt.
+    #[test]
+    fn every_test_password_is_listed_for_the_leak_check() {
+        let listed =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/secrets.txt"))
+                .unwrap();
+        assert!(listed.lines().any(|l| l == super::PASSWORD));
     }
 }
