@@ -29,7 +29,8 @@ fn source_built(manifest: &Manifest) -> impl Iterator<Item = &Extension> {
         .filter(|e| matches!(e.install, Install::Source))
 }
 
-/// `package=version` for every enabled apt install, sorted by package.
+/// `package=version` for every enabled apt install, plus the Debian runtime libraries of source
+/// builds (from the base image's release, so unpinned), sorted by package.
 fn apt_packages(manifest: &Manifest) -> Vec<String> {
     let mut pins: Vec<String> = manifest
         .enabled()
@@ -38,6 +39,7 @@ fn apt_packages(manifest: &Manifest) -> Vec<String> {
             Some(version) => format!("{package}={version}"),
             None => package.to_string(),
         })
+        .chain(source_built(manifest).flat_map(|e| e.runtime_packages.iter().cloned()))
         .collect();
     pins.sort();
     pins.dedup();

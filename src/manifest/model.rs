@@ -76,6 +76,9 @@ pub struct Extension {
     /// Debian packages the build needs (build stage only, never in the final image).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub build_packages: Vec<String>,
+    /// Debian packages a source-built library needs at run time (installed in the final image).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub runtime_packages: Vec<String>,
     pub runtime: Runtime,
     /// Other entries that must be installed (and, at init, created) first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -457,3 +457,16 @@ fn every_problem_is_reported_at_once() {
     let errors = load_str(&doc.to_string(), "broken.json").expect_err("two problems");
     assert_eq!(errors.0.len(), 2, "{errors}");
 }
+
+#[test]
+fn runtime_packages_on_a_package_install_are_rejected() {
+    let mut doc = tiny();
+    entry(&mut doc, "vector")["runtime_packages"] = json!(["libfoo1"]);
+    let error = only_error(doc);
+    assert_names(
+        &error,
+        Some("vector"),
+        "runtime_packages",
+        "install method is pgdg",
+    );
+}

@@ -270,6 +270,17 @@ fn check_install(extension: &Extension, problems: &mut Problems) {
         ),
         _ => {}
     }
+    if !is_source && !extension.runtime_packages.is_empty() {
+        problems.add(
+            name,
+            "runtime_packages",
+            format!(
+                "is set but the install method is {}, whose package brings its own dependencies",
+                extension.install.method()
+            ),
+            "remove runtime_packages (only source builds need them listed)",
+        );
+    }
     if is_source && matches!(extension.source, Source::Builtin) {
         problems.add(
             name,
