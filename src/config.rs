@@ -10,14 +10,9 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::tuning::{Storage, WalLevel, Workload, MAX_MEMORY_MB};
 
-/// Libraries preloaded when `POSTGRES_SHARED_PRELOAD_LIBRARIES` is unset.
-pub const DEFAULT_SHARED_PRELOAD_LIBRARIES: &[&str] = &[
-    "auto_explain",
-    "pg_cron",
-    "pg_stat_monitor",
-    "pg_stat_statements",
-    "pgaudit",
-];
+/// Libraries preloaded when `POSTGRES_SHARED_PRELOAD_LIBRARIES` is unset: generated from the manifest's
+/// `runtime.default_preload` entries, so there is no second list to drift.
+pub use crate::generated::defaults::DEFAULT_SHARED_PRELOAD_LIBRARIES;
 /// `listen_addresses` when `POSTGRES_BIND_IP` is unset: reachable only from inside the container.
 pub const DEFAULT_LISTEN_ADDRESSES: &str = "127.0.0.1";
 pub const DEFAULT_PGDATA: &str = "/var/lib/postgresql/18/docker";

@@ -6,12 +6,17 @@
 //! - [`tuning`] is pure arithmetic from [`tuning::Inputs`] to [`tuning::Tuning`];
 //! - [`plan`] turns the tuning, the user's arguments and `ALTER SYSTEM` overrides into the exact
 //!   PostgreSQL argv, again without I/O;
-//! - [`report`] renders a plan for `--dry-run` and for the start-up log.
+//! - [`report`] renders a plan for `--dry-run` and for the start-up log;
+//! - [`manifest`] is the extensions catalog, and [`codegen`] renders the image, SQL, docs and
+//!   [`generated`] Rust defaults from it (`aza-codegen`).
 
 pub mod cli;
+pub mod codegen;
 pub mod config;
 pub mod detect;
 pub mod entrypoint;
+pub mod generated;
+pub mod manifest;
 pub mod plan;
 pub mod report;
 pub mod resources;

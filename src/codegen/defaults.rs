@@ -1,0 +1,23 @@
+//! `src/generated/defaults.rs`: the entrypoint's compiled-in defaults taken from the manifest.
+
+use crate::manifest::Manifest;
+
+use super::generated_notice;
+
+pub fn render_defaults(manifest: &Manifest) -> String {
+    let mut out = String::new();
+    out.push_str(&format!("// {}\n", generated_notice()));
+    out.push_str("//! Defaults derived from the extensions manifest.\n\n");
+    out.push_str(
+        "/// Libraries preloaded when `POSTGRES_SHARED_PRELOAD_LIBRARIES` is unset: the manifest's\n\
+         /// enabled entries with `runtime.default_preload`, by library name, sorted.\n",
+    );
+    // Skipped by rustfmt so a short list stays one name per line, as rendered.
+    out.push_str("#[rustfmt::skip]\n");
+    out.push_str("pub const DEFAULT_SHARED_PRELOAD_LIBRARIES: &[&str] = &[\n");
+    for library in manifest.default_preload_libraries() {
+        out.push_str(&format!("    {library:?},\n"));
+    }
+    out.push_str("];\n");
+    out
+}
