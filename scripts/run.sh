@@ -26,6 +26,9 @@ export POSTGRES_PASSWORD="${POSTGRES_PASSWORD:-postgres}"
 # names pg_cron, pg_stat_monitor and pgaudit.
 export POSTGRES_SHARED_PRELOAD_LIBRARIES="${POSTGRES_SHARED_PRELOAD_LIBRARIES:-auto_explain,pg_stat_statements}"
 export AZA_PROCESS_MODE="${AZA_PROCESS_MODE:-supervise}"
+# The image keeps these in /etc/postgresql; a local run keeps them beside its data.
+export AZA_MANIFEST="${AZA_MANIFEST:-$project_dir/manifest/extensions.json}"
+export AZA_VERSION_INFO_DIR="${AZA_VERSION_INFO_DIR:-$data_root}"
 
 echo "aza-pg: PostgreSQL 18 on 127.0.0.1:${PORT:-5432}, data in $PGDATA (Ctrl-C stops it)" >&2
 exec "$project_dir/target/release/aza-entrypoint" postgres -p "${PORT:-5432}" -k /tmp "$@"

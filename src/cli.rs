@@ -29,6 +29,12 @@ pub enum Command {
     Healthcheck {
         timeout: Duration,
     },
+    /// Print (or with `write`, write) the version-info files.
+    VersionInfo {
+        write: bool,
+        dir: Option<std::path::PathBuf>,
+        json: bool,
+    },
     /// Run PostgreSQL with these arguments (after `postgres`).
     Postgres {
         args: Vec<String>,
@@ -100,6 +106,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Command, UsageError> {
         "--version" => return Ok(Command::Version),
         "--dry-run" => return parse_dry_run(&args[1..]),
         "healthcheck" => return parse_healthcheck(&args[1..]),
+        "version-info" => return parse_version_info(&args[1..]),
         "postgres" => {
             return Ok(Command::Postgres {
                 args: utf8_args(&args[1..])?,
@@ -182,6 +189,36 @@ fn parse_healthcheck(rest: &[OsString]) -> Result<Command, UsageError> {
     Ok(Command::Healthcheck { timeout })
 }
 
+fn parse_version_info(rest: &[OsString]) -> Result<Command, UsageError> {
+    let mut rest = utf8_args(rest)?.into_iter();
+    let (mut write, mut dir, mut json) = (false, None, false);
+    while let Some(arg) = rest.next() {
+        match arg.as_str() {
+            "--write" => write = true,
+            "--format" => match rest.next().as_deref() {
+                Some("json") => json = true,
+                Some("text") => json = false,
+                other => {
+                    return Err(UsageError(format!(
+                        "version-info --format '{}' is not one of text, json",
+                        other.unwrap_or("")
+                    )))
+                }
+            },
+            "--dir" => {
+                let value = rest.next().ok_or_else(|| UsageError("version-info --dir needs a directory".into()))?;
+                dir = Some(std::path::PathBuf::from(value));
+            }
+            other => {
+                return Err(UsageError(format!(
+                    "version-info does not take '{other}' (accepted: --write, --dir DIR, --format text|json)"
+                )))
+            }
+        }
+    }
+    Ok(Command::VersionInfo { write, dir, json })
+}
+
 fn utf8_args(args: &[OsString]) -> Result<Vec<String>, UsageError> {
     args.iter()
         .map(|arg| {
@@ -234,6 +271,29 @@ mod tests {
         );
         assert_eq!(parse_strs(&["--help"]), Ok(Command::Help));
         assert_eq!(parse_strs(&["--version"]), Ok(Command::Version));
+    }
+
+    #[test]
+    fn version_info_takes_write_dir_and_format() {
+        assert_eq!(
+            parse_strs(&["version-info"]),
+            Ok(Command::VersionInfo {
+                write: false,
+                dir: None,
+                json: false
+            })
+        );
+        assert_eq!(
+            parse_strs(&["version-info", "--write", "--dir", "/x", "--format", "json"]),
+            Ok(Command::VersionInfo {
+                write: true,
+                dir: Some("/x".into()),
+                json: true
+            })
+        );
+        assert!(parse_strs(&["version-info", "--dir"]).is_err());
+        assert!(parse_strs(&["version-info", "--format", "yaml"]).is_err());
+        assert!(parse_strs(&["version-info", "--force"]).is_err());
     }
 
     #[test]

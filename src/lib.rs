@@ -22,3 +22,4 @@ pub mod report;
 pub mod resources;
 pub mod runtime;
 pub mod tuning;
+pub mod version_info;

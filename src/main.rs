@@ -44,6 +44,7 @@ fn run() -> Result<ExitCode, PlanError> {
                 Ok(ExitCode::from(1))
             }
         },
+        Command::VersionInfo { write, dir, json } => Ok(runtime::version_info(write, dir, json)),
         Command::PassThrough { program, args } => Ok(runtime::exec::pass_through(&program, &args)),
         Command::DryRun {
             format,

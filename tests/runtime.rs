@@ -619,3 +619,72 @@ fn an_arbitrary_user_id_without_a_passwd_entry_can_initialise_and_run() {
     );
     pg.stop();
 }
+
+#[test]
+fn version_info_files_describe_the_server_the_catalog_and_the_tuning() {
+    let mut pg = Instance::new();
+    pg.start();
+    pg.wait_ready();
+    let dir = pg.dir.path().join("etc");
+    let doc: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(dir.join("version-info.json")).unwrap()).unwrap();
+    let server = pg.psql("SHOW server_version").unwrap();
+    assert_eq!(doc["postgres_version"], server.as_str());
+    let manifest =
+        aza_pg::manifest::load_file(std::path::Path::new(pg.get_env("AZA_MANIFEST").unwrap()))
+            .unwrap();
+    assert_eq!(doc["extensions"]["total"], manifest.counts().total);
+    assert_eq!(doc["extensions"]["disabled"], manifest.counts().disabled);
+    assert_eq!(doc["tuning"]["memory_mb"], 1024);
+    assert_eq!(doc["tuning"]["settings"]["shared_buffers"], "256MB");
+    let text = fs::read_to_string(dir.join("version-info.txt")).unwrap();
+    assert!(
+        text.contains("shared_buffers = 256MB") && text.contains("Total catalog:"),
+        "{text}"
+    );
+    for file in ["version-info.json", "version-info.txt"] {
+        assert!(
+            !fs::read_to_string(dir.join(file))
+                .unwrap()
+                .contains(PASSWORD),
+            "{file} holds the password"
+        );
+    }
+    pg.stop();
+
+    // An unwritable directory (a read-only root filesystem) is a warning, not a failure.
+    pg.set_env("AZA_VERSION_INFO_DIR", "/proc/sys");
+    pg.start();
+    pg.wait_ready();
+    assert!(
+        pg.log_text()
+            .contains("version-info: cannot update the files in /proc/sys"),
+        "{}",
+        pg.log_tail()
+    );
+    pg.stop();
+}
+
+#[test]
+fn version_info_command_writes_both_files() {
+    let pg = Instance::new();
+    let dir = pg.dir.path().join("build-time");
+    fs::create_dir(&dir).unwrap();
+    let mut command = Command::new(support::entrypoint());
+    command
+        .env_clear()
+        .env("PATH", support::server::path_with_postgres())
+        .env("AZA_MANIFEST", pg.get_env("AZA_MANIFEST").unwrap());
+    let output = command
+        .args(["version-info", "--write", "--dir"])
+        .arg(&dir)
+        .env("AZA_IMAGE_VERSION", "18.6-test")
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let doc: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(dir.join("version-info.json")).unwrap()).unwrap();
+    assert_eq!(doc["build"]["image_version"], "18.6-test");
+    assert!(doc.get("tuning").is_none(), "no tuning at build time");
+    assert!(doc["postgres_version"].as_str().unwrap().starts_with("18."));
+}

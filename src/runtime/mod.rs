@@ -12,3 +12,85 @@ pub mod privileges;
 pub mod signals;
 pub mod start;
 pub mod supervise;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::plan::Plan;
+use crate::version_info::{self, BuildInfo, VersionInfo};
+
+/// `aza-entrypoint version-info`: prints the text (or JSON) form, or writes both files. At image
+/// build time there is no container to tune for, so the files carry no tuning until the first start
+/// refreshes them.
+pub fn version_info(write: bool, dir: Option<PathBuf>, json: bool) -> ExitCode {
+    let manifest_path = version_info::manifest_path_from_env();
+    let manifest = match crate::manifest::load_file(&manifest_path) {
+        Ok(manifest) => manifest,
+        Err(errors) => {
+            log::error(&format!(
+                "cannot read the extension manifest {}: {errors}",
+                manifest_path.display()
+            ));
+            return ExitCode::from(1);
+        }
+    };
+    let info = VersionInfo {
+        postgres_version: version_info::postgres_version(),
+        build: BuildInfo::from_env(),
+        manifest: Some(&manifest),
+        plan: None,
+    };
+    if !write {
+        if json {
+            println!("{:#}", version_info::to_json(&info));
+        } else {
+            print!("{}", version_info::to_text(&info));
+        }
+        return ExitCode::SUCCESS;
+    }
+    let dir = dir.unwrap_or_else(version_info::dir_from_env);
+    match version_info::write(&dir, &info) {
+        Ok(paths) => {
+            for path in paths {
+                println!("wrote {}", path.display());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            log::error(&format!(
+                "cannot write version-info files in {}: {e}",
+                dir.display()
+            ));
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Refreshes the version-info files with the tuning in force. Best effort: a read-only filesystem or
+/// a missing manifest is a warning, never a reason not to start.
+pub fn refresh_version_info(plan: &Plan) {
+    let manifest_path = version_info::manifest_path_from_env();
+    let manifest = match crate::manifest::load_file(&manifest_path) {
+        Ok(manifest) => Some(manifest),
+        Err(errors) => {
+            log::warning(&format!(
+                "version-info: cannot read the extension manifest {} ({errors}); writing it without the catalog",
+                manifest_path.display()
+            ));
+            None
+        }
+    };
+    let info = VersionInfo {
+        postgres_version: version_info::postgres_version(),
+        build: BuildInfo::from_env(),
+        manifest: manifest.as_ref(),
+        plan: Some(plan),
+    };
+    let dir = version_info::dir_from_env();
+    if let Err(e) = version_info::write(&dir, &info) {
+        log::warning(&format!(
+            "version-info: cannot update the files in {} ({e}); they describe the image as built",
+            dir.display()
+        ));
+    }
+}

@@ -94,6 +94,7 @@ pub fn start(plan: &Plan, user_args: &[String]) -> Result<ExitCode, StartError> 
 
     // From here on the entrypoint changes things.
     log::plan(plan);
+    super::refresh_version_info(plan);
     privileges::ensure_private_dir(&config.pgdata, service_user.as_ref())
         .map_err(StartError::Privileges)?;
     if let Some(waldir) = &config.waldir {

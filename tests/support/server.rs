@@ -70,6 +70,10 @@ impl Instance {
         let initdb_dir = dir.path().join("initdb.d");
         fs::create_dir(&initdb_dir).expect("initdb dir");
         let pgdata = dir.path().join("pgdata");
+        // Never the host's /etc/postgresql: each instance writes its version-info files here.
+        let version_info_dir = dir.path().join("etc");
+        fs::create_dir(&version_info_dir).expect("version-info dir");
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("manifest/extensions.json");
         let log = dir.path().join("entrypoint.log");
         let env = [
             ("POSTGRES_PASSWORD", PASSWORD),
@@ -81,6 +85,11 @@ impl Instance {
             ),
             ("AZA_INITDB_DIR", initdb_dir.to_str().expect("utf-8 path")),
             ("PGDATA", pgdata.to_str().expect("utf-8 path")),
+            (
+                "AZA_VERSION_INFO_DIR",
+                version_info_dir.to_str().expect("utf-8 path"),
+            ),
+            ("AZA_MANIFEST", manifest.to_str().expect("utf-8 path")),
         ]
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -1,0 +1,400 @@
+//! `version-info.txt` and `version-info.json`: what is in the image and how it is tuned right now.
+//!
+//! Written at image build time (`aza-entrypoint version-info --write`) and refreshed at every start
+//! when the directory is writable (a read-only filesystem is a warning, not a failure). Contents: the
+//! PostgreSQL version reported by the server binary, image build metadata, the extension catalog
+//! summary (every count derived from the manifest) and the active tuning. Never a secret: only the
+//! fields built here go in, and none of them comes from a password variable.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde_json::{json, Map, Value};
+
+use crate::manifest::{Kind, Manifest};
+use crate::plan::Plan;
+
+pub const DEFAULT_DIR: &str = "/etc/postgresql";
+pub const DEFAULT_MANIFEST: &str = "/etc/postgresql/extensions.manifest.json";
+const RULE: &str =
+    "===============================================================================";
+
+/// Image build metadata, from the `AZA_IMAGE_VERSION`, `AZA_VCS_REF` and `AZA_BUILD_DATE` variables
+/// the Dockerfile sets from its build arguments.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BuildInfo {
+    pub image_version: Option<String>,
+    pub vcs_ref: Option<String>,
+    pub build_date: Option<String>,
+}
+
+impl BuildInfo {
+    pub fn from_env() -> BuildInfo {
+        let get = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        BuildInfo {
+            image_version: get("AZA_IMAGE_VERSION"),
+            vcs_ref: get("AZA_VCS_REF"),
+            build_date: get("AZA_BUILD_DATE"),
+        }
+    }
+}
+
+/// Everything the files say.
+pub struct VersionInfo<'a> {
+    /// `18.6` from `postgres --version`, if the binary answered.
+    pub postgres_version: Option<String>,
+    pub build: BuildInfo,
+    pub manifest: Option<&'a Manifest>,
+    /// The tuning in force; absent at image build time, when there is no container to tune for.
+    pub plan: Option<&'a Plan>,
+}
+
+/// The version the `postgres` on `PATH` reports (`postgres (PostgreSQL) 18.6` → `18.6`).
+pub fn postgres_version() -> Option<String> {
+    let output = Command::new("postgres")
+        .arg("--version")
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    parse_postgres_version(&String::from_utf8_lossy(&output.stdout))
+}
+
+pub fn parse_postgres_version(text: &str) -> Option<String> {
+    let version = text.trim().rsplit(' ').next()?;
+    let looks_right = version
+        .split('.')
+        .next()
+        .is_some_and(|major| !major.is_empty() && major.bytes().all(|b| b.is_ascii_digit()));
+    looks_right.then(|| version.to_string())
+}
+
+fn names(manifest: &Manifest, keep: impl Fn(&crate::manifest::Extension) -> bool) -> Vec<&str> {
+    let mut names: Vec<&str> = manifest
+        .enabled()
+        .filter(|e| keep(e))
+        .map(|e| e.name.as_str())
+        .collect();
+    names.sort_unstable();
+    names
+}
+
+/// The JSON document.
+pub fn to_json(info: &VersionInfo<'_>) -> Value {
+    let mut document = Map::new();
+    document.insert(
+        "postgres_version".into(),
+        info.postgres_version
+            .clone()
+            .map_or(Value::Null, Value::String),
+    );
+    document.insert(
+        "build".into(),
+        json!({
+            "image_version": info.build.image_version,
+            "vcs_ref": info.build.vcs_ref,
+            "build_date": info.build.build_date,
+        }),
+    );
+    if let Some(manifest) = info.manifest {
+        let counts = manifest.counts();
+        document.insert(
+            "manifest_postgres_version".into(),
+            Value::String(manifest.postgres.version.clone()),
+        );
+        document.insert(
+            "extensions".into(),
+            json!({
+                "total": counts.total,
+                "enabled": counts.enabled,
+                "disabled": counts.disabled,
+                "preloaded": counts.preloaded,
+                "optional_preloads": counts.optional_preloads,
+                "auto_created": counts.auto_created,
+                "available": counts.available,
+                "tools": counts.tools,
+                "modules": counts.modules,
+            }),
+        );
+        document.insert(
+            "preloaded_modules".into(),
+            json!(manifest.default_preload_libraries()),
+        );
+        document.insert(
+            "optional_preloads".into(),
+            json!(manifest.optional_preload_libraries()),
+        );
+        document.insert(
+            "auto_created".into(),
+            json!(names(manifest, |e| e.is_auto_created())),
+        );
+        document.insert(
+            "available".into(),
+            json!(names(manifest, |e| e.kind != Kind::Tool
+                && !e.is_module()
+                && !e.is_auto_created())),
+        );
+        document.insert(
+            "tools".into(),
+            json!(names(manifest, |e| e.kind == Kind::Tool)),
+        );
+        let disabled: Vec<Value> = manifest
+            .extensions
+            .iter()
+            .filter(|e| !e.enabled)
+            .map(|e| json!({"name": e.name, "reason": e.disabled_reason.clone().unwrap_or_default()}))
+            .collect();
+        document.insert("disabled_extensions".into(), Value::Array(disabled));
+    }
+    if let Some(plan) = info.plan {
+        let r = &plan.resources;
+        let settings: Map<String, Value> = plan
+            .applied()
+            .map(|s| (s.name.to_string(), Value::String(s.value.clone())))
+            .collect();
+        let overridden: Map<String, Value> = plan
+            .overridden()
+            .filter_map(|s| {
+                Some((
+                    s.name.to_string(),
+                    Value::String(s.overridden_by.as_ref()?.source.as_str().to_string()),
+                ))
+            })
+            .collect();
+        document.insert(
+            "tuning".into(),
+            json!({
+                "memory_mb": r.memory_mb,
+                "memory_source": r.memory_source.as_str(),
+                "cpus": r.cpus,
+                "cpu_source": r.cpu_source.as_str(),
+                "workload": plan.workload.0.as_str(),
+                "storage": plan.storage.0.as_str(),
+                "settings": settings,
+                "overridden_by": overridden,
+            }),
+        );
+    }
+    Value::Object(document)
+}
+
+/// The text document, for people (`cat /etc/postgresql/version-info.txt`).
+pub fn to_text(info: &VersionInfo<'_>) -> String {
+    let mut out = format!(
+        "{RULE}\naza-pg - PostgreSQL 18 with extensions, tuned to its container\n{RULE}\n\n"
+    );
+    let unknown = "unknown".to_string();
+    out.push_str(&format!(
+        "PostgreSQL:     {}\n",
+        info.postgres_version.as_ref().unwrap_or(&unknown)
+    ));
+    out.push_str(&format!(
+        "Image version:  {}\n",
+        info.build.image_version.as_ref().unwrap_or(&unknown)
+    ));
+    out.push_str(&format!(
+        "VCS ref:        {}\n",
+        info.build.vcs_ref.as_ref().unwrap_or(&unknown)
+    ));
+    out.push_str(&format!(
+        "Build date:     {}\n",
+        info.build.build_date.as_ref().unwrap_or(&unknown)
+    ));
+
+    if let Some(manifest) = info.manifest {
+        let counts = manifest.counts();
+        let section = |out: &mut String, title: &str, items: Vec<String>| {
+            out.push_str(&format!("\n{title} ({})\n", items.len()));
+            for item in items {
+                out.push_str(&format!("  {item}\n"));
+            }
+        };
+        section(
+            &mut out,
+            "PRELOADED MODULES",
+            manifest.default_preload_libraries(),
+        );
+        section(
+            &mut out,
+            "OPTIONAL PRELOADS (POSTGRES_SHARED_PRELOAD_LIBRARIES)",
+            manifest.optional_preload_libraries(),
+        );
+        let strings = |v: Vec<&str>| v.into_iter().map(str::to_string).collect::<Vec<_>>();
+        section(
+            &mut out,
+            "AUTO-CREATED EXTENSIONS",
+            strings(names(manifest, |e| e.is_auto_created())),
+        );
+        section(
+            &mut out,
+            "AVAILABLE EXTENSIONS (CREATE EXTENSION <name>)",
+            strings(names(manifest, |e| {
+                e.kind != Kind::Tool && !e.is_module() && !e.is_auto_created()
+            })),
+        );
+        section(
+            &mut out,
+            "TOOLS",
+            strings(names(manifest, |e| e.kind == Kind::Tool)),
+        );
+        let disabled = manifest
+            .extensions
+            .iter()
+            .filter(|e| !e.enabled)
+            .map(|e| {
+                format!(
+                    "{}: {}",
+                    e.name,
+                    e.disabled_reason.clone().unwrap_or_default()
+                )
+            })
+            .collect();
+        section(&mut out, "DISABLED", disabled);
+        out.push_str(&format!(
+            "\nSUMMARY\n  Total catalog: {}\n  Enabled: {}\n  Disabled: {}\n  Preloaded: {}\n  Auto-created: {}\n  \
+             Available: {}\n  Tools: {}\n  Modules: {}\n",
+            counts.total,
+            counts.enabled,
+            counts.disabled,
+            counts.preloaded,
+            counts.auto_created,
+            counts.available,
+            counts.tools,
+            counts.modules
+        ));
+    }
+    if let Some(plan) = info.plan {
+        out.push_str(&format!(
+            "\nTUNING\n  {}\n",
+            plan.summary_line()
+                .trim_start_matches("[POSTGRES] [AUTO-CONFIG] ")
+        ));
+        for setting in plan.applied() {
+            out.push_str(&format!("  {} = {}\n", setting.name, setting.value));
+        }
+        for setting in plan.overridden() {
+            if let Some(by) = &setting.overridden_by {
+                out.push_str(&format!(
+                    "  {} set by {}\n",
+                    setting.name,
+                    by.source.as_str()
+                ));
+            }
+        }
+    }
+    out.push_str(&format!("\n{RULE}\n"));
+    out
+}
+
+/// Writes both files into `dir`, each through a temporary file and a rename, so a reader never sees
+/// half a file. Returns the paths written.
+pub fn write(dir: &Path, info: &VersionInfo<'_>) -> io::Result<Vec<PathBuf>> {
+    let json = serde_json::to_string_pretty(&to_json(info)).map_err(io::Error::other)? + "\n";
+    let mut written = Vec::new();
+    for (name, contents) in [
+        ("version-info.json", json),
+        ("version-info.txt", to_text(info)),
+    ] {
+        let path = dir.join(name);
+        let temporary = dir.join(format!(".{name}.tmp"));
+        fs::write(&temporary, contents)?;
+        fs::rename(&temporary, &path)?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+/// The directory from `AZA_VERSION_INFO_DIR`, else `/etc/postgresql`.
+pub fn dir_from_env() -> PathBuf {
+    std::env::var_os("AZA_VERSION_INFO_DIR")
+        .filter(|v| !v.is_empty())
+        .map_or_else(|| PathBuf::from(DEFAULT_DIR), PathBuf::from)
+}
+
+/// The manifest from `AZA_MANIFEST`, else the image's copy.
+pub fn manifest_path_from_env() -> PathBuf {
+    std::env::var_os("AZA_MANIFEST")
+        .filter(|v| !v.is_empty())
+        .map_or_else(|| PathBuf::from(DEFAULT_MANIFEST), PathBuf::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest() -> Manifest {
+        crate::manifest::load_file(Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/manifest/extensions.json"
+        )))
+        .unwrap()
+    }
+
+    #[test]
+    fn postgres_version_is_read_from_the_binary_output() {
+        assert_eq!(
+            parse_postgres_version("postgres (PostgreSQL) 18.6\n").as_deref(),
+            Some("18.6")
+        );
+        assert_eq!(
+            parse_postgres_version("postgres (PostgreSQL) 18beta1").as_deref(),
+            Some("18beta1")
+        );
+        assert_eq!(parse_postgres_version(""), None);
+        assert_eq!(parse_postgres_version("command not found"), None);
+    }
+
+    #[test]
+    fn counts_and_lists_come_from_the_manifest() {
+        let manifest = manifest();
+        let info = VersionInfo {
+            postgres_version: Some("18.6".into()),
+            build: BuildInfo::default(),
+            manifest: Some(&manifest),
+            plan: None,
+        };
+        let doc = to_json(&info);
+        let counts = manifest.counts();
+        assert_eq!(doc["extensions"]["total"], counts.total);
+        assert_eq!(doc["extensions"]["enabled"], counts.enabled);
+        assert_eq!(doc["extensions"]["disabled"], counts.disabled);
+        assert_eq!(
+            doc["preloaded_modules"],
+            json!(manifest.default_preload_libraries())
+        );
+        assert_eq!(
+            doc["disabled_extensions"].as_array().unwrap().len(),
+            counts.disabled
+        );
+        assert_eq!(
+            doc["auto_created"].as_array().unwrap().len(),
+            counts.auto_created
+        );
+        assert!(doc.get("tuning").is_none());
+        let text = to_text(&info);
+        assert!(text.contains(&format!("Total catalog: {}", counts.total)));
+        assert!(text.contains("PostgreSQL:     18.6"));
+        assert!(text.contains("Image version:  unknown"));
+    }
+
+    #[test]
+    fn files_are_replaced_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let info = VersionInfo {
+            postgres_version: None,
+            build: BuildInfo::default(),
+            manifest: None,
+            plan: None,
+        };
+        let written = write(dir.path(), &info).unwrap();
+        assert_eq!(written.len(), 2);
+        let doc: Value = serde_json::from_str(&fs::read_to_string(&written[0]).unwrap()).unwrap();
+        assert_eq!(doc["postgres_version"], Value::Null);
+        assert_eq!(
+            fs::read_dir(dir.path()).unwrap().count(),
+            2,
+            "no temporary file left behind"
+        );
+    }
+}
