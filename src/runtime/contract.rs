@@ -220,13 +220,7 @@ impl RuntimeConfig {
     pub fn from_process_env() -> Result<RuntimeConfig, ContractError> {
         RuntimeConfig::from_lookup(
             |name| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned()),
-            |path| {
-                let metadata = std::fs::metadata(path)?;
-                if metadata.len() > MAX_FILE_VALUE_BYTES {
-                    return Ok((metadata.len(), Vec::new()));
-                }
-                Ok((metadata.len(), std::fs::read(path)?))
-            },
+            read_capped_file,
         )
     }
 
@@ -260,7 +254,17 @@ impl RuntimeConfig {
     }
 }
 
-fn read_secret_file(
+/// Reads a `*_FILE` value: its size, and its bytes unless it is too large to be a plausible value.
+pub(crate) fn read_capped_file(path: &str) -> std::io::Result<(u64, Vec<u8>)> {
+    let metadata = std::fs::metadata(path)?;
+    if metadata.len() > MAX_FILE_VALUE_BYTES {
+        return Ok((metadata.len(), Vec::new()));
+    }
+    Ok((metadata.len(), std::fs::read(path)?))
+}
+
+/// The value of a `*_FILE` variable: the file's text without one final newline.
+pub(crate) fn read_secret_file(
     variable: &str,
     path: &str,
     read_file: &impl Fn(&str) -> std::io::Result<(u64, Vec<u8>)>,
