@@ -10,17 +10,21 @@ step() { printf '\n==> %s\n' "$*"; }
 
 step "system packages"
 missing=()
-for tool in shellcheck unshare nsenter; do
-    command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
+for tool in shellcheck unshare nsenter pgbouncer docker-compose; do
+    PATH="$PATH:/usr/sbin" command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
 done
+/usr/bin/python3 -c 'import yaml' 2>/dev/null || missing+=(python3-yaml)
 if [ "${#missing[@]}" -gt 0 ]; then
     if [ "$(id -u)" -ne 0 ]; then
         echo "error: missing ${missing[*]} and not root to install them" >&2
         exit 1
     fi
     apt-get update -qq
-    # unshare and nsenter come with util-linux; the linter has its own package.
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck util-linux >/dev/null
+    # unshare and nsenter come with util-linux; the linter has its own package. pgbouncer is run by
+    # tests/pgbouncer.rs; docker-compose and python3-yaml will be by the
+    # stack tests. Installing pgbouncer must not leave Debian's own instance running.
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck util-linux pgbouncer docker-compose \
+        python3-yaml >/dev/null
 fi
 
 step "Rust toolchain parts"

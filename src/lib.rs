@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod detect;
 pub mod entrypoint;
+pub mod pgbouncer;
 pub mod plan;
 pub mod report;
 pub mod resources;

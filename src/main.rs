@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use aza_pg::cli::{self, Command};
 use aza_pg::entrypoint::{self, PlanError};
-use aza_pg::{report, runtime};
+use aza_pg::{pgbouncer, report, runtime};
 
 fn main() -> ExitCode {
     match run() {
@@ -27,6 +27,7 @@ fn run() -> Result<ExitCode, PlanError> {
             println!("aza-entrypoint {}", env!("CARGO_PKG_VERSION"));
             Ok(ExitCode::SUCCESS)
         }
+        Command::PgbouncerConfig { output_dir, then } => Ok(pgbouncer::run(&output_dir, &then)),
         Command::PassThrough { program, args } => Ok(runtime::exec::pass_through(&program, &args)),
         Command::DryRun {
             format,

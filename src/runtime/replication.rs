@@ -311,11 +311,13 @@ pub fn primary_setup_sql(setup: &PrimarySetup, extra_database: &str) -> String {
     sql
 }
 
-/// PgBouncer's `auth_query` target: returns the name and SCRAM verifier of one role. It runs with its
+/// PgBouncer's `auth_query` target: returns the name and SCRAM verifier of one role, or no row for
+/// an unknown one (a set-returning function: a plain one would return a row of NULLs, which PgBouncer
+/// reports as a configuration error). It runs with its
 /// owner's (the superuser's) rights but a fixed `search_path`, and only `pgbouncer_auth` may call it.
 const LOOKUP_FUNCTION: &str = "\
-CREATE OR REPLACE FUNCTION public.pgbouncer_lookup(user_name text, OUT usename name, OUT passwd text)
-    RETURNS record
+CREATE OR REPLACE FUNCTION public.pgbouncer_lookup(user_name text)
+    RETURNS TABLE (usename name, passwd text)
     LANGUAGE sql
     STABLE
     SECURITY DEFINER
