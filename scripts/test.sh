@@ -21,11 +21,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
     fi
     apt-get update -qq
     # unshare and nsenter come with util-linux; the linter has its own package. pgbouncer is run by
-    # tests/pgbouncer.rs; docker-compose and python3-yaml will be by the
-    # stack tests. Installing pgbouncer must not leave Debian's own instance running.
+    # tests/pgbouncer.rs; docker-compose (whose `config` normalises the stacks) and
+    # python3-yaml by tests/stacks.rs. Installing pgbouncer must not leave Debian's own instance running.
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq shellcheck util-linux pgbouncer docker-compose \
         python3-yaml >/dev/null
 fi
+python3 -m yamllint --version >/dev/null 2>&1 || python3 -m pip install --quiet yamllint
 
 step "Rust toolchain parts"
 rustup target list --installed | grep -qx x86_64-unknown-linux-musl || rustup target add x86_64-unknown-linux-musl
@@ -45,6 +46,9 @@ cargo clippy --all-targets --locked -- -D warnings
 
 step "shellcheck"
 shellcheck scripts/*.sh .ci/run
+
+step "yamllint stacks/"
+python3 -m yamllint -c stacks/.yamllint.yml --strict stacks/
 
 step "cargo test"
 # tests/supervise.rs runs target/debug/examples/supervise; with --all-targets cargo builds examples only in
