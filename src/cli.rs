@@ -8,6 +8,7 @@
 
 use std::ffi::OsString;
 use std::fmt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::report::Format;
@@ -39,6 +40,11 @@ pub enum Command {
     Postgres {
         args: Vec<String>,
     },
+    /// Write PgBouncer's configuration into `output_dir`, then run `then` (if any) in our place.
+    PgbouncerConfig {
+        output_dir: PathBuf,
+        then: Vec<OsString>,
+    },
     /// Run another program untouched (`aza-entrypoint bash`).
     PassThrough {
         program: OsString,
@@ -69,6 +75,10 @@ Usage:
   aza-entrypoint PROGRAM [ARGS...]                 run another program unchanged
                                                    (a program named healthcheck: give its path,
                                                    e.g. aza-entrypoint ./healthcheck)
+  aza-entrypoint pgbouncer-config --output-dir DIR [-- PROGRAM [ARGS...]]
+                                                   write pgbouncer.ini, userlist.txt and .pgpass
+                                                   (PGBOUNCER_*, POSTGRES_HOST, POSTGRES_PORT), then
+                                                   run PROGRAM, e.g. pgbouncer DIR/pgbouncer.ini
   aza-entrypoint --help | --version
 
 Formats: table (default), json, conf, args
@@ -107,6 +117,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Command, UsageError> {
         "--dry-run" => return parse_dry_run(&args[1..]),
         "healthcheck" => return parse_healthcheck(&args[1..]),
         "version-info" => return parse_version_info(&args[1..]),
+        "pgbouncer-config" => return parse_pgbouncer_config(&args[1..]),
         "postgres" => {
             return Ok(Command::Postgres {
                 args: utf8_args(&args[1..])?,
@@ -217,6 +228,32 @@ fn parse_version_info(rest: &[OsString]) -> Result<Command, UsageError> {
         }
     }
     Ok(Command::VersionInfo { write, dir, json })
+}
+
+fn parse_pgbouncer_config(rest: &[OsString]) -> Result<Command, UsageError> {
+    const NEEDS_DIR: &str = "pgbouncer-config needs --output-dir DIR";
+    let (dir, then) = match rest.first().and_then(|a| a.to_str()) {
+        Some("--output-dir") => (rest.get(1).cloned(), rest.get(2..).unwrap_or(&[])),
+        Some(flag) if flag.starts_with("--output-dir=") => (
+            Some(OsString::from(&flag["--output-dir=".len()..])),
+            &rest[1..],
+        ),
+        _ => return Err(UsageError(NEEDS_DIR.to_string())),
+    };
+    let output_dir = dir
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .ok_or_else(|| UsageError(NEEDS_DIR.to_string()))?;
+    let then = match then.split_first() {
+        None => Vec::new(),
+        Some((dashes, program)) if dashes == "--" && !program.is_empty() => program.to_vec(),
+        Some((other, _)) => {
+            return Err(UsageError(format!(
+                "pgbouncer-config: unexpected {other:?}; put the program to run after --"
+            )))
+        }
+    };
+    Ok(Command::PgbouncerConfig { output_dir, then })
 }
 
 fn utf8_args(args: &[OsString]) -> Result<Vec<String>, UsageError> {
@@ -385,6 +422,38 @@ mod tests {
         ] {
             let err = parse_strs(args).unwrap_err().to_string();
             assert!(err.starts_with(message), "{args:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn pgbouncer_config_takes_a_directory_and_a_program() {
+        assert_eq!(
+            parse_strs(&["pgbouncer-config", "--output-dir", "/tmp/p"]),
+            Ok(Command::PgbouncerConfig {
+                output_dir: "/tmp/p".into(),
+                then: vec![]
+            })
+        );
+        assert_eq!(
+            parse_strs(&[
+                "pgbouncer-config",
+                "--output-dir=/tmp/p",
+                "--",
+                "pgbouncer",
+                "/tmp/p/pgbouncer.ini"
+            ]),
+            Ok(Command::PgbouncerConfig {
+                output_dir: "/tmp/p".into(),
+                then: vec!["pgbouncer".into(), "/tmp/p/pgbouncer.ini".into()]
+            })
+        );
+        for bad in [
+            &["pgbouncer-config"][..],
+            &["pgbouncer-config", "--output-dir"],
+            &["pgbouncer-config", "--output-dir", "/d", "pgbouncer"],
+            &["pgbouncer-config", "--output-dir", "/d", "--"],
+        ] {
+            assert!(parse_strs(bad).is_err(), "{bad:?}");
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod detect;
 pub mod entrypoint;
 pub mod generated;
 pub mod manifest;
+pub mod pgbouncer;
 pub mod plan;
 pub mod report;
 pub mod resources;

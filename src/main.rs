@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use aza_pg::cli::{self, Command};
 use aza_pg::entrypoint::{self, PlanError};
-use aza_pg::{report, runtime};
+use aza_pg::{pgbouncer, report, runtime};
 
 fn main() -> ExitCode {
     if let Err(message) = runtime::log::configure_from_env() {
@@ -45,6 +45,7 @@ fn run() -> Result<ExitCode, PlanError> {
             }
         },
         Command::VersionInfo { write, dir, json } => Ok(runtime::version_info(write, dir, json)),
+        Command::PgbouncerConfig { output_dir, then } => Ok(pgbouncer::run(&output_dir, &then)),
         Command::PassThrough { program, args } => Ok(runtime::exec::pass_through(&program, &args)),
         Command::DryRun {
             format,

@@ -274,7 +274,8 @@ pub fn read_value_file(path: &str) -> std::io::Result<(u64, Vec<u8>)> {
     Ok((metadata.len(), std::fs::read(path)?))
 }
 
-fn read_secret_file(
+/// The value of a `*_FILE` variable: the file's text without one final newline.
+pub(crate) fn read_secret_file(
     variable: &str,
     path: &str,
     read_file: &impl Fn(&str) -> std::io::Result<(u64, Vec<u8>)>,

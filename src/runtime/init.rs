@@ -21,6 +21,7 @@ use nix::unistd::pipe2;
 use super::contract::{RuntimeConfig, SECRET_VARIABLES};
 use super::datadir;
 use super::log;
+use super::replication::{self, PrimarySetup};
 use super::signals::SignalAction;
 use super::supervise::{ChildOutcome, SuperviseError, Supervisor};
 
@@ -39,6 +40,8 @@ pub enum InitError {
     },
     /// A signal asked us to stop.
     Interrupted(Signal),
+    /// A replica's bootstrap could not go on (primary unreachable, slot missing, ...).
+    Bootstrap(String),
 }
 
 impl fmt::Display for InitError {
@@ -52,6 +55,9 @@ impl fmt::Display for InitError {
             InitError::Io { action, source } => write!(f, "initialisation failed: cannot {action}: {source}"),
             InitError::Interrupted(signal) => {
                 write!(f, "initialisation interrupted by {signal}; the next start will initialise again from scratch")
+            }
+            InitError::Bootstrap(message) => {
+                write!(f, "replica bootstrap failed: {message}; the next start will try again from scratch")
             }
         }
     }
@@ -68,7 +74,7 @@ impl InitError {
     }
 }
 
-fn io_error(action: impl Into<String>) -> impl FnOnce(std::io::Error) -> InitError {
+pub(super) fn io_error(action: impl Into<String>) -> impl FnOnce(std::io::Error) -> InitError {
     let action = action.into();
     move |source| InitError::Io { action, source }
 }
@@ -82,6 +88,8 @@ pub struct InitRequest<'a> {
     pub port: u16,
     /// `--locale=...` to pass to initdb, or `None` when the user chose one in `POSTGRES_INITDB_ARGS`.
     pub locale: Option<String>,
+    /// Replication and PgBouncer roles to create before the init scripts run.
+    pub primary: &'a PrimarySetup,
 }
 
 /// Runs the whole initialisation; on success `PGDATA` holds a committed cluster.
@@ -100,6 +108,7 @@ pub fn initialise(supervisor: &mut Supervisor, request: &InitRequest<'_>) -> Res
         config.pgdata.display()
     ));
     session.run_initdb(request, &staging, &work)?;
+    append_hba(&staging, &replication::primary_hba_rules(request.primary))?;
     append_host_rule(&staging, &config.host_auth_method)?;
 
     let mut server = TempServer {
@@ -110,6 +119,9 @@ pub fn initialise(supervisor: &mut Supervisor, request: &InitRequest<'_>) -> Res
     };
     let result = session.with_temp_server(&mut server, request, |session, server| {
         session.ensure_database(server, config)?;
+        if !request.primary.is_empty() {
+            session.set_up_primary(server, config, request.primary)?;
+        }
         session.run_init_scripts(server, request)
     });
     result?;
@@ -134,12 +146,12 @@ pub fn initialise(supervisor: &mut Supervisor, request: &InitRequest<'_>) -> Res
 }
 
 /// A private directory for the temporary server's socket and the password file, removed on drop.
-struct WorkDir {
-    path: PathBuf,
+pub(super) struct WorkDir {
+    pub(super) path: PathBuf,
 }
 
 impl WorkDir {
-    fn create() -> Result<WorkDir, InitError> {
+    pub(super) fn create() -> Result<WorkDir, InitError> {
         let base = std::env::temp_dir();
         // Every container's entrypoint is PID 1, so the pid alone does not make the name unique.
         let nanos = std::time::SystemTime::now()
@@ -182,16 +194,37 @@ struct TempServer {
 }
 
 /// The children of one initialisation, and whether a signal asked us to stop.
-struct Session<'s> {
-    supervisor: &'s mut Supervisor,
-    interrupted: Option<Signal>,
+pub(super) struct Session<'s> {
+    pub(super) supervisor: &'s mut Supervisor,
+    pub(super) interrupted: Option<Signal>,
 }
 
 impl Session<'_> {
     /// Runs one child to completion. SIGTERM, SIGINT and SIGQUIT stop it (SIGTERM) and mark the whole
     /// initialisation as interrupted; other signals are ignored while initialising.
-    fn run(&mut self, step: &str, command: &mut Command) -> Result<(), InitError> {
+    pub(super) fn run(&mut self, step: &str, command: &mut Command) -> Result<(), InitError> {
         let started = Instant::now();
+        let outcome = self.run_status(command)?;
+        if !outcome.success() {
+            return Err(InitError::Step {
+                step: step.to_string(),
+                outcome,
+            });
+        }
+        let elapsed = started.elapsed();
+        log::event(
+            log::Level::Info,
+            &format!("[INIT] {step} done in {:.1} s", elapsed.as_secs_f64()),
+            &[
+                ("step", step.into()),
+                ("duration_ms", (elapsed.as_millis() as u64).into()),
+            ],
+        );
+        Ok(())
+    }
+
+    /// Runs one child to completion and returns how it ended; only an interruption is an error.
+    pub(super) fn run_status(&mut self, command: &mut Command) -> Result<ChildOutcome, InitError> {
         let pid = self
             .supervisor
             .spawn(command, false)
@@ -210,22 +243,7 @@ impl Session<'_> {
         if let Some(signal) = self.interrupted {
             return Err(InitError::Interrupted(signal));
         }
-        if !outcome.success() {
-            return Err(InitError::Step {
-                step: step.to_string(),
-                outcome,
-            });
-        }
-        let elapsed = started.elapsed();
-        log::event(
-            log::Level::Info,
-            &format!("[INIT] {step} done in {:.1} s", elapsed.as_secs_f64()),
-            &[
-                ("step", step.into()),
-                ("duration_ms", (elapsed.as_millis() as u64).into()),
-            ],
-        );
-        Ok(())
+        Ok(outcome)
     }
 
     fn run_initdb(
@@ -336,6 +354,34 @@ impl Session<'_> {
             &format!("creating database {}", config.database),
             &mut command,
         )
+    }
+
+    /// Creates the replication and PgBouncer roles, the slot and `pgbouncer_lookup`. The passwords are
+    /// in a 0600 script in the private work directory, never in an argument.
+    fn set_up_primary(
+        &mut self,
+        server: &TempServer,
+        config: &RuntimeConfig,
+        setup: &PrimarySetup,
+    ) -> Result<(), InitError> {
+        let sql_file = server.socket_dir.join("primary-setup.sql");
+        let written = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&sql_file)
+            .and_then(|mut file| {
+                file.write_all(replication::primary_setup_sql(setup, &config.database).as_bytes())
+            });
+        let result = written
+            .map_err(io_error("write the replication and PgBouncer setup script"))
+            .and_then(|()| {
+                let mut command = psql(server, config, "postgres");
+                command.arg("-f").arg(&sql_file);
+                self.run("creating the replication and PgBouncer roles", &mut command)
+            });
+        let _ = fs::remove_file(&sql_file);
+        result
     }
 
     fn run_init_scripts(
@@ -477,7 +523,7 @@ impl ScriptKind {
 }
 
 /// A command whose environment lacks the secrets: initdb, pg_ctl, psql and the server never need them.
-fn quiet_command(program: &str) -> Command {
+pub(super) fn quiet_command(program: &str) -> Command {
     let mut command = Command::new(program);
     for secret in SECRET_VARIABLES {
         command.env_remove(secret);
@@ -589,6 +635,20 @@ fn provide_passwd_entry(command: &mut Command, work: &Path, home: &Path) -> Resu
         "[INIT] user ID {uid} has no passwd entry; initdb runs with a temporary one (nss_wrapper)"
     ));
     Ok(())
+}
+
+/// Appends `rules` (nothing when empty) to the staged `pg_hba.conf`.
+fn append_hba(data: &Path, rules: &str) -> Result<(), InitError> {
+    if rules.is_empty() {
+        return Ok(());
+    }
+    let hba = data.join("pg_hba.conf");
+    let mut file = fs::OpenOptions::new()
+        .append(true)
+        .open(&hba)
+        .map_err(io_error(format!("open {}", hba.display())))?;
+    write!(file, "\n# Added by aza-entrypoint on first start\n{rules}")
+        .map_err(io_error(format!("append to {}", hba.display())))
 }
 
 /// Appends the rule that admits TCP connections from anywhere with the chosen method.

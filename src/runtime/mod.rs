@@ -9,6 +9,8 @@ pub mod init;
 pub mod log;
 pub mod preflight;
 pub mod privileges;
+pub mod replica;
+pub mod replication;
 pub mod signals;
 pub mod start;
 pub mod supervise;

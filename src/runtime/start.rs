@@ -12,10 +12,12 @@ use super::contract::{ContractError, ProcessMode, RuntimeConfig, SigtermMode, SE
 use super::datadir::{self, DataDirState};
 use super::init::{self, InitError, InitRequest};
 use super::privileges::{self, PrivilegeError};
+use super::replication::Role;
 use super::signals::{self, ShutdownMode};
 use super::supervise::{self, SuperviseError, Supervisor};
-use super::{exec, log, preflight};
+use super::{exec, log, preflight, replica};
 use crate::plan::{self, Plan};
+use crate::tuning::WalLevel;
 
 #[derive(Debug)]
 pub enum StartError {
@@ -70,6 +72,8 @@ pub fn start(plan: &Plan, user_args: &[String]) -> Result<ExitCode, StartError> 
         config.pgdata = PathBuf::from(dir);
     }
     let port = server_port(user_args).map_err(StartError::Contract)?;
+    let role = Role::from_process_env().map_err(StartError::Contract)?;
+    check_wal_level(&role, plan)?;
     check_preload_libraries(plan)?;
     let state = datadir::inspect(&config.pgdata).map_err(|e| {
         StartError::DataDir(format!(
@@ -85,11 +89,17 @@ pub fn start(plan: &Plan, user_args: &[String]) -> Result<ExitCode, StartError> 
                 config.pgdata.display()
             )))
         }
-        DataDirState::Empty | DataDirState::Interrupted => config.check_can_initialise().map_err(StartError::Contract)?,
+        DataDirState::Empty | DataDirState::Interrupted => {
+            if let Role::Primary(_) = role {
+                config.check_can_initialise().map_err(StartError::Contract)?
+            }
+        }
         DataDirState::Initialised => {}
     }
-    let locale = (state != DataDirState::Initialised && !config.initdb_args_choose_locale())
-        .then(initdb_locale);
+    let is_primary = matches!(role, Role::Primary(_));
+    let locale =
+        (is_primary && state != DataDirState::Initialised && !config.initdb_args_choose_locale())
+            .then(initdb_locale);
     let service_user = privileges::service_user_if_root().map_err(StartError::Privileges)?;
 
     // From here on the entrypoint changes things.
@@ -126,13 +136,21 @@ pub fn start(plan: &Plan, user_args: &[String]) -> Result<ExitCode, StartError> 
         })?;
     }
     if state != DataDirState::Initialised {
-        let request = InitRequest {
-            config: &config,
-            server_args: &plan.args,
-            port,
-            locale,
-        };
-        init::initialise(&mut supervisor, &request).map_err(StartError::Init)?;
+        match &role {
+            Role::Primary(setup) => {
+                let request = InitRequest {
+                    config: &config,
+                    server_args: &plan.args,
+                    port,
+                    locale,
+                    primary: setup,
+                };
+                init::initialise(&mut supervisor, &request).map_err(StartError::Init)?;
+            }
+            Role::Replica(source) => {
+                replica::bootstrap(&mut supervisor, &config, source).map_err(StartError::Init)?
+            }
+        }
     } else {
         log::info("[INIT] PGDATA holds a database cluster; skipping initialisation");
     }
@@ -187,6 +205,27 @@ pub fn start(plan: &Plan, user_args: &[String]) -> Result<ExitCode, StartError> 
         &[("exit_code", outcome.exit_code().into())],
     );
     Ok(ExitCode::from(outcome.exit_code()))
+}
+
+/// Replication needs WAL for it: a replica, or a primary that creates a slot, cannot run with
+/// `wal_level=minimal`.
+fn check_wal_level(role: &Role, plan: &Plan) -> Result<(), StartError> {
+    if plan.wal_level != WalLevel::Minimal {
+        return Ok(());
+    }
+    let problem = match role {
+        Role::Replica(_) => {
+            "='minimal' cannot stream to or from a replica, and POSTGRES_ROLE=replica"
+        }
+        Role::Primary(setup) if setup.replication.is_some() => {
+            "='minimal' cannot feed a replica, and PG_REPLICATION_PASSWORD is set"
+        }
+        Role::Primary(_) => return Ok(()),
+    };
+    Err(StartError::Contract(ContractError {
+        variable: "POSTGRES_WAL_LEVEL".into(),
+        problem: format!("{problem}: use replica or logical (the default)"),
+    }))
 }
 
 fn check_preload_libraries(plan: &Plan) -> Result<(), StartError> {

@@ -1,0 +1,432 @@
+//! `aza-entrypoint pgbouncer-config --output-dir DIR [-- PROGRAM ARGS...]`: renders PgBouncer's
+//! `pgbouncer.ini`, `userlist.txt` and `.pgpass` from the environment, then optionally runs PROGRAM
+//! (normally `pgbouncer DIR/pgbouncer.ini`) in its place with the secret removed from its environment.
+//!
+//! Clients authenticate with SCRAM against the verifier PgBouncer reads with
+//! `auth_query = SELECT * FROM pgbouncer_lookup($1)`, logged in as `pgbouncer_auth` (whose password is
+//! in `userlist.txt`); the primary's first start creates both (see [`crate::runtime::replication`]).
+//! `.pgpass` lets tools inside the container (health checks, `psql`) log in as `pgbouncer_auth` through
+//! PgBouncer or directly.
+//!
+//! [`Settings::from_lookup`] and [`render`] are pure; [`run`] does the writing.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use crate::config::parse_listen_addresses;
+use crate::runtime::contract::{Secret, SECRET_VARIABLES};
+use crate::runtime::exec;
+use crate::runtime::replication::PGBOUNCER_AUTH_USER;
+
+/// libpq's `sslmode` values, which PgBouncer's `server_tls_sslmode` takes.
+pub const SSLMODES: [&str; 6] = [
+    "disable",
+    "allow",
+    "prefer",
+    "require",
+    "verify-ca",
+    "verify-full",
+];
+
+/// Everything the configuration depends on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub auth_password: Secret,
+    pub listen_addr: String,
+    pub port: u16,
+    pub server_sslmode: String,
+    pub max_client_conn: u32,
+    pub default_pool_size: u32,
+    pub postgres_host: String,
+    pub postgres_port: u16,
+}
+
+/// One unusable variable, named with the fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingError(pub String);
+
+impl fmt::Display for SettingError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for SettingError {}
+
+impl Settings {
+    /// Reads the `PGBOUNCER_*`, `POSTGRES_HOST` and `POSTGRES_PORT` variables; empty counts as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings, SettingError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.is_empty());
+        let auth_password = get("PGBOUNCER_AUTH_PASS").map(Secret::new).ok_or_else(|| {
+            SettingError(
+                "PGBOUNCER_AUTH_PASS not set: set it to the password the primary gave pgbouncer_auth \
+                 (its own PGBOUNCER_AUTH_PASS)"
+                    .to_string(),
+            )
+        })?;
+        let listen_addr = match get("PGBOUNCER_LISTEN_ADDR") {
+            None => "127.0.0.1".to_string(),
+            Some(value) => parse_listen_addresses(&value).map_err(|problem| {
+                SettingError(format!("PGBOUNCER_LISTEN_ADDR='{value}' {problem}"))
+            })?,
+        };
+        let server_sslmode = match get("PGBOUNCER_SERVER_SSLMODE") {
+            None => "prefer".to_string(),
+            Some(mode) if SSLMODES.contains(&mode.as_str()) => mode,
+            Some(mode) => {
+                return Err(SettingError(format!(
+                    "PGBOUNCER_SERVER_SSLMODE='{mode}' is not accepted: use one of {}",
+                    SSLMODES.join(", ")
+                )))
+            }
+        };
+        let postgres_host = match get("POSTGRES_HOST") {
+            None => "postgres".to_string(),
+            Some(host) => check_host(&host)?,
+        };
+        Ok(Settings {
+            auth_password,
+            listen_addr,
+            port: port(get("PGBOUNCER_PORT"), "PGBOUNCER_PORT", 6432)?,
+            server_sslmode,
+            max_client_conn: count(
+                get("PGBOUNCER_MAX_CLIENT_CONN"),
+                "PGBOUNCER_MAX_CLIENT_CONN",
+                200,
+            )?,
+            default_pool_size: count(
+                get("PGBOUNCER_DEFAULT_POOL_SIZE"),
+                "PGBOUNCER_DEFAULT_POOL_SIZE",
+                25,
+            )?,
+            postgres_host,
+            postgres_port: port(get("POSTGRES_PORT"), "POSTGRES_PORT", 5432)?,
+        })
+    }
+}
+
+fn port(value: Option<String>, name: &str, default: u16) -> Result<u16, SettingError> {
+    match value {
+        None => Ok(default),
+        Some(text) => match text.trim().parse::<u16>() {
+            Ok(p) if p > 0 => Ok(p),
+            _ => Err(SettingError(format!(
+                "{name}='{text}' is not accepted: use a TCP port, 1 to 65535"
+            ))),
+        },
+    }
+}
+
+fn count(value: Option<String>, name: &str, default: u32) -> Result<u32, SettingError> {
+    match value {
+        None => Ok(default),
+        Some(text) => match text.trim().parse::<u32>() {
+            Ok(n) if (1..=1_000_000).contains(&n) => Ok(n),
+            _ => Err(SettingError(format!(
+                "{name}='{text}' is not accepted: use a whole number, 1 to 1000000"
+            ))),
+        },
+    }
+}
+
+/// A host name or IP address, or an absolute Unix-socket directory without blanks or quotes.
+fn check_host(host: &str) -> Result<String, SettingError> {
+    let socket_dir = host.starts_with('/')
+        && !host
+            .chars()
+            .any(|c| c.is_whitespace() || c == '\'' || c == '"' || c == '\\');
+    if socket_dir {
+        return Ok(host.to_string());
+    }
+    match parse_listen_addresses(host) {
+        Ok(parsed) if !parsed.contains(',') && parsed != "*" => Ok(parsed),
+        _ => Err(SettingError(format!(
+            "POSTGRES_HOST='{host}' is not accepted: use one host name, IP address or absolute socket directory"
+        ))),
+    }
+}
+
+/// The three files' contents.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub ini: String,
+    pub userlist: String,
+    pub pgpass: String,
+}
+
+/// Renders the configuration for files that will live in `output_dir`.
+pub fn render(settings: &Settings, output_dir: &Path) -> Rendered {
+    let s = settings;
+    let ini = format!(
+        ";; Written by aza-entrypoint pgbouncer-config from the environment; change that, not this file.
+[databases]
+;; Every database on the server; auth_query runs in the database the client asks for, which is why
+;; the primary creates pgbouncer_lookup in template1, postgres and POSTGRES_DB.
+* = host={host} port={pg_port} auth_user={auth_user}
+
+[pgbouncer]
+listen_addr = {listen}
+listen_port = {port}
+unix_socket_dir =
+auth_type = scram-sha-256
+auth_file = {userlist}
+auth_user = {auth_user}
+auth_query = SELECT * FROM pgbouncer_lookup($1)
+stats_users = {auth_user}
+pool_mode = transaction
+max_client_conn = {max_client_conn}
+default_pool_size = {pool_size}
+server_tls_sslmode = {sslmode}
+ignore_startup_parameters = extra_float_digits
+",
+        host = s.postgres_host,
+        pg_port = s.postgres_port,
+        auth_user = PGBOUNCER_AUTH_USER,
+        listen = s.listen_addr,
+        port = s.port,
+        userlist = output_dir.join("userlist.txt").display(),
+        max_client_conn = s.max_client_conn,
+        pool_size = s.default_pool_size,
+        sslmode = s.server_sslmode,
+    );
+    let userlist = format!(
+        "{} {}\n",
+        quote_userlist(PGBOUNCER_AUTH_USER),
+        quote_userlist(s.auth_password.expose())
+    );
+    let password = escape_pgpass(s.auth_password.expose());
+    let user = escape_pgpass(PGBOUNCER_AUTH_USER);
+    let pg_port = s.postgres_port.to_string();
+    let port = s.port.to_string();
+    let mut pgpass = String::new();
+    for (host, port) in [
+        (s.postgres_host.as_str(), pg_port.as_str()),
+        ("localhost", port.as_str()),
+        ("127.0.0.1", port.as_str()),
+        ("pgbouncer", port.as_str()),
+    ] {
+        pgpass.push_str(&format!(
+            "{}:{}:*:{user}:{password}\n",
+            escape_pgpass(host),
+            port
+        ));
+    }
+    Rendered {
+        ini,
+        userlist,
+        pgpass,
+    }
+}
+
+/// A `.pgpass` field: backslashes first, then colons, get a backslash.
+pub fn escape_pgpass(field: &str) -> String {
+    field.replace('\\', "\\\\").replace(':', "\\:")
+}
+
+/// A `userlist.txt` word: in double quotes, inner double quotes doubled.
+pub fn quote_userlist(word: &str) -> String {
+    format!("\"{}\"", word.replace('"', "\"\""))
+}
+
+/// Writes the files into `dir` (created 0700 if missing), each 0600, replacing older ones atomically.
+pub fn write(dir: &Path, rendered: &Rendered) -> std::io::Result<()> {
+    match fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+    {
+        Ok(()) => {}
+        Err(e) => return Err(with_path(e, dir)),
+    }
+    for (name, contents) in [
+        ("pgbouncer.ini", &rendered.ini),
+        ("userlist.txt", &rendered.userlist),
+        (".pgpass", &rendered.pgpass),
+    ] {
+        let path = dir.join(name);
+        let temporary = dir.join(format!(".{name}.tmp"));
+        let _ = fs::remove_file(&temporary);
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&temporary)
+            .map_err(|e| with_path(e, &temporary))?;
+        file.write_all(contents.as_bytes())
+            .and_then(|()| file.sync_all())
+            .map_err(|e| with_path(e, &temporary))?;
+        // The umask can only remove bits; make sure libpq's and PgBouncer's 0600 check passes.
+        fs::set_permissions(&temporary, fs::Permissions::from_mode(0o600))
+            .map_err(|e| with_path(e, &temporary))?;
+        fs::rename(&temporary, &path).map_err(|e| with_path(e, &path))?;
+    }
+    Ok(())
+}
+
+fn with_path(error: std::io::Error, path: &Path) -> std::io::Error {
+    std::io::Error::new(error.kind(), format!("{}: {error}", path.display()))
+}
+
+/// The subcommand: render, write, then run `then` (if any) in place of this process.
+pub fn run(output_dir: &Path, then: &[OsString]) -> ExitCode {
+    let settings = match Settings::from_lookup(|name| std::env::var(name).ok()) {
+        Ok(settings) => settings,
+        Err(error) => {
+            eprintln!("[PGBOUNCER] ERROR: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    let output_dir = absolute(output_dir);
+    if let Err(error) = write(&output_dir, &render(&settings, &output_dir)) {
+        eprintln!("[PGBOUNCER] ERROR: cannot write the configuration: {error}; pass a writable --output-dir");
+        return ExitCode::from(1);
+    }
+    println!(
+        "[PGBOUNCER] wrote pgbouncer.ini, userlist.txt and .pgpass to {} (listen {}:{}, server {}:{}, sslmode {})",
+        output_dir.display(),
+        settings.listen_addr,
+        settings.port,
+        settings.postgres_host,
+        settings.postgres_port,
+        settings.server_sslmode
+    );
+    let Some((program, args)) = then.split_first() else {
+        return ExitCode::SUCCESS;
+    };
+    for secret in SECRET_VARIABLES {
+        std::env::remove_var(secret);
+    }
+    std::env::set_var("PGPASSFILE", output_dir.join(".pgpass"));
+    exec::pass_through(program, args)
+}
+
+/// PgBouncer resolves `auth_file` against its working directory; the ini names an absolute path.
+fn absolute(dir: &Path) -> PathBuf {
+    if dir.is_absolute() {
+        dir.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map(|cwd| cwd.join(dir))
+            .unwrap_or_else(|_| dir.to_path_buf())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, SettingError> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn pgpass_escapes_backslashes_first_then_colons() {
+        assert_eq!(escape_pgpass("test:password:123"), r"test\:password\:123");
+        assert_eq!(
+            escape_pgpass(r"test\:complex:pass\word"),
+            r"test\\\:complex\:pass\\word"
+        );
+        assert_eq!(escape_pgpass("p@ss&word\"'"), "p@ss&word\"'");
+        assert_eq!(escape_pgpass("::1"), r"\:\:1");
+    }
+
+    #[test]
+    fn userlist_doubles_double_quotes() {
+        assert_eq!(quote_userlist(r#"a"b\c:d"#), r#""a""b\c:d""#);
+        assert_eq!(quote_userlist(""), r#""""#);
+    }
+
+    #[test]
+    fn defaults_and_rendering() {
+        let s = settings(&[("PGBOUNCER_AUTH_PASS", r#"pa:ss\"w"#)]).unwrap();
+        assert_eq!(
+            (
+                s.listen_addr.as_str(),
+                s.port,
+                s.server_sslmode.as_str(),
+                s.max_client_conn,
+                s.default_pool_size,
+                s.postgres_host.as_str(),
+                s.postgres_port
+            ),
+            ("127.0.0.1", 6432, "prefer", 200, 25, "postgres", 5432)
+        );
+        let out = render(&s, Path::new("/tmp/pgb"));
+        for line in [
+            "* = host=postgres port=5432 auth_user=pgbouncer_auth\n",
+            "listen_addr = 127.0.0.1\n",
+            "listen_port = 6432\n",
+            "auth_type = scram-sha-256\n",
+            "auth_file = /tmp/pgb/userlist.txt\n",
+            "auth_user = pgbouncer_auth\n",
+            "auth_query = SELECT * FROM pgbouncer_lookup($1)\n",
+            "pool_mode = transaction\n",
+            "max_client_conn = 200\n",
+            "default_pool_size = 25\n",
+            "server_tls_sslmode = prefer\n",
+        ] {
+            assert!(out.ini.contains(line), "{line}\n{}", out.ini);
+        }
+        assert!(!out.ini.contains("pa:ss"), "the password is not in the ini");
+        assert_eq!(out.userlist, "\"pgbouncer_auth\" \"pa:ss\\\"\"w\"\n");
+        assert_eq!(
+            out.pgpass.lines().next(),
+            Some(r#"postgres:5432:*:pgbouncer_auth:pa\:ss\\"w"#)
+        );
+        assert_eq!(out.pgpass.lines().count(), 4);
+    }
+
+    #[test]
+    fn bad_values_name_the_variable_and_what_is_accepted() {
+        let e = settings(&[]).unwrap_err();
+        assert!(e.0.starts_with("PGBOUNCER_AUTH_PASS not set"), "{e}");
+        for (name, value, accepted) in [
+            ("PGBOUNCER_LISTEN_ADDR", "300.1.1.1", "not an address"),
+            ("PGBOUNCER_SERVER_SSLMODE", "on", "disable, allow, prefer"),
+            ("PGBOUNCER_PORT", "0", "1 to 65535"),
+            ("POSTGRES_PORT", "x", "1 to 65535"),
+            ("PGBOUNCER_MAX_CLIENT_CONN", "-5", "whole number"),
+            ("PGBOUNCER_DEFAULT_POOL_SIZE", "0", "whole number"),
+            ("POSTGRES_HOST", "a b", "one host name"),
+        ] {
+            let e = settings(&[("PGBOUNCER_AUTH_PASS", "x"), (name, value)]).unwrap_err();
+            assert!(
+                e.0.starts_with(&format!("{name}='{value}'")) && e.0.contains(accepted),
+                "{e}"
+            );
+        }
+        let s = settings(&[
+            ("PGBOUNCER_AUTH_PASS", "x"),
+            ("PGBOUNCER_LISTEN_ADDR", "0.0.0.0"),
+            ("POSTGRES_HOST", "/run/postgresql"),
+            ("PGBOUNCER_SERVER_SSLMODE", "verify-full"),
+        ])
+        .unwrap();
+        assert_eq!(s.listen_addr, "0.0.0.0");
+        assert_eq!(s.postgres_host, "/run/postgresql");
+    }
+
+    #[test]
+    fn files_are_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("conf");
+        let s = settings(&[("PGBOUNCER_AUTH_PASS", "x")]).unwrap();
+        write(&out, &render(&s, &out)).unwrap();
+        write(&out, &render(&s, &out)).unwrap();
+        for name in ["pgbouncer.ini", "userlist.txt", ".pgpass"] {
+            let mode = fs::metadata(out.join(name)).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{name}");
+        }
+        assert_eq!(fs::read_dir(&out).unwrap().count(), 3);
+    }
+}

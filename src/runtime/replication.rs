@@ -1,0 +1,508 @@
+//! Streaming replication and PgBouncer authentication: the settings, parsed and validated before
+//! anything is written, and what a primary's first start adds to the new cluster (pure text: SQL and
+//! `pg_hba.conf` rules). The bootstrap of a replica is in [`super::replica`].
+//!
+//! - `POSTGRES_ROLE`: `primary` (default) or `replica`.
+//! - A primary with `PG_REPLICATION_PASSWORD` gets the replication role `PG_REPLICATION_USER`
+//!   (default `replicator`) and the physical slot `REPLICATION_SLOT_NAME` (default `replica_slot_1`);
+//!   with `PGBOUNCER_AUTH_PASS` it gets the role `pgbouncer_auth` and the function `pgbouncer_lookup`
+//!   PgBouncer's `auth_query` calls.
+//! - A replica needs `PRIMARY_HOST` and `PG_REPLICATION_PASSWORD`; `PRIMARY_PORT` defaults to 5432 and
+//!   `AZA_PRIMARY_WAIT_SECONDS` (default 120) bounds the wait for the primary.
+//!
+//! Passwords reach the server only inside a 0600 SQL file that psql reads from a private directory,
+//! in a session that first turns off statement logging, pgaudit and utility-statement tracking, so
+//! they appear in no argv, log or statistics view.
+
+use std::time::Duration;
+
+use super::contract::{read_secret_file, ContractError, Secret};
+use crate::config::parse_listen_addresses;
+
+pub const DEFAULT_REPLICATION_USER: &str = "replicator";
+pub const DEFAULT_SLOT: &str = "replica_slot_1";
+pub const DEFAULT_PRIMARY_PORT: u16 = 5432;
+pub const DEFAULT_PRIMARY_WAIT: Duration = Duration::from_secs(120);
+/// The role PgBouncer logs in as to run its `auth_query`.
+pub const PGBOUNCER_AUTH_USER: &str = "pgbouncer_auth";
+/// Where replication and PgBouncer connections may come from: loopback and the private IPv4 ranges
+/// container networks use.
+pub const TRUSTED_NETWORKS: [&str; 5] = [
+    "127.0.0.1/32",
+    "::1/128",
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+];
+/// Databases that get `pgbouncer_lookup`: PgBouncer 1.18 runs `auth_query` in the database the
+/// client asked for, and databases created later are copies of `template1`.
+pub const LOOKUP_DATABASES: [&str; 2] = ["template1", "postgres"];
+
+/// The replication role and slot a primary creates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicationUser {
+    pub name: String,
+    pub password: Secret,
+    pub slot: String,
+}
+
+/// What a primary's first start sets up besides the official image's contract.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PrimarySetup {
+    pub replication: Option<ReplicationUser>,
+    pub pgbouncer_password: Option<Secret>,
+}
+
+impl PrimarySetup {
+    pub fn is_empty(&self) -> bool {
+        self.replication.is_none() && self.pgbouncer_password.is_none()
+    }
+}
+
+/// Where a replica copies its cluster from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaSource {
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    pub password: Secret,
+    pub slot: String,
+    pub wait: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Role {
+    Primary(PrimarySetup),
+    Replica(ReplicaSource),
+}
+
+impl Role {
+    /// Parses the replication settings; `lookup` and `read_file` as in
+    /// [`super::contract::RuntimeConfig::from_lookup`]. Empty values count as unset.
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+        read_file: impl Fn(&str) -> std::io::Result<(u64, Vec<u8>)>,
+    ) -> Result<Role, ContractError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.is_empty());
+        let secret = |name: &str| -> Result<Option<Secret>, ContractError> {
+            let file_var = format!("{name}_FILE");
+            match (get(name), get(&file_var)) {
+                (Some(_), Some(_)) => Err(ContractError {
+                    variable: format!("{name} and {file_var}"),
+                    problem: "are both set; set only one of them".to_string(),
+                }),
+                (Some(value), None) => Ok(Some(Secret::new(value))),
+                (None, Some(path)) => {
+                    read_secret_file(&file_var, &path, &read_file).map(|v| Some(Secret::new(v)))
+                }
+                (None, None) => Ok(None),
+            }
+        };
+        let user = match get("PG_REPLICATION_USER") {
+            None => DEFAULT_REPLICATION_USER.to_string(),
+            Some(name) => check_role_name("PG_REPLICATION_USER", &name)?,
+        };
+        let slot = match get("REPLICATION_SLOT_NAME") {
+            None => DEFAULT_SLOT.to_string(),
+            Some(name) => check_slot_name(&name)?,
+        };
+        let password = secret("PG_REPLICATION_PASSWORD")?;
+
+        match get("POSTGRES_ROLE")
+            .map(|r| r.trim().to_ascii_lowercase())
+            .as_deref()
+        {
+            None | Some("primary") => Ok(Role::Primary(PrimarySetup {
+                replication: password.map(|password| ReplicationUser {
+                    name: user,
+                    password,
+                    slot,
+                }),
+                pgbouncer_password: secret("PGBOUNCER_AUTH_PASS")?,
+            })),
+            Some("replica") => {
+                let host = get("PRIMARY_HOST").ok_or_else(|| ContractError {
+                    variable: "PRIMARY_HOST".into(),
+                    problem: "is not set, and POSTGRES_ROLE=replica needs it: set it to the primary's host \
+                              name or address"
+                        .into(),
+                })?;
+                let host = check_host(&host)?;
+                let port = match get("PRIMARY_PORT") {
+                    None => DEFAULT_PRIMARY_PORT,
+                    Some(port) => check_port(&port)?,
+                };
+                let password = password.ok_or_else(|| ContractError {
+                    variable: "PG_REPLICATION_PASSWORD".into(),
+                    problem: format!(
+                        "is not set, and POSTGRES_ROLE=replica needs it: set it (or \
+                         PG_REPLICATION_PASSWORD_FILE) to the password of {user} on the primary"
+                    ),
+                })?;
+                let wait = match get("AZA_PRIMARY_WAIT_SECONDS") {
+                    None => DEFAULT_PRIMARY_WAIT,
+                    Some(seconds) => check_wait(&seconds)?,
+                };
+                Ok(Role::Replica(ReplicaSource {
+                    host,
+                    port,
+                    user,
+                    password,
+                    slot,
+                    wait,
+                }))
+            }
+            Some(_) => Err(ContractError {
+                variable: "POSTGRES_ROLE".into(),
+                problem: format!(
+                    "='{}' is not accepted: use primary (the default) or replica",
+                    get("POSTGRES_ROLE").unwrap_or_default()
+                ),
+            }),
+        }
+    }
+
+    pub fn from_process_env() -> Result<Role, ContractError> {
+        Role::from_lookup(
+            |name| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned()),
+            super::contract::read_value_file,
+        )
+    }
+}
+
+fn check_role_name(variable: &str, name: &str) -> Result<String, ContractError> {
+    let valid = name.len() <= 63
+        && name
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if valid {
+        Ok(name.to_string())
+    } else {
+        Err(ContractError {
+            variable: variable.into(),
+            problem: format!(
+                "='{name}' is not accepted: use letters, digits and underscores, starting with a letter \
+                 or underscore, at most 63 characters"
+            ),
+        })
+    }
+}
+
+/// PostgreSQL accepts only lower-case letters, digits and underscores in slot names, at most 63.
+fn check_slot_name(name: &str) -> Result<String, ContractError> {
+    let valid = name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if valid {
+        Ok(name.to_string())
+    } else {
+        Err(ContractError {
+            variable: "REPLICATION_SLOT_NAME".into(),
+            problem: format!(
+                "='{name}' is not accepted: PostgreSQL slot names are lower-case letters, digits and \
+                 underscores (^[a-z0-9_]+$), at most 63 characters"
+            ),
+        })
+    }
+}
+
+fn check_host(host: &str) -> Result<String, ContractError> {
+    match parse_listen_addresses(host) {
+        Ok(parsed) if !parsed.contains(',') && parsed != "*" => Ok(parsed),
+        _ => Err(ContractError {
+            variable: "PRIMARY_HOST".into(),
+            problem: format!("='{host}' is not accepted: use one host name or IP address"),
+        }),
+    }
+}
+
+fn check_port(port: &str) -> Result<u16, ContractError> {
+    match port.trim().parse::<u16>() {
+        Ok(p) if p > 0 => Ok(p),
+        _ => Err(ContractError {
+            variable: "PRIMARY_PORT".into(),
+            problem: format!("='{port}' is not accepted: use a TCP port, 1 to 65535"),
+        }),
+    }
+}
+
+fn check_wait(seconds: &str) -> Result<Duration, ContractError> {
+    match seconds.trim().parse::<u64>() {
+        Ok(s) if (1..=86_400).contains(&s) => Ok(Duration::from_secs(s)),
+        _ => Err(ContractError {
+            variable: "AZA_PRIMARY_WAIT_SECONDS".into(),
+            problem: format!("='{seconds}' is not accepted: use whole seconds, 1 to 86400"),
+        }),
+    }
+}
+
+/// `"name"` with inner quotes doubled.
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// `'text'` with inner quotes doubled; the session sets `standard_conforming_strings`, so backslashes
+/// are plain characters.
+pub fn quote_literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// Session settings that keep the statements that follow out of the server log, pgaudit and the
+/// statement statistics. Each is set on its own and a failure ignored: an extension that is not
+/// loaded leaves a harmless placeholder, one that forbids changing its setting keeps it.
+const QUIET_SESSION: &str = "\
+SET standard_conforming_strings = on;
+DO $quiet$
+DECLARE
+    setting text[];
+BEGIN
+    FOREACH setting SLICE 1 IN ARRAY ARRAY[
+        ['log_statement', 'none'],
+        ['log_min_error_statement', 'panic'],
+        ['log_min_duration_statement', '-1'],
+        ['log_min_duration_sample', '-1'],
+        ['log_transaction_sample_rate', '0'],
+        ['pgaudit.log', 'none'],
+        ['pg_stat_statements.track_utility', 'off'],
+        ['pg_stat_monitor.pgsm_track_utility', 'off']
+    ] LOOP
+        BEGIN
+            PERFORM pg_catalog.set_config(setting[1], setting[2], false);
+        EXCEPTION WHEN OTHERS THEN
+            NULL;
+        END;
+    END LOOP;
+END
+$quiet$;
+";
+
+/// The psql script a primary's first start runs in database `postgres` (its `\connect`s reach the
+/// other databases that get `pgbouncer_lookup`). `databases` are those, beyond
+/// [`LOOKUP_DATABASES`], that exist at that point (`POSTGRES_DB`).
+pub fn primary_setup_sql(setup: &PrimarySetup, extra_database: &str) -> String {
+    let mut sql = String::from(QUIET_SESSION);
+    if let Some(replication) = &setup.replication {
+        sql.push_str(&format!(
+            "CREATE ROLE {} WITH REPLICATION LOGIN NOINHERIT CONNECTION LIMIT 5 PASSWORD {};\n\
+             SELECT pg_catalog.pg_create_physical_replication_slot({});\n",
+            quote_ident(&replication.name),
+            quote_literal(replication.password.expose()),
+            quote_literal(&replication.slot),
+        ));
+    }
+    if let Some(password) = &setup.pgbouncer_password {
+        sql.push_str(&format!(
+            "CREATE ROLE {PGBOUNCER_AUTH_USER} WITH LOGIN NOINHERIT CONNECTION LIMIT 10 PASSWORD {};\n",
+            quote_literal(password.expose())
+        ));
+        let mut databases: Vec<&str> = LOOKUP_DATABASES.to_vec();
+        if !databases.contains(&extra_database) {
+            databases.push(extra_database);
+        }
+        for database in databases {
+            // psql's \connect takes a single-quoted word; quotes and backslashes are escaped.
+            let word = database.replace('\\', "\\\\").replace('\'', "\\'");
+            sql.push_str(&format!("\\connect '{word}'\n{LOOKUP_FUNCTION}"));
+        }
+    }
+    sql
+}
+
+/// PgBouncer's `auth_query` target: returns the name and SCRAM verifier of one role, or no row for
+/// an unknown one (a set-returning function: a plain one would return a row of NULLs, which PgBouncer
+/// reports as a configuration error). It runs with its
+/// owner's (the superuser's) rights but a fixed `search_path`, and only `pgbouncer_auth` may call it.
+const LOOKUP_FUNCTION: &str = "\
+CREATE OR REPLACE FUNCTION public.pgbouncer_lookup(user_name text)
+    RETURNS TABLE (usename name, passwd text)
+    LANGUAGE sql
+    STABLE
+    SECURITY DEFINER
+    SET search_path = pg_catalog
+AS $lookup$
+    SELECT usename, passwd FROM pg_catalog.pg_shadow WHERE usename = user_name
+$lookup$;
+REVOKE ALL ON FUNCTION public.pgbouncer_lookup(text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION public.pgbouncer_lookup(text) TO pgbouncer_auth;
+";
+
+/// The `pg_hba.conf` lines for the roles of `setup`, from loopback and the private ranges.
+pub fn primary_hba_rules(setup: &PrimarySetup) -> String {
+    let mut rules = String::new();
+    if let Some(replication) = &setup.replication {
+        rules.push_str("# Streaming replication (PG_REPLICATION_PASSWORD)\n");
+        for network in TRUSTED_NETWORKS {
+            rules.push_str(&format!(
+                "host replication {} {network} scram-sha-256\n",
+                quote_ident(&replication.name)
+            ));
+        }
+    }
+    if setup.pgbouncer_password.is_some() {
+        rules.push_str("# PgBouncer's auth_query (PGBOUNCER_AUTH_PASS)\n");
+        for network in TRUSTED_NETWORKS {
+            rules.push_str(&format!(
+                "host all {PGBOUNCER_AUTH_USER} {network} scram-sha-256\n"
+            ));
+        }
+    }
+    rules
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn parse(vars: &[(&str, &str)]) -> Result<Role, ContractError> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Role::from_lookup(
+            |name| vars.get(name).cloned(),
+            |path| {
+                if path == "/run/secrets/repl" {
+                    Ok((7, b"s3cret\n".to_vec()))
+                } else {
+                    Err(std::io::Error::from(std::io::ErrorKind::NotFound))
+                }
+            },
+        )
+    }
+
+    #[test]
+    fn a_primary_sets_up_only_what_has_a_password() {
+        assert_eq!(parse(&[]).unwrap(), Role::Primary(PrimarySetup::default()));
+        let Role::Primary(setup) = parse(&[
+            ("POSTGRES_ROLE", "Primary"),
+            ("PG_REPLICATION_PASSWORD_FILE", "/run/secrets/repl"),
+            ("PGBOUNCER_AUTH_PASS", "b"),
+        ])
+        .unwrap() else {
+            panic!("not a primary")
+        };
+        let replication = setup.replication.unwrap();
+        assert_eq!(
+            (
+                replication.name.as_str(),
+                replication.password.expose(),
+                replication.slot.as_str()
+            ),
+            ("replicator", "s3cret", "replica_slot_1")
+        );
+        assert_eq!(setup.pgbouncer_password.unwrap().expose(), "b");
+    }
+
+    #[test]
+    fn a_replica_needs_host_and_password() {
+        let e = parse(&[("POSTGRES_ROLE", "replica")]).unwrap_err();
+        assert!(e.to_string().starts_with("PRIMARY_HOST is not set"), "{e}");
+        let e = parse(&[("POSTGRES_ROLE", "replica"), ("PRIMARY_HOST", "db")]).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("PG_REPLICATION_PASSWORD is not set"),
+            "{e}"
+        );
+        let replica = parse(&[
+            ("POSTGRES_ROLE", "replica"),
+            ("PRIMARY_HOST", "primary.internal"),
+            ("PRIMARY_PORT", "5433"),
+            ("PG_REPLICATION_PASSWORD", "x"),
+            ("REPLICATION_SLOT_NAME", "r2"),
+            ("AZA_PRIMARY_WAIT_SECONDS", "5"),
+        ])
+        .unwrap();
+        assert_eq!(
+            replica,
+            Role::Replica(ReplicaSource {
+                host: "primary.internal".into(),
+                port: 5433,
+                user: "replicator".into(),
+                password: Secret::new("x".into()),
+                slot: "r2".into(),
+                wait: Duration::from_secs(5),
+            })
+        );
+    }
+
+    #[test]
+    fn bad_values_name_the_variable_the_value_and_what_is_accepted() {
+        let base = [
+            ("POSTGRES_ROLE", "replica"),
+            ("PRIMARY_HOST", "db"),
+            ("PG_REPLICATION_PASSWORD", "x"),
+        ];
+        for (name, value, accepted) in [
+            (
+                "POSTGRES_ROLE",
+                "standby",
+                "primary (the default) or replica",
+            ),
+            ("PRIMARY_HOST", "a,b", "one host name"),
+            ("PRIMARY_HOST", "*", "one host name"),
+            ("PRIMARY_PORT", "0", "1 to 65535"),
+            ("PRIMARY_PORT", "http", "1 to 65535"),
+            ("REPLICATION_SLOT_NAME", "slot-1", "^[a-z0-9_]+$"),
+            ("REPLICATION_SLOT_NAME", "Slot", "^[a-z0-9_]+$"),
+            ("PG_REPLICATION_USER", "repl user", "letters, digits"),
+            ("AZA_PRIMARY_WAIT_SECONDS", "1m", "whole seconds"),
+        ] {
+            let mut vars = base.to_vec();
+            vars.retain(|(k, _)| *k != name);
+            vars.push((name, value));
+            let e = parse(&vars).unwrap_err().to_string();
+            assert!(
+                e.starts_with(&format!("{name}='{value}' is not accepted")) && e.contains(accepted),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
+    fn primary_sql_quotes_passwords_and_keeps_them_out_of_logs() {
+        let setup = PrimarySetup {
+            replication: Some(ReplicationUser {
+                name: "replicator".into(),
+                password: Secret::new("it's\\:@&".into()),
+                slot: "replica_slot_1".into(),
+            }),
+            pgbouncer_password: Some(Secret::new("p'b".into())),
+        };
+        let sql = primary_setup_sql(&setup, "app'db");
+        let quiet = sql.find("['log_statement', 'none']").unwrap();
+        let role = sql.find("CREATE ROLE \"replicator\"").unwrap();
+        assert!(quiet < role);
+        assert!(sql.contains("PASSWORD 'it''s\\:@&';"), "{sql}");
+        assert!(sql.contains("pg_create_physical_replication_slot('replica_slot_1')"));
+        assert!(sql.contains("CONNECTION LIMIT 10 PASSWORD 'p''b';"));
+        assert_eq!(sql.matches("\\connect ").count(), 3);
+        assert!(sql.contains("\\connect 'app\\'db'\n"), "{sql}");
+        assert!(sql.contains("SET search_path = pg_catalog"));
+        assert!(sql.contains("REVOKE ALL ON FUNCTION public.pgbouncer_lookup(text) FROM PUBLIC;"));
+        assert_eq!(
+            primary_setup_sql(&PrimarySetup::default(), "postgres"),
+            QUIET_SESSION
+        );
+    }
+
+    #[test]
+    fn hba_rules_cover_loopback_and_private_ranges() {
+        let setup = PrimarySetup {
+            replication: Some(ReplicationUser {
+                name: "replicator".into(),
+                password: Secret::new("x".into()),
+                slot: "s".into(),
+            }),
+            pgbouncer_password: Some(Secret::new("y".into())),
+        };
+        let rules = primary_hba_rules(&setup);
+        assert!(rules.contains("host replication \"replicator\" 172.16.0.0/12 scram-sha-256\n"));
+        assert!(rules.contains("host all pgbouncer_auth ::1/128 scram-sha-256\n"));
+        assert_eq!(rules.lines().filter(|l| l.starts_with("host ")).count(), 10);
+        assert_eq!(primary_hba_rules(&PrimarySetup::default()), "");
+    }
+}

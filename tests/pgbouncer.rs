@@ -1,0 +1,305 @@
+//! PgBouncer for real: Debian's `pgbouncer`, configured by `aza-entrypoint pgbouncer-config`, in front
+//! of a primary the entrypoint initialised with `PGBOUNCER_AUTH_PASS`. Clients log in with SCRAM through
+//! `auth_query`; passwords with `:`, `\`, `@`, `&`, `'` and `"` work for the pooler's own role and for
+//! applications.
+
+mod support;
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::server::{free_port, path_with_postgres, postgres_bin, Instance};
+use support::{entrypoint, text, timeout};
+
+const AUTH_PASS: &str = r#"b0uncer:"au\th@&'x"#;
+const APP_PASS: &str = r"app:p\ss@w&rd'";
+
+/// Debian's pgbouncer, killed on drop.
+struct Bouncer {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Drop for Bouncer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Bouncer {
+    fn log_text(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+fn pgbouncer_path() -> String {
+    for candidate in ["/usr/sbin/pgbouncer", "/usr/bin/pgbouncer"] {
+        if Path::new(candidate).exists() {
+            return candidate.to_string();
+        }
+    }
+    panic!("pgbouncer is not installed; apt-get install pgbouncer (scripts/test.sh does)");
+}
+
+fn postgres_ids() -> (u32, u32) {
+    let user = nix::unistd::User::from_name("postgres")
+        .unwrap()
+        .expect("a postgres user on this machine");
+    (user.uid.as_raw(), user.gid.as_raw())
+}
+
+/// `aza-entrypoint pgbouncer-config --output-dir DIR -- pgbouncer DIR/pgbouncer.ini`, as `postgres`
+/// (PgBouncer refuses to run as root).
+fn start_bouncer(primary: &Instance, dir: &Path, port: u16) -> Bouncer {
+    let log = primary.scratch.join("pgbouncer.log");
+    let out = fs::File::create(&log).unwrap();
+    fs::set_permissions(&log, fs::Permissions::from_mode(0o666)).unwrap();
+    let (uid, gid) = postgres_ids();
+    let child = Command::new(entrypoint())
+        .env_clear()
+        .env(
+            "PATH",
+            format!("{}:/usr/sbin:/usr/bin:/bin", path_with_postgres()),
+        )
+        .env("PGBOUNCER_AUTH_PASS", AUTH_PASS)
+        .env("PGBOUNCER_LISTEN_ADDR", "127.0.0.1")
+        .env("PGBOUNCER_PORT", port.to_string())
+        .env("POSTGRES_HOST", "127.0.0.1")
+        .env("POSTGRES_PORT", primary.port.to_string())
+        .arg("pgbouncer-config")
+        .arg("--output-dir")
+        .arg(dir)
+        .arg("--")
+        .arg(pgbouncer_path())
+        .arg(dir.join("pgbouncer.ini"))
+        .uid(uid)
+        .gid(gid)
+        .stdin(Stdio::null())
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .unwrap();
+    Bouncer { child, log }
+}
+
+/// psql to 127.0.0.1:`port` with `password` (or none, to use `PGPASSFILE`).
+fn psql(
+    port: u16,
+    user: &str,
+    password: Option<&str>,
+    database: &str,
+    sql: &str,
+) -> Result<String, String> {
+    let mut command = Command::new(postgres_bin().join("psql"));
+    command
+        .env_clear()
+        .env("PGCONNECT_TIMEOUT", "5")
+        .args([
+            "-X",
+            "-At",
+            "-w",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            "127.0.0.1",
+            "-p",
+        ])
+        .arg(port.to_string())
+        .args(["-U", user, "-d", database, "-c", sql]);
+    if let Some(password) = password {
+        command.env("PGPASSWORD", password);
+    }
+    let output = command.output().unwrap();
+    if output.status.success() {
+        Ok(text(&output.stdout).trim_end().to_string())
+    } else {
+        Err(text(&output.stderr))
+    }
+}
+
+fn sql_literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+#[test]
+fn clients_log_in_through_pgbouncer_with_scram_via_auth_query() {
+    let mut primary = Instance::new();
+    primary.set_env("PGBOUNCER_AUTH_PASS", AUTH_PASS);
+    primary.start();
+    primary.wait_ready();
+    primary
+        .psql(&format!(
+            "CREATE ROLE app LOGIN PASSWORD {}",
+            sql_literal(APP_PASS)
+        ))
+        .unwrap();
+    primary.psql("CREATE DATABASE appdb OWNER app").unwrap();
+    assert_eq!(
+        primary
+            .psql("SELECT rolcanlogin::text || rolinherit::text || rolconnlimit FROM pg_roles WHERE rolname = 'pgbouncer_auth'")
+            .unwrap(),
+        "truefalse10"
+    );
+    assert_eq!(
+        primary
+            .psql("SELECT prosecdef::text || array_to_string(proconfig, ',') FROM pg_proc WHERE proname = 'pgbouncer_lookup'")
+            .unwrap(),
+        "truesearch_path=pg_catalog"
+    );
+
+    let dir = primary.scratch.join("pgbouncer");
+    let port = free_port();
+    let bouncer = start_bouncer(&primary, &dir, port);
+    for name in ["pgbouncer.ini", "userlist.txt", ".pgpass"] {
+        let deadline = Instant::now() + timeout(Duration::from_secs(10));
+        while !dir.join(name).exists() {
+            assert!(
+                Instant::now() < deadline,
+                "{name} never appeared\n{}",
+                bouncer.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    assert_eq!(
+        fs::metadata(dir.join(".pgpass"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
+
+    // Through the pooler, with SCRAM against the verifier auth_query returns.
+    let deadline = Instant::now() + timeout(Duration::from_secs(15));
+    let through = loop {
+        let attempt = psql(
+            port,
+            "app",
+            Some(APP_PASS),
+            "appdb",
+            "SELECT current_user || '@' || current_database()",
+        );
+        if attempt.is_ok() || Instant::now() > deadline {
+            break attempt;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(
+        through.as_deref(),
+        Ok("app@appdb"),
+        "{}",
+        bouncer.log_text()
+    );
+    assert_eq!(
+        psql(port, "app", Some(APP_PASS), "postgres", "SELECT 40 + 2").as_deref(),
+        Ok("42")
+    );
+    let refused = psql(port, "app", Some("wrong"), "appdb", "SELECT 1").unwrap_err();
+    assert!(refused.contains("SASL authentication failed"), "{refused}");
+    // PgBouncer 1.18 says so when auth_query finds no role (instead of a row of NULLs).
+    let unknown = psql(port, "nobody", Some(APP_PASS), "appdb", "SELECT 1").unwrap_err();
+    assert!(unknown.contains("FATAL:  no such user"), "{unknown}");
+
+    // .pgpass holds the escaped auth password: libpq reads it back for the pooler and for the server.
+    let mut admin = Command::new(postgres_bin().join("psql"));
+    admin
+        .env_clear()
+        .env("PGPASSFILE", dir.join(".pgpass"))
+        .args(["-X", "-At", "-w", "-h", "127.0.0.1", "-p"])
+        .arg(port.to_string())
+        .args([
+            "-U",
+            "pgbouncer_auth",
+            "-d",
+            "pgbouncer",
+            "-c",
+            "SHOW VERSION",
+        ]);
+    let output = admin.output().unwrap();
+    assert!(
+        output.status.success() && text(&output.stdout).contains("PgBouncer"),
+        "{}",
+        text(&output.stderr)
+    );
+    let mut direct = Command::new(postgres_bin().join("psql"));
+    direct
+        .env_clear()
+        .env("PGPASSFILE", dir.join(".pgpass"))
+        .args(["-X", "-At", "-w", "-h", "127.0.0.1", "-p"])
+        .arg(primary.port.to_string())
+        .args([
+            "-U",
+            "pgbouncer_auth",
+            "-d",
+            "postgres",
+            "-c",
+            "SELECT usename FROM pgbouncer_lookup('app')",
+        ]);
+    let output = direct.output().unwrap();
+    assert_eq!(
+        text(&output.stdout).trim(),
+        "app",
+        "{}",
+        text(&output.stderr)
+    );
+
+    // Only pgbouncer_auth may read verifiers.
+    let denied = primary
+        .psql_as(
+            "app",
+            APP_PASS,
+            "appdb",
+            "SELECT * FROM pgbouncer_lookup('postgres')",
+        )
+        .unwrap_err();
+    assert!(denied.contains("permission denied"), "{denied}");
+
+    let log = bouncer.log_text() + &primary.log_text();
+    for secret in [AUTH_PASS, APP_PASS] {
+        assert!(!log.contains(secret), "a password appeared in a log\n{log}");
+    }
+    drop(bouncer);
+    primary.stop();
+}
+
+#[test]
+fn pgbouncer_config_without_a_password_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("conf");
+    let output = Command::new(entrypoint())
+        .env_clear()
+        .env("PGBOUNCER_SERVER_SSLMODE", "prefer")
+        .args(["pgbouncer-config", "--output-dir"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        text(&output.stderr).starts_with("[PGBOUNCER] ERROR: PGBOUNCER_AUTH_PASS not set"),
+        "{}",
+        text(&output.stderr)
+    );
+    assert!(!out.exists());
+
+    let output = Command::new(entrypoint())
+        .env_clear()
+        .env("PGBOUNCER_AUTH_PASS", "x")
+        .env("PGBOUNCER_SERVER_SSLMODE", "maybe")
+        .args(["pgbouncer-config", "--output-dir"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        text(&output.stderr).contains("PGBOUNCER_SERVER_SSLMODE='maybe' is not accepted"),
+        "{}",
+        text(&output.stderr)
+    );
+    assert!(!out.exists());
+}
