@@ -63,11 +63,10 @@ pub fn postgres_version() -> Option<String> {
 
 pub fn parse_postgres_version(text: &str) -> Option<String> {
     let version = text.trim().rsplit(' ').next()?;
-    let looks_right = version
-        .split('.')
-        .next()
-        .is_some_and(|major| !major.is_empty() && major.bytes().all(|b| b.is_ascii_digit()));
-    looks_right.then(|| version.to_string())
+    // `18.6`, `18beta1`, `19devel`: a version starts with the major number.
+    version
+        .starts_with(|c: char| c.is_ascii_digit())
+        .then(|| version.to_string())
 }
 
 fn names(manifest: &Manifest, keep: impl Fn(&crate::manifest::Extension) -> bool) -> Vec<&str> {
