@@ -303,3 +303,15 @@ fn pgbouncer_config_without_a_password_writes_nothing() {
     );
     assert!(!out.exists());
 }
+
+#[test]
+fn test_passwords_are_listed_for_the_leak_check() {
+    assert!(
+        support::server::is_listed_for_the_leak_check(AUTH_PASS),
+        "AUTH_PASS is not in tests/secrets.txt"
+    );
+    assert!(
+        support::server::is_listed_for_the_leak_check(APP_PASS),
+        "APP_PASS is not in tests/secrets.txt"
+    );
+}

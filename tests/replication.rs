@@ -283,3 +283,15 @@ fn a_failed_or_interrupted_bootstrap_is_redone_on_the_next_start() {
     replica.stop();
     primary.stop();
 }
+
+#[test]
+fn test_passwords_are_listed_for_the_leak_check() {
+    assert!(
+        support::server::is_listed_for_the_leak_check(REPLICATION_PASSWORD),
+        "REPLICATION_PASSWORD is not in tests/secrets.txt"
+    );
+    assert!(
+        support::server::is_listed_for_the_leak_check(support::server::PASSWORD),
+        "support::server::PASSWORD is not in tests/secrets.txt"
+    );
+}

@@ -688,3 +688,11 @@ fn version_info_command_writes_both_files() {
     assert!(doc.get("tuning").is_none(), "no tuning at build time");
     assert!(doc["postgres_version"].as_str().unwrap().starts_with("18."));
 }
+
+#[test]
+fn test_passwords_are_listed_for_the_leak_check() {
+    assert!(
+        support::server::is_listed_for_the_leak_check(PASSWORD),
+        "PASSWORD is not in tests/secrets.txt"
+    );
+}
