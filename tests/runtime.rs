@@ -696,3 +696,52 @@ fn test_passwords_are_listed_for_the_leak_check() {
         "PASSWORD is not in tests/secrets.txt"
     );
 }
+
+/// While initialisation runs (temporary server up, a script running), no process on the machine has
+/// the password in its arguments, and no PostgreSQL process has it in its environment.
+#[test]
+fn the_password_is_in_no_argv_and_no_server_environment_during_initialisation() {
+    let mut pg = Instance::new();
+    let marker = pg.scratch.join("in-script");
+    pg.script(
+        "01-wait.sh",
+        format!("touch {}\nsleep 30\n", marker.display()).as_bytes(),
+        0o644,
+    );
+    pg.start();
+    wait_for_file(&pg, &marker);
+    let mut postgres_processes = 0;
+    for entry in fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+        assert!(
+            !cmdline.contains(PASSWORD),
+            "process {pid} has the password in its arguments: {cmdline}"
+        );
+        let comm = fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+        if comm.trim() == "postgres" || comm.trim() == "pg_ctl" {
+            let environ = fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+            if String::from_utf8_lossy(&environ).contains("AZA_INITDB_DIR") {
+                postgres_processes += 1;
+                assert!(
+                    !String::from_utf8_lossy(&environ).contains(PASSWORD),
+                    "{comm} {pid} has the password in its environment"
+                );
+            }
+        }
+    }
+    assert!(
+        postgres_processes > 0,
+        "the temporary server was not found\n{}",
+        pg.log_tail()
+    );
+    pg.signal_pid1("TERM");
+    pg.wait_exit(Duration::from_secs(30));
+}
