@@ -308,3 +308,42 @@ fn detects_a_real_cgroup_v1_memory_and_cpu_limit() {
     assert_eq!(doc["settings"]["shared_buffers"], "192MB");
     assert_eq!(doc["warnings"].as_array().unwrap().len(), 0, "{doc}");
 }
+
+/// The dry run reads no secret, so none can show: every format, with every password variable set,
+/// and the error path too.
+#[test]
+fn no_password_appears_in_any_dry_run_output() {
+    let secrets = [
+        ("POSTGRES_PASSWORD", "dry-run-secret-1"),
+        ("PG_REPLICATION_PASSWORD", "dry-run-secret-2"),
+        ("PGBOUNCER_AUTH_PASS", "dry-run-secret-3"),
+    ];
+    let mut runs = Vec::new();
+    for format in ["table", "json", "conf", "args"] {
+        runs.push(
+            entrypoint_command(&secrets)
+                .args(["--dry-run", "--format", format])
+                .output()
+                .unwrap(),
+        );
+    }
+    let mut failing = secrets.to_vec();
+    failing.push(("POSTGRES_MEMORY", "nope"));
+    runs.push(
+        entrypoint_command(&failing)
+            .arg("--dry-run")
+            .output()
+            .unwrap(),
+    );
+    for output in &runs {
+        let all = format!("{}{}", text(&output.stdout), text(&output.stderr));
+        for (_, secret) in secrets {
+            assert!(
+                !all.contains(secret),
+                "{secret} leaked: {}",
+                describe(output)
+            );
+        }
+    }
+    assert!(!runs.last().unwrap().status.success());
+}
