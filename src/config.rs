@@ -394,14 +394,10 @@ pub fn parse_library_list(value: &str) -> Result<Vec<String>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
+    use crate::test_support::fake_env;
 
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Config::from_lookup(|name| map.get(name).cloned())
+        Config::from_lookup(fake_env(vars))
     }
 
     fn single_problem(vars: &[(&str, &str)]) -> InvalidVariable {

@@ -24,3 +24,6 @@ pub mod resources;
 pub mod runtime;
 pub mod tuning;
 pub mod version_info;
+
+#[cfg(test)]
+mod test_support;

@@ -319,14 +319,10 @@ fn absolute(dir: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
+    use crate::test_support::fake_env;
 
     fn settings(vars: &[(&str, &str)]) -> Result<Settings, SettingError> {
-        let vars: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Settings::from_lookup(|name| vars.get(name).cloned())
+        Settings::from_lookup(fake_env(vars))
     }
 
     #[test]

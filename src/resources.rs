@@ -109,14 +109,10 @@ pub fn resolve(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::fake_env;
 
     fn config(vars: &[(&str, &str)]) -> Config {
-        let vars: Vec<(String, String)> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Config::from_lookup(|name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
-            .unwrap()
+        Config::from_lookup(fake_env(vars)).unwrap()
     }
 
     fn detected(mb: u64) -> DetectedMemory {

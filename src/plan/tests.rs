@@ -1,5 +1,6 @@
 use super::*;
 use crate::detect::{CpuSource, MemorySource};
+use crate::test_support::fake_env;
 
 fn resources(memory_mb: u64, cpus: u32) -> Resources {
     Resources {
@@ -13,12 +14,7 @@ fn resources(memory_mb: u64, cpus: u32) -> Resources {
 }
 
 fn config(vars: &[(&str, &str)]) -> Config {
-    let vars: Vec<(String, String)> = vars
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    Config::from_lookup(|name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
-        .unwrap()
+    Config::from_lookup(fake_env(vars)).unwrap()
 }
 
 fn strings(items: &[&str]) -> Vec<String> {

@@ -307,34 +307,13 @@ pub(crate) fn read_secret_file(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
+    use crate::test_support::{fake_env, fake_files};
 
     fn parse(
         vars: &[(&str, &str)],
         files: &[(&str, &str)],
     ) -> Result<RuntimeConfig, ContractError> {
-        let vars: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let files: HashMap<String, String> = files
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        RuntimeConfig::from_lookup(
-            |name| vars.get(name).cloned(),
-            |path| {
-                files
-                    .get(path)
-                    .map(|c| (c.len() as u64, c.as_bytes().to_vec()))
-                    .ok_or_else(|| {
-                        std::io::Error::new(
-                            std::io::ErrorKind::NotFound,
-                            "No such file or directory",
-                        )
-                    })
-            },
-        )
+        RuntimeConfig::from_lookup(fake_env(vars), fake_files(files))
     }
 
     #[test]

@@ -517,26 +517,10 @@ pub fn check(timeout: Duration) -> Result<Healthy, HealthError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
+    use crate::test_support::{fake_env, fake_files};
 
     fn config(vars: &[(&str, &str)], files: &[(&str, &str)]) -> Result<HealthConfig, HealthError> {
-        let vars: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        let files: HashMap<String, String> = files
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        HealthConfig::from_lookup(
-            |name| vars.get(name).cloned(),
-            |path| {
-                files
-                    .get(path)
-                    .map(|c| (c.len() as u64, c.as_bytes().to_vec()))
-                    .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))
-            },
-        )
+        HealthConfig::from_lookup(fake_env(vars), fake_files(files))
     }
 
     fn target_of(vars: &[(&str, &str)]) -> (String, u16, String, String) {

@@ -355,22 +355,12 @@ pub fn primary_hba_rules(setup: &PrimarySetup) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
+    use crate::test_support::{fake_env, fake_files};
 
     fn parse(vars: &[(&str, &str)]) -> Result<Role, ContractError> {
-        let vars: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
         Role::from_lookup(
-            |name| vars.get(name).cloned(),
-            |path| {
-                if path == "/run/secrets/repl" {
-                    Ok((7, b"s3cret\n".to_vec()))
-                } else {
-                    Err(std::io::Error::from(std::io::ErrorKind::NotFound))
-                }
-            },
+            fake_env(vars),
+            fake_files(&[("/run/secrets/repl", "s3cret\n")]),
         )
     }
 
