@@ -186,42 +186,44 @@ fn the_latest_initialisation_status_decides() {
     let mut pg = Instance::new();
     pg.set_env("POSTGRES_USER", "app")
         .set_env("POSTGRES_DB", "appdb");
+    // The real, generated initdb SQL: the table has the shape the image gives it, and a first row
+    // (partial: this server has PostgreSQL's own modules only).
+    pg.script(
+        "01-extensions.sql",
+        include_bytes!("../docker/initdb/01-extensions.sql"),
+        0o644,
+    );
     pg.start();
     pg.wait_ready();
-    // The shape 01-extensions.sql gives it; only init_timestamp and status are required.
-    pg.psql(
-        "CREATE TABLE pg_aza_status (
-             id serial PRIMARY KEY,
-             init_timestamp timestamptz NOT NULL DEFAULT clock_timestamp(),
-             script_version text,
-             failed_extensions text[],
-             status text NOT NULL)",
-    )
-    .unwrap();
+    assert_eq!(
+        pg.psql("SELECT status FROM pg_aza_status").unwrap(),
+        "partial"
+    );
     assert_healthy(&healthcheck(&pg, &[]));
+    // Later than the row the script wrote, whatever today's date.
     let record = |at: &str, status: &str, failed: &str| {
         pg.psql(&format!(
-            "INSERT INTO pg_aza_status (init_timestamp, status, failed_extensions) \
-             VALUES ('{at}', '{status}', '{failed}')"
+            "INSERT INTO pg_aza_status (script_version, expected_extensions, started_at, status, failed_extensions) \
+             VALUES ('test', '{{}}', '{at}', '{status}', '{failed}')"
         ))
         .unwrap();
     };
 
-    record("2025-01-01 10:00+00", "in_progress", "{}");
+    record("2100-01-01 10:00+00", "in_progress", "{}");
     assert_unhealthy(
         &healthcheck(&pg, &[]),
         "initialisation is still in progress (pg_aza_status)",
     );
 
-    record("2025-01-01 10:01+00", "completed", "{}");
+    record("2100-01-01 10:01+00", "completed", "{}");
     let stdout = assert_healthy(&healthcheck(&pg, &[]));
     assert!(stdout.contains("initialisation completed"), "{stdout}");
 
-    // Latest means the newest init_timestamp, not the last row inserted.
-    record("2024-12-31 00:00+00", "failed", "{vector}");
+    // Latest means the newest start, not the last row inserted.
+    record("2099-12-31 00:00+00", "failed", "{vector}");
     assert_healthy(&healthcheck(&pg, &[]));
 
-    record("2025-01-02 00:00+00", "partial", "{pgmq,vector}");
+    record("2100-01-02 00:00+00", "partial", "{pgmq,vector}");
     let partial = healthcheck(&pg, &[]);
     assert_healthy(&partial);
     assert_eq!(
@@ -229,7 +231,7 @@ fn the_latest_initialisation_status_decides() {
         "warning: initialisation was partial according to pg_aza_status, failed extensions: pgmq, vector\n"
     );
 
-    record("2025-01-03 00:00+00", "failed", "{pg_cron}");
+    record("2100-01-03 00:00+00", "failed", "{pg_cron}");
     assert_unhealthy(
         &healthcheck(&pg, &[]),
         "initialisation failed according to pg_aza_status (status failed, failed extensions: pg_cron)",
