@@ -7,6 +7,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use super::signals::ShutdownMode;
 use crate::config::{DEFAULT_PGDATA, DEFAULT_USER};
 
 pub const DEFAULT_INITDB_DIR: &str = "/docker-entrypoint-initdb.d";
@@ -50,15 +51,6 @@ pub enum ProcessMode {
     Exec,
 }
 
-/// What SIGTERM (`docker stop`) means.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SigtermMode {
-    /// Fast shutdown (SIGINT to the postmaster): clients are disconnected, open transactions rolled back.
-    Fast,
-    /// Smart shutdown: wait for every client to disconnect.
-    Smart,
-}
-
 /// Everything the runtime needs beyond the tuning.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuntimeConfig {
@@ -72,7 +64,8 @@ pub struct RuntimeConfig {
     pub data_checksums: bool,
     pub initdb_dir: PathBuf,
     pub process_mode: ProcessMode,
-    pub sigterm: SigtermMode,
+    /// What SIGTERM (`docker stop`) means: `AZA_SIGTERM`.
+    pub sigterm: ShutdownMode,
 }
 
 /// One unusable variable; the message follows the variable's name.
@@ -164,8 +157,8 @@ impl RuntimeConfig {
             }
         };
         let sigterm = match get("AZA_SIGTERM").as_deref() {
-            None | Some("fast") => SigtermMode::Fast,
-            Some("smart") => SigtermMode::Smart,
+            None | Some("fast") => ShutdownMode::Fast,
+            Some("smart") => ShutdownMode::Smart,
             Some(other) => {
                 return Err(ContractError {
                     variable: "AZA_SIGTERM".into(),
@@ -328,7 +321,7 @@ mod tests {
         assert_eq!(c.initdb_dir, PathBuf::from(DEFAULT_INITDB_DIR));
         assert_eq!(
             (c.process_mode, c.sigterm),
-            (ProcessMode::Auto, SigtermMode::Fast)
+            (ProcessMode::Auto, ShutdownMode::Fast)
         );
         assert!(c.check_can_initialise().is_err());
     }
@@ -418,7 +411,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             (c.process_mode, c.sigterm),
-            (ProcessMode::Exec, SigtermMode::Smart)
+            (ProcessMode::Exec, ShutdownMode::Smart)
         );
         assert!(c.check_can_initialise().is_ok());
     }

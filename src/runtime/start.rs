@@ -8,12 +8,12 @@ use std::fmt;
 use std::path::PathBuf;
 use std::process::{Command, ExitCode, Stdio};
 
-use super::contract::{ContractError, ProcessMode, RuntimeConfig, SigtermMode, SECRET_VARIABLES};
+use super::contract::{ContractError, ProcessMode, RuntimeConfig, SECRET_VARIABLES};
 use super::datadir::{self, DataDirState};
 use super::init::{self, InitError, InitRequest};
-use super::privileges::{self, PrivilegeError};
+use super::privileges::{self, PrivilegeError, ServiceUser};
 use super::replication::Role;
-use super::signals::{self, ShutdownMode};
+use super::signals;
 use super::supervise::{self, SuperviseError, Supervisor};
 use super::{exec, log, preflight, replica};
 use crate::plan::{self, Plan};
@@ -67,6 +67,33 @@ impl StartError {
 
 /// Runs PostgreSQL according to `plan`, returning the exit code the container should have.
 pub fn start(plan: &Plan, user_args: &[String]) -> Result<ExitCode, StartError> {
+    let checked = check_before_changing_anything(plan, user_args)?;
+    // From here on the entrypoint changes things.
+    log::plan(plan);
+    super::refresh_version_info(plan);
+    prepare_directories_and_drop_privileges(&checked)?;
+    let mut supervisor = Supervisor::install(true).map_err(StartError::Supervise)?;
+    ensure_cluster(&mut supervisor, &checked, plan)?;
+    run_server(supervisor, &checked.config, plan)
+}
+
+/// What the read-only checks established.
+struct Checked {
+    config: RuntimeConfig,
+    port: u16,
+    role: Role,
+    state: DataDirState,
+    /// `--locale=...` for initdb, when a primary is initialised and the user did not choose one.
+    locale: Option<String>,
+    service_user: Option<ServiceUser>,
+}
+
+/// Every check that needs no side effect: the environment contract, the port, the role, the WAL
+/// level, the preload libraries, the data directory's state and the service user.
+fn check_before_changing_anything(
+    plan: &Plan,
+    user_args: &[String],
+) -> Result<Checked, StartError> {
     let mut config = RuntimeConfig::from_process_env().map_err(StartError::Contract)?;
     if let Some(dir) = plan::command_line_data_directory(user_args) {
         config.pgdata = PathBuf::from(dir);
@@ -81,6 +108,7 @@ pub fn start(plan: &Plan, user_args: &[String]) -> Result<ExitCode, StartError> 
             config.pgdata.display()
         ))
     })?;
+    let is_primary = matches!(role, Role::Primary(_));
     match &state {
         DataDirState::Foreign { example } => {
             return Err(StartError::DataDir(format!(
@@ -89,75 +117,97 @@ pub fn start(plan: &Plan, user_args: &[String]) -> Result<ExitCode, StartError> 
                 config.pgdata.display()
             )))
         }
-        DataDirState::Empty | DataDirState::Interrupted => {
-            if let Role::Primary(_) = role {
-                config.check_can_initialise().map_err(StartError::Contract)?
-            }
+        DataDirState::Empty | DataDirState::Interrupted if is_primary => {
+            config.check_can_initialise().map_err(StartError::Contract)?
         }
-        DataDirState::Initialised => {}
+        _ => {}
     }
-    let is_primary = matches!(role, Role::Primary(_));
-    let locale =
-        (is_primary && state != DataDirState::Initialised && !config.initdb_args_choose_locale())
-            .then(initdb_locale);
+    let initialising_primary = is_primary && state != DataDirState::Initialised;
+    let locale = (initialising_primary && !config.initdb_args_choose_locale()).then(initdb_locale);
     let service_user = privileges::service_user_if_root().map_err(StartError::Privileges)?;
+    Ok(Checked {
+        config,
+        port,
+        role,
+        state,
+        locale,
+        service_user,
+    })
+}
 
-    // From here on the entrypoint changes things.
-    log::plan(plan);
-    super::refresh_version_info(plan);
-    privileges::ensure_private_dir(&config.pgdata, service_user.as_ref())
-        .map_err(StartError::Privileges)?;
+/// Creates `PGDATA` (and the WAL directory) for the service user and, when started as root, becomes it.
+fn prepare_directories_and_drop_privileges(checked: &Checked) -> Result<(), StartError> {
+    let config = &checked.config;
+    let user = checked.service_user.as_ref();
+    privileges::ensure_private_dir(&config.pgdata, user).map_err(StartError::Privileges)?;
     if let Some(waldir) = &config.waldir {
-        privileges::ensure_private_dir(waldir, service_user.as_ref())
-            .map_err(StartError::Privileges)?;
+        privileges::ensure_private_dir(waldir, user).map_err(StartError::Privileges)?;
     }
-    if let Some(user) = &service_user {
+    if let Some(user) = user {
         privileges::drop_to(user).map_err(StartError::Privileges)?;
         // Tools the children run (psql's history, initdb's messages) expect the user's own HOME.
         std::env::set_var("HOME", &user.home);
         std::env::set_var("USER", &user.name);
     }
     std::env::set_var("PGDATA", &config.pgdata);
+    Ok(())
+}
 
+/// Leaves `PGDATA` holding a complete cluster: initialises a primary, bootstraps a replica, or finds
+/// one there already. An unfinished earlier attempt is cleared first.
+fn ensure_cluster(
+    supervisor: &mut Supervisor,
+    checked: &Checked,
+    plan: &Plan,
+) -> Result<(), StartError> {
+    let config = &checked.config;
+    match checked.state {
+        DataDirState::Initialised => {
+            log::info("[INIT] PGDATA holds a database cluster; skipping initialisation");
+            return Ok(());
+        }
+        DataDirState::Interrupted => {
+            log::warning(&format!(
+                "{} holds an initialisation that did not finish; starting it again from scratch",
+                config.pgdata.display()
+            ));
+            datadir::clear_interrupted(&config.pgdata, config.waldir.as_deref()).map_err(|e| {
+                StartError::DataDir(format!("cannot clear the unfinished initialisation: {e}"))
+            })?;
+        }
+        DataDirState::Empty | DataDirState::Foreign { .. } => {}
+    }
+    match &checked.role {
+        Role::Primary(setup) => {
+            let request = InitRequest {
+                config,
+                server_args: &plan.args,
+                port: checked.port,
+                locale: checked.locale.clone(),
+                primary: setup,
+            };
+            init::initialise(supervisor, &request).map_err(StartError::Init)
+        }
+        Role::Replica(source) => {
+            replica::bootstrap(supervisor, config, source).map_err(StartError::Init)
+        }
+    }
+}
+
+/// Runs the server: supervised as PID 1 (or `AZA_PROCESS_MODE=supervise`), else exec'd in place.
+fn run_server(
+    mut supervisor: Supervisor,
+    config: &RuntimeConfig,
+    plan: &Plan,
+) -> Result<ExitCode, StartError> {
+    for secret in SECRET_VARIABLES {
+        std::env::remove_var(secret);
+    }
     let supervise = match config.process_mode {
         ProcessMode::Auto => supervise::is_pid1(),
         ProcessMode::Supervise => true,
         ProcessMode::Exec => false,
     };
-    let mut supervisor = Supervisor::install(true).map_err(StartError::Supervise)?;
-
-    if state == DataDirState::Interrupted {
-        log::warning(&format!(
-            "{} holds an initialisation that did not finish; starting it again from scratch",
-            config.pgdata.display()
-        ));
-        datadir::clear_interrupted(&config.pgdata, config.waldir.as_deref()).map_err(|e| {
-            StartError::DataDir(format!("cannot clear the unfinished initialisation: {e}"))
-        })?;
-    }
-    if state != DataDirState::Initialised {
-        match &role {
-            Role::Primary(setup) => {
-                let request = InitRequest {
-                    config: &config,
-                    server_args: &plan.args,
-                    port,
-                    locale,
-                    primary: setup,
-                };
-                init::initialise(&mut supervisor, &request).map_err(StartError::Init)?;
-            }
-            Role::Replica(source) => {
-                replica::bootstrap(&mut supervisor, &config, source).map_err(StartError::Init)?
-            }
-        }
-    } else {
-        log::info("[INIT] PGDATA holds a database cluster; skipping initialisation");
-    }
-
-    for secret in SECRET_VARIABLES {
-        std::env::remove_var(secret);
-    }
     if !supervise {
         supervisor.release();
         return Ok(exec::exec_postgres(&plan.args));
@@ -167,11 +217,7 @@ pub fn start(plan: &Plan, user_args: &[String]) -> Result<ExitCode, StartError> 
     let pid = supervisor
         .spawn(&mut command, true)
         .map_err(StartError::Supervise)?;
-    let mode = match config.sigterm {
-        SigtermMode::Fast => ShutdownMode::Fast,
-        SigtermMode::Smart => ShutdownMode::Smart,
-    };
-    let mut policy = signals::postgres_signal_policy(mode);
+    let mut policy = signals::postgres_signal_policy(config.sigterm);
     let mut logged_policy = |received| {
         let action = policy(received);
         let (message, forwarded) = match action {
