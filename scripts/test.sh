@@ -11,8 +11,9 @@ step() { printf '\n==> %s\n' "$*"; }
 step "system packages"
 # util-linux: unshare, nsenter, setpriv; libnss-wrapper: initdb as a user ID without a passwd entry;
 # gzip, xz-utils, zstd: compressed init scripts; pgbouncer: tests/pgbouncer.rs; docker-compose (whose
-# `config` normalises the stacks) and python3-yaml: tests/stacks.rs and tests/kubernetes.rs.
-packages=(shellcheck util-linux libnss-wrapper gzip xz-utils zstd pgbouncer docker-compose python3-yaml)
+# `config` normalises the stacks) and python3-yaml: tests/stacks.rs and tests/kubernetes.rs; qemu-user:
+# the aarch64 entrypoint's --dry-run in tests/binary_check.rs.
+packages=(shellcheck util-linux libnss-wrapper gzip xz-utils zstd pgbouncer docker-compose python3-yaml qemu-user)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -41,6 +42,8 @@ hadolint --version
 
 step "Rust toolchain parts"
 rustup target list --installed | grep -qx x86_64-unknown-linux-musl || rustup target add x86_64-unknown-linux-musl
+# The arm64 image's entrypoint, cross-built with rust-lld (.cargo/config.toml).
+rustup target list --installed | grep -qx aarch64-unknown-linux-musl || rustup target add aarch64-unknown-linux-musl
 rustup component list --installed | grep -q '^clippy' || rustup component add clippy
 rustup component list --installed | grep -q '^rustfmt' || rustup component add rustfmt
 
