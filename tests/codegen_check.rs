@@ -93,3 +93,70 @@ fn an_invalid_manifest_is_reported_with_its_entry_and_field() {
         "{stderr}"
     );
 }
+
+fn image_tags(args: &[&str]) -> (i32, String, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_aza-codegen"))
+        .arg("image-tags")
+        .args(args)
+        .output()
+        .expect("run aza-codegen image-tags");
+    (
+        output.status.code().expect("exit code"),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn image_tags_prints_one_tag_per_line_or_github_output() {
+    let time = "2026-11-27T12:34:00Z";
+    let (code, stdout, stderr) = image_tags(&["--pg-version", "18.6", "--timestamp", time]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        stdout,
+        "18.6-202611271234-single-node\n18-single-node\n18\n"
+    );
+
+    // The workflow passes the server binary's own words.
+    let line = "postgres (PostgreSQL) 18.10 (Debian 18.10-1.pgdg13+1)";
+    let (code, stdout, stderr) = image_tags(&[
+        "--pg-version",
+        line,
+        "--timestamp",
+        time,
+        "--format",
+        "github-output",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.ends_with("tags=18.10-202611271234-single-node 18-single-node 18\n"),
+        "{stdout}"
+    );
+    assert!(stdout.starts_with("version=18.10\nmajor=18\n"), "{stdout}");
+}
+
+#[test]
+fn image_tags_refuses_bad_input_with_exit_2_and_no_output() {
+    let time = "2026-11-27T12:34:00Z";
+    for (args, expected) in [
+        (
+            vec!["--pg-version", "18", "--timestamp", time],
+            "PostgreSQL version '18' has no minor version",
+        ),
+        (
+            vec!["--pg-version", "18.6", "--timestamp", "2026-11-27 12:34"],
+            "timestamp '2026-11-27 12:34'",
+        ),
+        (vec!["--pg-version", "18.6"], "needs --timestamp"),
+        (vec!["--timestamp", time], "needs --pg-version"),
+        (
+            vec!["--pg-version", "18.6", "--timestamp", time, "--format", "x"],
+            "--format 'x'",
+        ),
+    ] {
+        let (code, stdout, stderr) = image_tags(&args);
+        assert_eq!(code, 2, "{args:?}: {stderr}");
+        assert_eq!(stdout, "", "{args:?}: nothing for a workflow to consume");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+}
