@@ -320,7 +320,10 @@ impl LockHolder {
         .as_deref()
             != Ok("1")
         {
-            assert!(Instant::now() < deadline, "could not take the advisory lock");
+            assert!(
+                Instant::now() < deadline,
+                "could not take the advisory lock"
+            );
             thread::sleep(Duration::from_millis(50));
         }
         LockHolder { child }
@@ -561,7 +564,16 @@ fn worst_cell(inst: &mut Instance, limit_mb: u64, workload: &str) -> Value {
     fs::write(&idle_script, IDLE_SQL).expect("write idle.sql");
     let idle = Sampler::start(&cg.path);
     let pgbench = client(inst, "pgbench")
-        .args(["-n", "-t", "1", "-j", "2", "-c", &sessions.to_string(), "-f"])
+        .args([
+            "-n",
+            "-t",
+            "1",
+            "-j",
+            "2",
+            "-c",
+            &sessions.to_string(),
+            "-f",
+        ])
         .arg(&idle_script)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -817,7 +829,10 @@ fn pgtune(ram_mb: u64, cpus: u32, workload: &str) -> Vec<(String, String)> {
     if cpus >= 4 {
         let c = u64::from(cpus);
         out.push(("max_worker_processes".into(), c.to_string()));
-        out.push(("max_parallel_workers_per_gather".into(), per_gather.to_string()));
+        out.push((
+            "max_parallel_workers_per_gather".into(),
+            per_gather.to_string(),
+        ));
         out.push(("max_parallel_workers".into(), c.to_string()));
         out.push((
             "max_parallel_maintenance_workers".into(),
@@ -898,8 +913,10 @@ fn run_throughput(opts: &Options) -> Value {
         .map(|(a, b)| (a.to_string(), b.to_string()))
         .collect();
         shutdown(&mut inst);
-        setups.push(json!({"limit_mb": limit, "scale": scale, "database_size": db_size,
-            "defaults": defaults.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>()}));
+        setups.push(
+            json!({"limit_mb": limit, "scale": scale, "database_size": db_size,
+            "defaults": defaults.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>()}),
+        );
 
         let mut configs: Vec<(String, String, Vec<(String, String)>)> =
             vec![("defaults".into(), "web".into(), defaults.clone())];
@@ -1166,7 +1183,10 @@ fn throughput_tables(doc: &Value) -> String {
             ));
         }
     }
-    let oom: u64 = runs.iter().map(|r| r["oom_kills"].as_u64().unwrap_or(0)).sum();
+    let oom: u64 = runs
+        .iter()
+        .map(|r| r["oom_kills"].as_u64().unwrap_or(0))
+        .sum();
     let errors: usize = runs
         .iter()
         .map(|r| r["client_errors"].as_array().map(|a| a.len()).unwrap_or(0))
@@ -1249,7 +1269,10 @@ fn report() {
     );
     match &worst {
         Some(doc) => {
-            out.push_str(&format!("### Formulas at commit {}\n\n", doc["machine"]["commit"].as_str().unwrap_or("?")));
+            out.push_str(&format!(
+                "### Formulas at commit {}\n\n",
+                doc["machine"]["commit"].as_str().unwrap_or("?")
+            ));
             out.push_str(&worst_table(doc));
             let kills: u64 = doc["cells"]
                 .as_array()

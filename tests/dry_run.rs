@@ -27,7 +27,10 @@ fn json_preview_reports_inputs_settings_and_argv() {
     assert_eq!(doc["inputs"]["cpu_source"], "manual");
     assert_eq!(doc["inputs"]["workload"], "dw");
     assert_eq!(doc["settings"]["shared_buffers"], "1024MB");
-    assert_eq!(doc["settings"]["max_connections"], "85");
+    // dw's 85 does not fit the memory budget next to 4 x 512 MB of maintenance_work_mem.
+    assert_eq!(doc["settings"]["max_connections"], "46");
+    assert_eq!(doc["budget"]["reduced"]["max_connections_from"], 85);
+    assert_eq!(doc["budget"]["fits"], true);
     assert_eq!(doc["settings"]["default_statistics_target"], "500");
     assert!(
         doc["settings"].get("work_mem").is_none(),
@@ -222,7 +225,9 @@ fn detects_a_cgroup_v2_limit_as_pid_1_in_a_namespace() {
     assert_eq!(doc["inputs"]["cpus"], 1);
     assert_eq!(doc["inputs"]["cpu_source"], "cgroup-v2");
     assert_eq!(doc["settings"]["shared_buffers"], "768MB");
-    assert_eq!(doc["settings"]["max_connections"], "140");
+    // web's 140 at 3 GB, reduced to what the memory budget allows.
+    assert_eq!(doc["settings"]["max_connections"], "114");
+    assert_eq!(doc["budget"]["limit_mb"], 3072);
 }
 
 #[test]

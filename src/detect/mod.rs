@@ -10,3 +10,11 @@ mod memory;
 
 pub use cpu::{affinity_cpu_count, detect_cpus, CpuSource, DetectedCpus};
 pub use memory::{detect_memory, DetectedMemory, MemorySource};
+
+/// The size of the filesystem at `root/dev/shm` in MiB (`statvfs`: blocks x fragment size), or `None`
+/// when there is none or it cannot be read. PostgreSQL's parallel queries keep their shared state there.
+pub fn detect_shm_mb(root: &std::path::Path) -> Option<u64> {
+    let stat = nix::sys::statvfs::statvfs(&root.join("dev/shm")).ok()?;
+    let bytes = u64::from(stat.blocks()).saturating_mul(u64::from(stat.fragment_size()));
+    (bytes > 0).then_some(bytes / (1024 * 1024))
+}
