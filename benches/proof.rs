@@ -851,6 +851,9 @@ const NOT_TUNING: [&str; 5] = [
     "max_wal_senders",
 ];
 
+/// (configuration name, workload, `-c` overrides).
+type Config = (String, String, Vec<(String, String)>);
+
 fn pgbench_tps(inst: &Instance, args: &[&str], seconds: u64) -> (f64, Vec<String>) {
     let out = client(inst, "pgbench")
         .args(["-n", "-c", "8", "-j", "2", "-T", &seconds.to_string()])
@@ -918,8 +921,7 @@ fn run_throughput(opts: &Options) -> Value {
             "defaults": defaults.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>()}),
         );
 
-        let mut configs: Vec<(String, String, Vec<(String, String)>)> =
-            vec![("defaults".into(), "web".into(), defaults.clone())];
+        let mut configs: Vec<Config> = vec![("defaults".into(), "web".into(), defaults.clone())];
         for w in &workloads {
             // pgtune: PostgreSQL's defaults for what it does not set, its formulas for the rest.
             let mut pg = defaults.clone();
@@ -1137,10 +1139,12 @@ fn worst_table(doc: &Value) -> String {
     out
 }
 
+/// Select-only and TPC-B-like tps of the rounds of one configuration.
+type Samples = (Vec<f64>, Vec<f64>);
+
 fn throughput_tables(doc: &Value) -> String {
     let runs: Vec<&Value> = doc["runs"].as_array().into_iter().flatten().collect();
-    let mut cells: BTreeMap<(u64, String), BTreeMap<String, (Vec<f64>, Vec<f64>)>> =
-        BTreeMap::new();
+    let mut cells: BTreeMap<(u64, String), BTreeMap<String, Samples>> = BTreeMap::new();
     for r in &runs {
         let key = (
             r["limit_mb"].as_u64().unwrap_or(0),

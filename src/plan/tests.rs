@@ -378,7 +378,7 @@ fn plan_with_shm(memory_mb: u64, cpus: u32, shm_mb: Option<u64>, vars: &[(&str, 
 
 #[test]
 fn a_small_dev_shm_lowers_parallel_workers_or_switches_to_mmap() {
-    // 64 GB, 16 CPUs, dw: work_mem 62 MB; 16 workers would need 8 + 2 x 16 x 62 x 2 MB of /dev/shm.
+    // 64 GB, 16 CPUs, dw: work_mem 54 MB; 16 workers would need 8 + 2 x 16 x 54 x 2 MB of /dev/shm.
     let big = plan_with_shm(
         65536,
         16,
@@ -389,7 +389,7 @@ fn a_small_dev_shm_lowers_parallel_workers_or_switches_to_mmap() {
     assert_eq!(value(&big, "dynamic_shared_memory_type"), None);
     assert!(big.warnings.is_empty(), "{:?}", big.warnings);
 
-    // Docker's default 64 MB: not even one worker's hash table (2 x 62 x 2 MB) fits -> mmap.
+    // Docker's default 64 MB: not even one worker's hash tables (2 x 54 x 2 MB) fit -> mmap.
     let docker = plan_with_shm(65536, 16, Some(64), &[("POSTGRES_WORKLOAD_TYPE", "dw")]);
     assert_eq!(value(&docker, "dynamic_shared_memory_type"), Some("mmap"));
     assert_eq!(value(&docker, "max_parallel_workers"), Some("16"));
@@ -402,7 +402,7 @@ fn a_small_dev_shm_lowers_parallel_workers_or_switches_to_mmap() {
         "{warning}"
     );
 
-    // 1 GB of /dev/shm: room for 4 workers (8 + 4 x 248 MB), so fewer workers and no mmap.
+    // 1 GB of /dev/shm: room for 4 workers (8 + 4 x 216 MB), so fewer workers and no mmap.
     let some = plan_with_shm(65536, 16, Some(1024), &[("POSTGRES_WORKLOAD_TYPE", "dw")]);
     assert_eq!(value(&some, "max_parallel_workers"), Some("4"));
     assert_eq!(value(&some, "max_parallel_workers_per_gather"), Some("4"));

@@ -306,6 +306,57 @@ fn kinds_parse_case_insensitively_and_reject_unknown_values() {
     assert!("web2".parse::<Workload>().is_err());
 }
 
+#[test]
+fn dev_shm_decisions() {
+    // 64 GB dw on 16 CPUs: work_mem 54 MB after the budget (16 parallel workers count in it); a
+    // worker and a leader each need a 108 MB hash table.
+    let at = |shm_mb| {
+        compute(&Inputs {
+            memory_mb: 65536,
+            cpus: 16,
+            workload: Workload::Dw,
+            storage: Storage::Ssd,
+            max_worker_processes: None,
+            shm_mb,
+        })
+    };
+    assert_eq!(at(None).work_mem_mb, 54);
+    let needed = dsm_needed_mb(16, 54);
+    assert_eq!(needed, 8 + 2 * 16 * 54 * 2);
+    assert_eq!(at(None).shm, ShmDecision::Unknown);
+    assert_eq!(
+        at(Some(needed)).shm,
+        ShmDecision::Fits {
+            shm_mb: needed,
+            needed_mb: needed
+        }
+    );
+    let t = at(Some(needed - 1));
+    assert_eq!(t.max_parallel_workers, 15);
+    assert_eq!(
+        t.shm,
+        ShmDecision::FewerWorkers {
+            shm_mb: needed - 1,
+            needed_mb: needed,
+            from: 16
+        }
+    );
+    let t = at(Some(8 + 216));
+    assert_eq!(
+        (
+            t.max_parallel_workers,
+            t.max_parallel_workers_per_gather,
+            t.max_parallel_maintenance_workers
+        ),
+        (1, 1, 1)
+    );
+    let t = at(Some(64));
+    assert!(t.shm.uses_mmap());
+    assert_eq!(t.max_parallel_workers, 16, "mmap keeps the workers");
+    // No parallel workers, nothing needed.
+    assert_eq!(dsm_needed_mb(0, 1000), 0);
+}
+
 fn any_workload() -> impl Strategy<Value = Workload> {
     prop::sample::select(Workload::ALL)
 }
@@ -382,15 +433,34 @@ proptest! {
     }
 
     #[test]
+    fn dev_shm_never_raises_parallelism_and_what_is_left_fits(
+        memory_mb in MIN_MEMORY_MB..=MAX_MEMORY_MB,
+        cpus in MIN_CPUS..=MAX_CPUS,
+        workload in any_workload(),
+        shm_mb in 0u64..100_000,
+    ) {
+        let base = Inputs { memory_mb, cpus, workload, storage: Storage::Ssd, max_worker_processes: None, shm_mb: None };
+        let free = compute(&base);
+        let t = compute(&Inputs { shm_mb: Some(shm_mb), ..base });
+        prop_assert!(t.max_parallel_workers <= free.max_parallel_workers);
+        prop_assert!(t.budget.fits);
+        match t.shm {
+            ShmDecision::Mmap { .. } => prop_assert!(shm_mb < dsm_needed_mb(1, t.work_mem_mb)),
+            _ => prop_assert!(dsm_needed_mb(t.max_parallel_workers, t.work_mem_mb) <= shm_mb),
+        }
+    }
+
+    #[test]
     fn compute_is_total_over_any_input(
         memory_mb in any::<u64>(),
         cpus in any::<u32>(),
         workload in any_workload(),
         storage in any_storage(),
         user_workers in prop::option::of(any::<i64>()),
+        shm_mb in prop::option::of(any::<u64>()),
     ) {
         // Callers validate first, but the core must not panic or overflow on anything.
-        let t = compute(&Inputs { memory_mb, cpus, workload, storage, max_worker_processes: user_workers, shm_mb: None });
+        let t = compute(&Inputs { memory_mb, cpus, workload, storage, max_worker_processes: user_workers, shm_mb });
         prop_assert!(t.shared_buffers_mb <= SHARED_BUFFERS_CAP_MB);
     }
 }
