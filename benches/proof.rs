@@ -750,6 +750,7 @@ fn run_worst(opts: &Options) -> Value {
         .workloads
         .clone()
         .unwrap_or(WORKLOADS.iter().map(|s| s.to_string()).collect());
+    let machine = machine();
     let mut inst = new_instance();
     eprintln!("[proof] worst-case setup: {BIG_ROWS} rows to index, {FILLER_ROWS} rows of filler");
     worst_setup(&mut inst);
@@ -765,7 +766,7 @@ fn run_worst(opts: &Options) -> Value {
             cells.push(cell);
         }
     }
-    json!({ "machine": machine(), "cells": cells })
+    json!({ "machine": machine, "cells": cells })
 }
 
 // ------------------------------------------------------------------------------------ throughput grid
@@ -871,6 +872,7 @@ fn pgbench_tps(inst: &Instance, args: &[&str], seconds: u64) -> (f64, Vec<String
 }
 
 fn run_throughput(opts: &Options) -> Value {
+    let machine = machine();
     let limits = opts.limits.clone().unwrap_or(vec![1024, 2048]);
     let workloads = opts
         .workloads
@@ -996,7 +998,7 @@ fn run_throughput(opts: &Options) -> Value {
             }
         }
     }
-    json!({"machine": machine(), "seconds": opts.seconds, "rounds": opts.rounds,
+    json!({"machine": machine, "seconds": opts.seconds, "rounds": opts.rounds,
            "clients": 8, "threads": 2, "setups": setups, "runs": runs})
 }
 
