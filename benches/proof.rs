@@ -1189,6 +1189,38 @@ fn throughput_tables(doc: &Value) -> String {
             ));
         }
     }
+    // The web and oltp rows of one configuration differ only in settings pgbench does not exercise
+    // (max_connections, work_mem, WAL sizes), so their runs pooled give six samples per configuration.
+    out.push_str(
+        "\nWorkloads pooled (web + oltp runs of each configuration; defaults counted once per round):\n\n\
+         | Limit | Script | PostgreSQL defaults | pgtune | aza-pg | aza-pg / defaults | aza-pg / pgtune |\n\
+         |---:|---|---:|---:|---:|---:|---:|\n",
+    );
+    let limits: std::collections::BTreeSet<u64> = cells.keys().map(|(l, _)| *l).collect();
+    for limit in limits {
+        for (script, key) in [
+            ("select-only", "select_only_tps"),
+            ("TPC-B-like", "tpcb_tps"),
+        ] {
+            let pooled = |config: &str| -> f64 {
+                let mut seen = std::collections::BTreeSet::new();
+                let mut v: Vec<f64> = runs
+                    .iter()
+                    .filter(|r| r["limit_mb"].as_u64() == Some(limit) && r["config"] == config)
+                    .filter(|r| config != "defaults" || seen.insert(r["round"].as_u64()))
+                    .map(|r| f(&r[key]))
+                    .collect();
+                median(&mut v)
+            };
+            let (d, p, a) = (pooled("defaults"), pooled("pgtune"), pooled("aza-pg"));
+            let ratio = |x: f64, y: f64| if y > 0.0 { x / y } else { 0.0 };
+            out.push_str(&format!(
+                "| {limit} MB | {script} | {d:.0} | {p:.0} | {a:.0} | {:.2} | {:.2} |\n",
+                ratio(a, d),
+                ratio(a, p)
+            ));
+        }
+    }
     let oom: u64 = runs
         .iter()
         .map(|r| r["oom_kills"].as_u64().unwrap_or(0))
