@@ -43,6 +43,7 @@ fn inputs(memory_mb: u64, cpus: u32, workload: Workload, storage: Storage) -> In
         workload,
         storage,
         max_worker_processes: None,
+        shm_mb: None,
     }
 }
 
@@ -198,6 +199,7 @@ fn bench_plan(c: &mut Criterion) {
         memory_origin: "/sys/fs/cgroup/memory.max".to_string(),
         cpus: 2,
         cpu_source: CpuSource::CgroupV2,
+        shm_mb: None,
         warnings: Vec::new(),
     };
     let defaults = config(&[]);

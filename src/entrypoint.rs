@@ -44,12 +44,13 @@ impl From<UsageError> for PlanError {
 pub fn prepare(postgres_args: &[String]) -> Result<Plan, PlanError> {
     let config = Config::from_process_env().map_err(PlanError::Config)?;
     let root = Path::new("/");
-    let resources = resources::resolve(
+    let mut resources = resources::resolve(
         &config,
         || detect::detect_memory(root),
         || detect::detect_cpus(root, detect::affinity_cpu_count()),
     )
     .map_err(PlanError::Memory)?;
+    resources.shm_mb = detect::detect_shm_mb(root);
 
     let data_directory =
         plan::command_line_data_directory(postgres_args).unwrap_or_else(|| config.pgdata.clone());

@@ -91,6 +91,7 @@ pub fn build(inputs: &PlanInputs<'_>) -> Plan {
         workload,
         storage,
         max_worker_processes: config.max_worker_processes,
+        shm_mb: resources.shm_mb,
     });
     let mut warnings = resources.warnings.clone();
     let mut notices = Vec::new();
@@ -105,6 +106,9 @@ pub fn build(inputs: &PlanInputs<'_>) -> Plan {
             ));
         }
     }
+
+    budget_messages(&tuning, &mut warnings, &mut notices);
+    shm_messages(&tuning, &mut warnings);
 
     let mut libraries = config.shared_preload_libraries.0.clone();
     let wants_pgsodium = libraries.iter().any(|lib| lib == "pgsodium");
@@ -242,10 +246,18 @@ fn computed_settings(
         Origin::Default => "default".to_string(),
     };
 
+    let reduced = t.budget.reduced;
+    let budget_note = |reason: String, from: Option<String>| match from {
+        Some(from) => format!("{reason}; reduced from {from} to fit the memory budget"),
+        None => reason,
+    };
     add(
         "shared_buffers",
         mb(t.shared_buffers_mb),
-        shared_buffers_reason(ram, t.shared_buffers_mb),
+        match reduced.shared_buffers_from {
+            Some(from) => budget_note(shared_buffers_reason(ram, from), Some(mb(from))),
+            None => shared_buffers_reason(ram, t.shared_buffers_mb),
+        },
     );
     add(
         "effective_cache_size",
@@ -257,30 +269,44 @@ fn computed_settings(
         },
     );
     let share = if workload == Workload::Dw { 8 } else { 16 };
+    let maintenance_formula = reduced
+        .maintenance_work_mem_from
+        .unwrap_or(t.maintenance_work_mem_mb);
     add(
         "maintenance_work_mem",
         mb(t.maintenance_work_mem_mb),
-        clamp_reason(
-            ram / share,
-            t.maintenance_work_mem_mb,
-            &format!("1/{share} of {ram} MB"),
+        budget_note(
+            clamp_reason(
+                ram / share,
+                maintenance_formula,
+                &format!("1/{share} of {ram} MB"),
+            ),
+            reduced.maintenance_work_mem_from.map(mb),
         ),
     );
     let cap = tuning::work_mem_cap_mb(ram, workload);
+    let work_mem_formula = reduced.work_mem_from.unwrap_or(t.work_mem_mb);
     add(
         "work_mem",
         mb(t.work_mem_mb),
-        if t.work_mem_mb == cap {
-            format!("capped at {cap} MB for {workload} at this RAM")
-        } else {
-            "RAM left after buffers, connections and OS, shared by 4 operations per connection"
-                .to_string()
-        },
+        budget_note(
+            if work_mem_formula == cap {
+                format!("capped at {cap} MB for {workload} at this RAM")
+            } else {
+                "RAM left after buffers, connections and OS, shared by 4 operations per connection"
+                    .to_string()
+            },
+            reduced.work_mem_from.map(mb),
+        ),
     );
+    let connections_formula = reduced.max_connections_from.unwrap_or(t.max_connections);
     add(
         "max_connections",
         t.max_connections.to_string(),
-        connections_reason(ram, workload, t.max_connections),
+        budget_note(
+            connections_reason(ram, workload, connections_formula),
+            reduced.max_connections_from.map(|c| c.to_string()),
+        ),
     );
     add(
         "max_worker_processes",
@@ -370,7 +396,15 @@ fn computed_settings(
     add(
         "max_parallel_workers",
         t.max_parallel_workers.to_string(),
-        format!("one per core ({cpus})"),
+        match (reduced.max_parallel_workers_from, t.shm) {
+            (_, tuning::ShmDecision::FewerWorkers { shm_mb, .. }) => {
+                format!("one per core ({cpus}), lowered to fit /dev/shm ({shm_mb} MB)")
+            }
+            (Some(from), _) => {
+                budget_note(format!("one per core ({cpus})"), Some(from.to_string()))
+            }
+            (None, _) => format!("one per core ({cpus})"),
+        },
     );
     add(
         "max_parallel_workers_per_gather",
@@ -395,6 +429,13 @@ fn computed_settings(
         t.effective_io_concurrency.to_string(),
         format!("{storage} storage"),
     );
+    if let tuning::ShmDecision::Mmap { shm_mb, needed_mb } = t.shm {
+        add(
+            "dynamic_shared_memory_type",
+            "mmap".to_string(),
+            format!("/dev/shm ({shm_mb} MB) is smaller than parallel query needs ({needed_mb} MB)"),
+        );
+    }
     if wal_level == WalLevel::Minimal {
         add(
             "max_wal_senders",
@@ -420,6 +461,79 @@ fn computed_settings(
         );
     }
     out
+}
+
+/// Notices for every reduction the memory budget made; a warning when even the floors do not fit.
+fn budget_messages(t: &Tuning, warnings: &mut Vec<String>, notices: &mut Vec<String>) {
+    let b = &t.budget;
+    let r = b.reduced;
+    let mut changes = Vec::new();
+    if let Some(from) = r.work_mem_from {
+        changes.push(format!("work_mem {from}MB -> {}MB", t.work_mem_mb));
+    }
+    if let Some(from) = r.max_connections_from {
+        changes.push(format!("max_connections {from} -> {}", t.max_connections));
+    }
+    if let Some(from) = r.max_parallel_workers_from {
+        changes.push(format!(
+            "max_parallel_workers {from} -> {}",
+            t.max_parallel_workers
+        ));
+    }
+    if let Some(from) = r.maintenance_work_mem_from {
+        changes.push(format!(
+            "maintenance_work_mem {from}MB -> {}MB",
+            t.maintenance_work_mem_mb
+        ));
+    }
+    if let Some(from) = r.shared_buffers_from {
+        changes.push(format!(
+            "shared_buffers {from}MB -> {}MB",
+            t.shared_buffers_mb
+        ));
+    }
+    if !changes.is_empty() {
+        notices.push(format!(
+            "Memory budget: the worst case of the formulas' settings exceeds {}MB ({}MB minus a {}MB margin); reduced {} (worst case now {}MB)",
+            b.allowed_mb(),
+            b.limit_mb,
+            b.margin_mb,
+            changes.join(", "),
+            b.total_mb
+        ));
+    }
+    if !b.fits {
+        warnings.push(format!(
+            "Memory budget: even at the floors the worst case ({}MB) exceeds {}MB of {}MB;              PostgreSQL may be OOM-killed under full load - give the container more memory",
+            b.total_mb,
+            b.allowed_mb(),
+            b.limit_mb
+        ));
+    }
+}
+
+/// How to give the container a bigger /dev/shm, for the warnings.
+const SHM_HOWTO: &str =
+    "raise it with docker run --shm-size=1g, compose shm_size: 1g, or in Kubernetes \
+     an emptyDir volume with medium: Memory mounted at /dev/shm";
+
+fn shm_messages(t: &Tuning, warnings: &mut Vec<String>) {
+    match t.shm {
+        tuning::ShmDecision::FewerWorkers {
+            shm_mb,
+            needed_mb,
+            from,
+        } => warnings.push(format!(
+            "/dev/shm is {shm_mb}MB, parallel query may need {needed_mb}MB: max_parallel_workers lowered \
+             from {from} to {}; {SHM_HOWTO}",
+            t.max_parallel_workers
+        )),
+        tuning::ShmDecision::Mmap { shm_mb, needed_mb } => warnings.push(format!(
+            "/dev/shm is {shm_mb}MB, parallel query may need {needed_mb}MB: using \
+             dynamic_shared_memory_type=mmap (files in PGDATA/pg_dynshmem); {SHM_HOWTO}"
+        )),
+        _ => {}
+    }
 }
 
 fn shared_buffers_reason(ram: u64, value: u64) -> String {

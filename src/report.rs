@@ -88,6 +88,7 @@ pub fn table(plan: &Plan) -> String {
             shown_value(s)
         ));
     }
+    out.push_str(&budget_table(plan));
     if !plan.warnings.is_empty() {
         out.push_str("\nWarnings\n");
         for warning in &plan.warnings {
@@ -98,6 +99,106 @@ pub fn table(plan: &Plan) -> String {
         out.push_str(&format!("\n{notice}\n"));
     }
     out
+}
+
+/// The worst case of the computed settings against the limit, one row per term.
+fn budget_rows(plan: &Plan) -> Vec<(&'static str, u64, String)> {
+    let b = &plan.tuning.budget;
+    let t = &plan.tuning;
+    vec![
+        ("shared_buffers", b.shared_buffers_mb, String::new()),
+        ("wal_buffers", b.wal_buffers_mb, String::new()),
+        (
+            "other shared memory",
+            b.shared_other_mb,
+            "lock tables, PGPROC, statistics".to_string(),
+        ),
+        (
+            "server processes",
+            b.server_processes_mb,
+            "postmaster and auxiliary processes".to_string(),
+        ),
+        (
+            "connections",
+            b.connections_mb,
+            format!(
+                "{} x {} kB (backend + page tables)",
+                t.max_connections, b.per_connection_kb
+            ),
+        ),
+        (
+            "queries",
+            b.queries_mb,
+            format!(
+                "{} x {} x {} MB work_mem (sort + hash at hash_mem_multiplier 2 + executor)",
+                t.max_connections,
+                crate::tuning::QUERY_WORK_MEM_FACTOR,
+                t.work_mem_mb
+            ),
+        ),
+        (
+            "parallel workers",
+            b.parallel_workers_mb,
+            format!("{} x (backend + queries)", t.max_parallel_workers),
+        ),
+        (
+            "autovacuum",
+            b.autovacuum_mb,
+            format!(
+                "{} workers x ({} MB maintenance_work_mem + backend)",
+                crate::tuning::AUTOVACUUM_MAX_WORKERS,
+                t.maintenance_work_mem_mb
+            ),
+        ),
+        (
+            "maintenance",
+            b.maintenance_mb,
+            "one CREATE INDEX / VACUUM at maintenance_work_mem".to_string(),
+        ),
+    ]
+}
+
+fn budget_table(plan: &Plan) -> String {
+    let b = &plan.tuning.budget;
+    let mut out = String::from("\nMemory budget (worst case)\n");
+    for (name, mb, note) in budget_rows(plan) {
+        out.push_str(&format!("  {name:<20} {:>8}  {note}\n", format!("{mb} MB")));
+    }
+    out.push_str(&format!(
+        "  {:<20} {:>8}  of {} MB allowed ({} MB limit - {} MB margin): {}\n",
+        "total",
+        format!("{} MB", b.total_mb),
+        b.allowed_mb(),
+        b.limit_mb,
+        b.margin_mb,
+        if b.fits { "fits" } else { "DOES NOT FIT" }
+    ));
+    out
+}
+
+fn budget_json(plan: &Plan) -> Value {
+    let b = &plan.tuning.budget;
+    let r = &b.reduced;
+    let terms: Map<String, Value> = budget_rows(plan)
+        .into_iter()
+        .map(|(name, mb, _)| (name.replace(' ', "_") + "_mb", json!(mb)))
+        .collect();
+    json!({
+        "limit_mb": b.limit_mb,
+        "margin_mb": b.margin_mb,
+        "allowed_mb": b.allowed_mb(),
+        "terms": terms,
+        "total_mb": b.total_mb,
+        "fits": b.fits,
+        "per_connection_kb": b.per_connection_kb,
+        "reduced": {
+            "work_mem_from_mb": r.work_mem_from,
+            "max_connections_from": r.max_connections_from,
+            "max_parallel_workers_from": r.max_parallel_workers_from,
+            "maintenance_work_mem_from_mb": r.maintenance_work_mem_from,
+            "shared_buffers_from_mb": r.shared_buffers_from,
+        },
+    })
 }
 
 fn shown_value(setting: &crate::plan::Setting) -> &str {
@@ -130,10 +231,12 @@ pub fn json(plan: &Plan) -> String {
             "cpu_source": r.cpu_source.as_str(),
             "workload": plan.workload.0.as_str(),
             "storage": plan.storage.0.as_str(),
+            "shm_mb": r.shm_mb,
         },
         "settings": settings,
         "overridden": overridden,
         "args": plan.args,
+        "budget": budget_json(plan),
         "warnings": plan.warnings,
     });
     // Serialising a Value built above cannot fail; fall back to an empty object rather than panic.

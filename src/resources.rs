@@ -16,6 +16,8 @@ pub struct Resources {
     pub memory_origin: String,
     pub cpus: u32,
     pub cpu_source: CpuSource,
+    /// Size of `/dev/shm` in MiB, when known (filled in by the caller after [`resolve`]).
+    pub shm_mb: Option<u64>,
     pub warnings: Vec<String>,
 }
 
@@ -102,6 +104,7 @@ pub fn resolve(
         memory_origin: memory.origin,
         cpus,
         cpu_source: detected_cpus.source,
+        shm_mb: None,
         warnings,
     })
 }

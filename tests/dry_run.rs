@@ -27,7 +27,10 @@ fn json_preview_reports_inputs_settings_and_argv() {
     assert_eq!(doc["inputs"]["cpu_source"], "manual");
     assert_eq!(doc["inputs"]["workload"], "dw");
     assert_eq!(doc["settings"]["shared_buffers"], "1024MB");
-    assert_eq!(doc["settings"]["max_connections"], "85");
+    // dw's 85 does not fit the memory budget next to 4 x 512 MB of maintenance_work_mem.
+    assert_eq!(doc["settings"]["max_connections"], "46");
+    assert_eq!(doc["budget"]["reduced"]["max_connections_from"], 85);
+    assert_eq!(doc["budget"]["fits"], true);
     assert_eq!(doc["settings"]["default_statistics_target"], "500");
     assert!(
         doc["settings"].get("work_mem").is_none(),
@@ -222,7 +225,9 @@ fn detects_a_cgroup_v2_limit_as_pid_1_in_a_namespace() {
     assert_eq!(doc["inputs"]["cpus"], 1);
     assert_eq!(doc["inputs"]["cpu_source"], "cgroup-v2");
     assert_eq!(doc["settings"]["shared_buffers"], "768MB");
-    assert_eq!(doc["settings"]["max_connections"], "140");
+    // web's 140 at 3 GB, reduced to what the memory budget allows.
+    assert_eq!(doc["settings"]["max_connections"], "114");
+    assert_eq!(doc["budget"]["limit_mb"], 3072);
 }
 
 #[test]
@@ -346,4 +351,84 @@ fn no_password_appears_in_any_dry_run_output() {
         }
     }
     assert!(!runs.last().unwrap().status.success());
+}
+
+/// `--dry-run` with a tmpfs of `size` mounted over /dev/shm in a private mount namespace, as a
+/// container with `--shm-size` sees it.
+fn dry_run_with_dev_shm(size: &str, vars: &[(&str, &str)]) -> serde_json::Value {
+    require_root("the /dev/shm test (mount namespace, tmpfs)");
+    let script =
+        r#"mount -t tmpfs -o "size=$1" tmpfs /dev/shm && exec "$2" --dry-run --format json"#;
+    let output = Command::new("unshare")
+        .args(["--mount", "sh", "-c", script, "sh", size])
+        .arg(entrypoint())
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .envs(vars.iter().copied())
+        .output()
+        .expect("unshare (util-linux) must be installed");
+    assert!(output.status.success(), "{}", describe(&output));
+    json(&output)
+}
+
+#[test]
+fn a_small_dev_shm_is_detected_and_parallel_query_adapts() {
+    let dw = [
+        ("POSTGRES_MEMORY", "64g"),
+        ("POSTGRES_CPUS", "16"),
+        ("POSTGRES_WORKLOAD_TYPE", "dw"),
+    ];
+    // 32 MB: not even one parallel worker's hash table fits -> mmap, with a warning saying how to fix it.
+    let doc = dry_run_with_dev_shm("32m", &dw);
+    assert_eq!(doc["inputs"]["shm_mb"], 32, "{doc}");
+    assert_eq!(doc["settings"]["dynamic_shared_memory_type"], "mmap");
+    assert_eq!(doc["settings"]["max_parallel_workers"], "16");
+    let warnings = doc["warnings"].to_string();
+    assert!(
+        warnings.contains("/dev/shm is 32MB") && warnings.contains("--shm-size"),
+        "{warnings}"
+    );
+    // 1 GB: four workers fit, so fewer workers and no mmap.
+    let doc = dry_run_with_dev_shm("1g", &dw);
+    assert_eq!(doc["inputs"]["shm_mb"], 1024, "{doc}");
+    assert!(doc["settings"].get("dynamic_shared_memory_type").is_none());
+    assert_eq!(doc["settings"]["max_parallel_workers"], "4");
+    // A small server's parallel queries fit in 32 MB: nothing changes, no warning.
+    let doc = dry_run_with_dev_shm("32m", &[("POSTGRES_MEMORY", "4g"), ("POSTGRES_CPUS", "2")]);
+    assert!(doc["settings"].get("dynamic_shared_memory_type").is_none());
+    assert_eq!(doc["settings"]["max_parallel_workers"], "2");
+    assert_eq!(doc["warnings"].as_array().unwrap().len(), 0, "{doc}");
+}
+
+#[test]
+fn the_memory_budget_is_shown_in_every_format_that_explains() {
+    let run = |format: &str| {
+        let output = entrypoint_command(&[("POSTGRES_MEMORY", "512m"), ("POSTGRES_CPUS", "2")])
+            .args(["--dry-run", "--format", format])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", describe(&output));
+        text(&output.stdout)
+    };
+    let table = run("table");
+    assert!(table.contains("Memory budget (worst case)"), "{table}");
+    assert!(
+        table.contains("of 461 MB allowed (512 MB limit - 51 MB margin): fits"),
+        "{table}"
+    );
+    assert!(
+        table.contains("reduced from 100 to fit the memory budget"),
+        "{table}"
+    );
+    let doc: serde_json::Value = serde_json::from_str(&run("json")).unwrap();
+    let budget = &doc["budget"];
+    assert_eq!(budget["limit_mb"], 512);
+    assert_eq!(budget["allowed_mb"], 461);
+    assert_eq!(budget["fits"], true);
+    assert_eq!(budget["reduced"]["max_connections_from"], 100);
+    let terms = budget["terms"].as_object().unwrap();
+    let sum: u64 = terms.values().map(|v| v.as_u64().unwrap()).sum();
+    let total = budget["total_mb"].as_u64().unwrap();
+    assert!(total <= 461 && sum >= total && sum < total + 9, "{budget}");
+    assert_eq!(terms["shared_buffers_mb"], 128);
 }

@@ -23,6 +23,7 @@ fuzz_target!(|data: &[u8]| {
         memory_origin: "POSTGRES_MEMORY".into(),
         cpus: 2,
         cpu_source: CpuSource::Manual,
+        shm_mb: None,
         warnings: Vec::new(),
     };
     let alter_system = plan::parse_auto_conf(text);

@@ -39,6 +39,7 @@ pub fn render_tuning_table() -> String {
             workload: Workload::Web,
             storage: Storage::Ssd,
             max_worker_processes: None,
+            shm_mb: None,
         });
         out.push_str(&format!(
             "| {} | {} | {} | {} | {} | {} |\n",

@@ -9,6 +9,7 @@ fn resources(memory_mb: u64, cpus: u32) -> Resources {
         memory_origin: "/sys/fs/cgroup/memory.max".into(),
         cpus,
         cpu_source: CpuSource::CgroupV2,
+        shm_mb: None,
         warnings: Vec::new(),
     }
 }
@@ -90,7 +91,8 @@ fn values_are_passed_as_postgres_reads_them() {
     let p = plan(&[], &[]);
     assert_eq!(value(&p, "shared_buffers"), Some("1024MB"));
     assert_eq!(value(&p, "effective_cache_size"), Some("2048MB"));
-    assert_eq!(value(&p, "max_connections"), Some("170"));
+    // The web formula's 170 is reduced to 145 by the memory budget (see tuning/tests.rs FITTED).
+    assert_eq!(value(&p, "max_connections"), Some("145"));
     assert_eq!(value(&p, "wal_level"), Some("logical"));
     assert_eq!(value(&p, "listen_addresses"), Some("127.0.0.1"));
     assert_eq!(
@@ -308,7 +310,7 @@ fn summary_line_keeps_the_upstream_shape() {
     assert_eq!(
         p.summary_line(),
         "[POSTGRES] [AUTO-CONFIG] RAM: 4096MB (cgroup-v2), CPU: 2 cores (cgroup-v2), Workload: web, Storage: ssd \u{2192} \
-         shared_buffers=1024MB, effective_cache_size=2048MB, maintenance_work_mem=256MB, work_mem=1MB, max_connections=170, \
+         shared_buffers=1024MB, effective_cache_size=2048MB, maintenance_work_mem=256MB, work_mem=1MB, max_connections=145, \
          wal_buffers=16MB, checkpoint_completion_target=0.9, min_wal_size=1024MB, max_wal_size=4096MB, random_page_cost=1.1, \
          default_statistics_target=100, io_workers=1, wal_level=logical"
     );
@@ -329,4 +331,88 @@ fn every_setting_has_a_reason() {
             assert!(!s.reason.is_empty(), "{} has no reason", s.name);
         }
     }
+}
+
+#[test]
+fn budget_reductions_are_explained() {
+    let p = plan(&[], &[]);
+    let reason = |name: &str| {
+        p.settings
+            .iter()
+            .find(|s| s.name == name)
+            .map(|s| s.reason.clone())
+            .unwrap()
+    };
+    assert!(
+        reason("max_connections").ends_with("reduced from 170 to fit the memory budget"),
+        "{}",
+        reason("max_connections")
+    );
+    assert!(!reason("work_mem").contains("reduced"));
+    assert!(
+        p.notices.iter().any(|n| n.starts_with("Memory budget:")
+            && n.contains("max_connections 170 -> 145")
+            && n.contains("3687MB (4096MB minus a 409MB margin)")),
+        "{:?}",
+        p.notices
+    );
+    assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+}
+
+fn plan_with_shm(memory_mb: u64, cpus: u32, shm_mb: Option<u64>, vars: &[(&str, &str)]) -> Plan {
+    let mut r = resources(memory_mb, cpus);
+    r.shm_mb = shm_mb;
+    let config = config(vars);
+    build(&PlanInputs {
+        resources: &r,
+        config: &config,
+        user_args: &[],
+        alter_system: &[],
+        pgsodium: &Pgsodium::NotRequested,
+    })
+}
+
+#[test]
+fn a_small_dev_shm_lowers_parallel_workers_or_switches_to_mmap() {
+    // 64 GB, 16 CPUs, dw: work_mem 54 MB; 16 workers would need 8 + 2 x 16 x 54 x 2 MB of /dev/shm.
+    let big = plan_with_shm(
+        65536,
+        16,
+        Some(64 * 1024),
+        &[("POSTGRES_WORKLOAD_TYPE", "dw")],
+    );
+    assert_eq!(value(&big, "max_parallel_workers"), Some("16"));
+    assert_eq!(value(&big, "dynamic_shared_memory_type"), None);
+    assert!(big.warnings.is_empty(), "{:?}", big.warnings);
+
+    // Docker's default 64 MB: not even one worker's hash tables (2 x 54 x 2 MB) fit -> mmap.
+    let docker = plan_with_shm(65536, 16, Some(64), &[("POSTGRES_WORKLOAD_TYPE", "dw")]);
+    assert_eq!(value(&docker, "dynamic_shared_memory_type"), Some("mmap"));
+    assert_eq!(value(&docker, "max_parallel_workers"), Some("16"));
+    let warning = docker.warnings.join("\n");
+    assert!(
+        warning.contains("/dev/shm is 64MB")
+            && warning.contains("docker run --shm-size=")
+            && warning.contains("shm_size:")
+            && warning.contains("medium: Memory"),
+        "{warning}"
+    );
+
+    // 1 GB of /dev/shm: room for 4 workers (8 + 4 x 216 MB), so fewer workers and no mmap.
+    let some = plan_with_shm(65536, 16, Some(1024), &[("POSTGRES_WORKLOAD_TYPE", "dw")]);
+    assert_eq!(value(&some, "max_parallel_workers"), Some("4"));
+    assert_eq!(value(&some, "max_parallel_workers_per_gather"), Some("4"));
+    assert_eq!(value(&some, "dynamic_shared_memory_type"), None);
+    assert!(
+        some.warnings
+            .iter()
+            .any(|w| w.contains("lowered from 16 to 4")),
+        "{:?}",
+        some.warnings
+    );
+
+    // Unknown size: nothing changes.
+    let unknown = plan_with_shm(65536, 16, None, &[("POSTGRES_WORKLOAD_TYPE", "dw")]);
+    assert_eq!(value(&unknown, "max_parallel_workers"), Some("16"));
+    assert!(unknown.warnings.is_empty());
 }

@@ -4,10 +4,26 @@
 //! microsecond. The formulas, constants and tables reproduce the shell entrypoint this project replaces
 //! (bash integer arithmetic: `/` truncates), with one documented change: `san` storage gets
 //! `effective_io_concurrency=300` like `ssd`-class devices instead of disabling read-ahead.
+//!
+//! On top of the formulas sits the memory budget ([`budget`]): the worst case the settings allow
+//! (every connection sorting and hashing with its full `work_mem`, autovacuum and one user
+//! maintenance operation at `maintenance_work_mem`, ...) must fit in the limit minus a margin; when it
+//! does not, `work_mem`, then `max_connections`, then the parallel workers, then
+//! `maintenance_work_mem`, then `shared_buffers` are reduced. And when `/dev/shm` is too small for
+//! parallel query ([`shm`]), fewer parallel workers or `dynamic_shared_memory_type=mmap` are used.
 
+mod budget;
 mod kinds;
+mod shm;
 
+pub use budget::{
+    margin_mb, per_connection_kb, shared_other_mb, Budget, Reductions, AUTOVACUUM_MAX_WORKERS,
+    BACKEND_OVERHEAD_KB, BUDGET_MAINTENANCE_FLOOR_MB, BUDGET_MARGIN_MIN_MB, BUDGET_MARGIN_PERCENT,
+    PAGE_TABLE_DIVISOR, QUERY_WORK_MEM_FACTOR, SERVER_PROCESSES_MB, SHARED_OTHER_DIVISOR,
+    SHARED_OTHER_MB,
+};
 pub use kinds::{ParseKindError, Storage, WalLevel, Workload};
+pub use shm::{dsm_needed_mb, ShmDecision, DSM_BASE_MB};
 
 /// Below this much memory the entrypoint refuses to start PostgreSQL.
 pub const MIN_MEMORY_MB: u64 = 512;
@@ -44,6 +60,8 @@ pub struct Inputs {
     pub storage: Storage,
     /// `POSTGRES_MAX_WORKER_PROCESSES`, replacing the computed value before the 8..64 clamp.
     pub max_worker_processes: Option<i64>,
+    /// Size of `/dev/shm` in MiB, when it could be read (`statvfs`); `None` leaves parallelism alone.
+    pub shm_mb: Option<u64>,
 }
 
 /// The computed settings, as numbers. [`crate::plan`] turns them into GUC strings.
@@ -66,6 +84,10 @@ pub struct Tuning {
     pub effective_io_concurrency: u32,
     pub maintenance_io_concurrency: u32,
     pub default_statistics_target: u32,
+    /// The worst-case memory of these settings against the limit, and what was reduced to fit.
+    pub budget: Budget,
+    /// What the size of `/dev/shm` made of parallel query.
+    pub shm: ShmDecision,
 }
 
 /// Computes every tuned setting. Total over its whole input domain: no panics, no overflow
@@ -81,7 +103,7 @@ pub fn compute(inputs: &Inputs) -> Tuning {
         parallel_workers(cpus);
     let wal = workload.wal_size_mb();
 
-    Tuning {
+    let formulas = Tuning {
         shared_buffers_mb,
         effective_cache_size_mb: effective_cache_size_mb(ram, shared_buffers_mb),
         maintenance_work_mem_mb: maintenance_work_mem_mb(ram, workload),
@@ -99,7 +121,15 @@ pub fn compute(inputs: &Inputs) -> Tuning {
         effective_io_concurrency: inputs.storage.effective_io_concurrency(),
         maintenance_io_concurrency: inputs.storage.maintenance_io_concurrency(),
         default_statistics_target: workload.default_statistics_target(),
+        budget: Budget::EMPTY,
+        shm: ShmDecision::Unknown,
+    };
+    let fitted = budget::fit(ram, formulas);
+    let mut adapted = shm::adapt(inputs.shm_mb, fitted);
+    if adapted.max_parallel_workers != fitted.max_parallel_workers {
+        adapted.budget = budget::account(ram, &adapted, fitted.budget.reduced);
     }
+    adapted
 }
 
 /// The workload's base connection count, scaled down on small machines where each backend's

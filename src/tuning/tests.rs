@@ -11,11 +11,14 @@ fn inputs(memory_mb: u64, workload: Workload) -> Inputs {
         workload,
         storage: Storage::Ssd,
         max_worker_processes: None,
+        shm_mb: None,
     }
 }
 
 /// (RAM, shared_buffers, effective_cache_size, maintenance_work_mem, work_mem, max_connections) for
-/// the `web` workload, worked out by hand from the formulas at every tier boundary.
+/// the `web` workload, worked out by hand from the formulas at every tier boundary, BEFORE the
+/// memory budget. The budget may only lower work_mem, max_connections and maintenance_work_mem
+/// (`FITTED` below); the formula values stay visible in `budget.reduced`.
 const WEB_TIERS: &[(u64, u64, u64, u64, u64, u32)] = &[
     (511, 127, 254, 32, 1, 100),
     (512, 128, 256, 32, 1, 100),
@@ -31,21 +34,58 @@ const WEB_TIERS: &[(u64, u64, u64, u64, u64, u32)] = &[
     (1_048_576, 32768, 564_265, 2048, 32, 200),
 ];
 
+/// (RAM, maintenance_work_mem, work_mem, max_connections, max_parallel_workers) after the budget, 2
+/// CPUs. Each reduction is what the worst case (`budget.rs`) needs to fit in 90 % of the RAM: e.g. at
+/// 4096 MB, 145 x (2.5 MB + 2 MB page tables + 6 x 1 MB) + 2 parallel workers alike + 1024 + 16 + 42 +
+/// 16 MB shared/server + 4 x 256 MB maintenance + 3 x 4.5 MB = 3679 MB <= 3687 MB, and 146 would not
+/// fit; at 512 MB only the floor of 20 connections, no parallel workers and 29 MB of
+/// maintenance_work_mem fit (4 x 32 MB would not).
+const FITTED: &[(u64, u64, u64, u32, u32)] = &[
+    (511, 29, 1, 20, 0),
+    (512, 29, 1, 20, 0),
+    (2047, 127, 1, 77, 2),
+    (2048, 128, 1, 77, 2),
+    (4095, 255, 1, 140, 2),
+    (4096, 256, 1, 145, 2),
+    (8191, 511, 1, 170, 2),
+    (8192, 512, 1, 200, 2),
+    (8193, 512, 2, 200, 2),
+    (32768, 2048, 9, 200, 2),
+    (32769, 2048, 11, 200, 2),
+    (1_048_576, 2048, 32, 200, 2),
+];
+
 #[test]
 fn web_tiers_match_the_formulas() {
-    for &(ram, sb, ecs, mwm, wm, mc) in WEB_TIERS {
+    for (&(ram, sb, ecs, mwm, wm, mc), &(fram, fmwm, fwm, fmc, fpw)) in WEB_TIERS.iter().zip(FITTED)
+    {
+        assert_eq!(ram, fram);
         let t = compute(&inputs(ram, Workload::Web));
+        let r = t.budget.reduced;
         assert_eq!(
             (
                 t.shared_buffers_mb,
                 t.effective_cache_size_mb,
-                t.maintenance_work_mem_mb,
-                t.work_mem_mb,
-                t.max_connections
+                r.maintenance_work_mem_from
+                    .unwrap_or(t.maintenance_work_mem_mb),
+                r.work_mem_from.unwrap_or(t.work_mem_mb),
+                r.max_connections_from.unwrap_or(t.max_connections)
             ),
             (sb, ecs, mwm, wm, mc),
-            "RAM {ram} MB"
+            "formulas at RAM {ram} MB"
         );
+        assert_eq!(
+            (
+                t.maintenance_work_mem_mb,
+                t.work_mem_mb,
+                t.max_connections,
+                t.max_parallel_workers
+            ),
+            (fmwm, fwm, fmc, fpw),
+            "after the budget at RAM {ram} MB"
+        );
+        assert!(t.budget.fits, "RAM {ram} MB: {:?}", t.budget);
+        assert_eq!(r.shared_buffers_from, None, "RAM {ram} MB");
     }
 }
 
@@ -57,6 +97,7 @@ fn one_tebibyte_mixed_matches_the_reference() {
     assert_eq!(t.maintenance_work_mem_mb, 2048);
     assert_eq!(t.work_mem_mb, 256);
     assert_eq!(t.max_connections, 120);
+    assert!(!t.budget.reduced.any(), "1 TiB has room for everything");
 }
 
 #[test]
@@ -79,6 +120,29 @@ fn max_connections_scales_per_workload_and_tier() {
                 want,
                 "{workload} at {ram} MB"
             );
+        }
+    }
+}
+
+/// After the budget: at 512 MB every workload is down to the floor of 20; dw keeps fewer connections
+/// than the others because its maintenance_work_mem is twice as large.
+#[test]
+fn max_connections_after_the_budget() {
+    // (RAM, web, oltp, dw, mixed)
+    let table: &[(u64, [u32; 4])] = &[
+        (512, [20, 20, 20, 20]),
+        (2047, [77, 77, 23, 60]),
+        (2048, [77, 77, 23, 77]),
+        (4095, [140, 146, 48, 84]),
+        (4096, [145, 145, 48, 102]),
+        (8191, [170, 250, 85, 102]),
+        (8192, [200, 250, 86, 120]),
+    ];
+    for &(ram, expected) in table {
+        for (workload, want) in Workload::ALL.iter().zip(expected) {
+            let t = compute(&inputs(ram, *workload));
+            assert_eq!(t.max_connections, want, "{workload} at {ram} MB");
+            assert!(t.budget.fits);
         }
     }
 }
@@ -113,12 +177,14 @@ fn work_mem_cap_grows_only_for_analytical_workloads() {
 fn dw_gets_bigger_maintenance_and_sort_memory() {
     let t = compute(&inputs(32768, Workload::Dw));
     assert_eq!(t.maintenance_work_mem_mb, 2048); // 4096 capped
-    assert_eq!(t.work_mem_mb, 61); // (32768-6553-1000-512)/400
+    assert_eq!(t.budget.reduced.work_mem_from, Some(61)); // (32768-6553-1000-512)/400
+    assert_eq!(t.work_mem_mb, 21); // what 102 slots x 6 units leave after 4 x 2 GB maintenance
     assert_eq!(t.default_statistics_target, 500);
     let t = compute(&inputs(8192, Workload::Dw));
     assert_eq!(t.maintenance_work_mem_mb, 1024);
     let t = compute(&inputs(8192, Workload::Mixed));
-    assert_eq!(t.work_mem_mb, 9); // (8192-2048-1200-512)/480
+    assert_eq!(t.budget.reduced.work_mem_from, Some(9)); // (8192-2048-1200-512)/480
+    assert_eq!(t.work_mem_mb, 3);
     assert_eq!(t.default_statistics_target, 100);
 }
 
@@ -150,6 +216,7 @@ fn every_workload_and_storage_combination() {
                 workload,
                 storage,
                 max_worker_processes: None,
+                shm_mb: None,
             });
             let (rpc, eio, mio) = match storage {
                 Storage::Ssd => ("1.1", 200, 20),
@@ -164,7 +231,13 @@ fn every_workload_and_storage_combination() {
                 ),
                 (rpc, eio, mio)
             );
-            assert_eq!(t.max_connections, max_connections(4096, workload));
+            assert_eq!(
+                t.budget
+                    .reduced
+                    .max_connections_from
+                    .unwrap_or(t.max_connections),
+                max_connections(4096, workload)
+            );
             assert_eq!(
                 t.shared_buffers_mb, 1024,
                 "shared_buffers does not depend on the workload"
@@ -233,6 +306,57 @@ fn kinds_parse_case_insensitively_and_reject_unknown_values() {
     assert!("web2".parse::<Workload>().is_err());
 }
 
+#[test]
+fn dev_shm_decisions() {
+    // 64 GB dw on 16 CPUs: work_mem 54 MB after the budget (16 parallel workers count in it); a
+    // worker and a leader each need a 108 MB hash table.
+    let at = |shm_mb| {
+        compute(&Inputs {
+            memory_mb: 65536,
+            cpus: 16,
+            workload: Workload::Dw,
+            storage: Storage::Ssd,
+            max_worker_processes: None,
+            shm_mb,
+        })
+    };
+    assert_eq!(at(None).work_mem_mb, 54);
+    let needed = dsm_needed_mb(16, 54);
+    assert_eq!(needed, 8 + 2 * 16 * 54 * 2);
+    assert_eq!(at(None).shm, ShmDecision::Unknown);
+    assert_eq!(
+        at(Some(needed)).shm,
+        ShmDecision::Fits {
+            shm_mb: needed,
+            needed_mb: needed
+        }
+    );
+    let t = at(Some(needed - 1));
+    assert_eq!(t.max_parallel_workers, 15);
+    assert_eq!(
+        t.shm,
+        ShmDecision::FewerWorkers {
+            shm_mb: needed - 1,
+            needed_mb: needed,
+            from: 16
+        }
+    );
+    let t = at(Some(8 + 216));
+    assert_eq!(
+        (
+            t.max_parallel_workers,
+            t.max_parallel_workers_per_gather,
+            t.max_parallel_maintenance_workers
+        ),
+        (1, 1, 1)
+    );
+    let t = at(Some(64));
+    assert!(t.shm.uses_mmap());
+    assert_eq!(t.max_parallel_workers, 16, "mmap keeps the workers");
+    // No parallel workers, nothing needed.
+    assert_eq!(dsm_needed_mb(0, 1000), 0);
+}
+
 fn any_workload() -> impl Strategy<Value = Workload> {
     prop::sample::select(Workload::ALL)
 }
@@ -250,12 +374,33 @@ proptest! {
         storage in any_storage(),
         user_workers in prop::option::of(any::<i64>()),
     ) {
-        let t = compute(&Inputs { memory_mb, cpus, workload, storage, max_worker_processes: user_workers });
+        let t = compute(&Inputs { memory_mb, cpus, workload, storage, max_worker_processes: user_workers, shm_mb: None });
         prop_assert!(t.shared_buffers_mb <= memory_mb / 4);
         prop_assert!((SHARED_BUFFERS_MIN_MB..=SHARED_BUFFERS_CAP_MB).contains(&t.shared_buffers_mb));
         prop_assert!(t.work_mem_mb >= 1);
         prop_assert!(t.work_mem_mb <= 256);
-        prop_assert!((MAINTENANCE_WORK_MEM_MIN_MB..=MAINTENANCE_WORK_MEM_CAP_MB).contains(&t.maintenance_work_mem_mb));
+        prop_assert!((BUDGET_MAINTENANCE_FLOOR_MB..=MAINTENANCE_WORK_MEM_CAP_MB).contains(&t.maintenance_work_mem_mb));
+        // The budget: always fits from 512 MB up, every term accounted, nothing raised.
+        let b = t.budget;
+        prop_assert!(b.fits, "{b:?}");
+        prop_assert!(b.total_mb <= memory_mb - margin_mb(memory_mb));
+        // Each term and the total are rounded up to whole MB separately.
+        let sum = b.shared_buffers_mb + b.wal_buffers_mb + b.shared_other_mb + b.server_processes_mb
+            + b.connections_mb + b.queries_mb + b.parallel_workers_mb + b.autovacuum_mb
+            + b.maintenance_mb;
+        prop_assert!(b.total_mb <= sum && sum < b.total_mb + 9, "{b:?}");
+        let r = b.reduced;
+        prop_assert!(r.work_mem_from.is_none_or(|from| from > t.work_mem_mb));
+        prop_assert!(r.max_connections_from.is_none_or(|from| from > t.max_connections));
+        prop_assert!(r.maintenance_work_mem_from.is_none_or(|from| from > t.maintenance_work_mem_mb));
+        prop_assert_eq!(r.shared_buffers_from, None, "the floors fit from 512 MB up");
+        // Reductions happen in order: connections only once work_mem is at its floor, and so on.
+        if r.max_connections_from.is_some() { prop_assert_eq!(t.work_mem_mb, 1); }
+        if r.max_parallel_workers_from.is_some() { prop_assert_eq!(t.max_connections, MIN_CONNECTIONS); }
+        if r.maintenance_work_mem_from.is_some() {
+            prop_assert_eq!(t.max_connections, MIN_CONNECTIONS);
+            prop_assert_eq!(t.max_parallel_workers, 0);
+        }
         prop_assert!(t.effective_cache_size_mb >= 2 * t.shared_buffers_mb);
         prop_assert!(t.effective_cache_size_mb < memory_mb);
         prop_assert!(t.max_connections >= MIN_CONNECTIONS);
@@ -263,6 +408,7 @@ proptest! {
         prop_assert!((1..=16).contains(&t.wal_buffers_mb) && t.wal_buffers_mb != 15);
         prop_assert!((1..=64).contains(&t.io_workers));
         prop_assert!(t.max_parallel_workers_per_gather <= t.max_parallel_workers);
+        prop_assert!(t.max_parallel_maintenance_workers <= t.max_parallel_workers);
         prop_assert!(t.max_parallel_maintenance_workers <= 4);
         prop_assert!(t.min_wal_size_mb < t.max_wal_size_mb);
     }
@@ -278,8 +424,30 @@ proptest! {
         if shared_buffers_ratio(memory_mb) == shared_buffers_ratio(memory_mb + 1) {
             prop_assert!(big.shared_buffers_mb >= small.shared_buffers_mb);
         }
-        prop_assert!(big.max_connections >= small.max_connections);
-        prop_assert!(big.maintenance_work_mem_mb >= small.maintenance_work_mem_mb);
+        // The formulas are monotonic; the budget's reductions follow shared_buffers' tier steps, so
+        // the property holds for the formula values (kept in `budget.reduced`).
+        let connections = |t: &Tuning| t.budget.reduced.max_connections_from.unwrap_or(t.max_connections);
+        let maintenance = |t: &Tuning| t.budget.reduced.maintenance_work_mem_from.unwrap_or(t.maintenance_work_mem_mb);
+        prop_assert!(connections(&big) >= connections(&small));
+        prop_assert!(maintenance(&big) >= maintenance(&small));
+    }
+
+    #[test]
+    fn dev_shm_never_raises_parallelism_and_what_is_left_fits(
+        memory_mb in MIN_MEMORY_MB..=MAX_MEMORY_MB,
+        cpus in MIN_CPUS..=MAX_CPUS,
+        workload in any_workload(),
+        shm_mb in 0u64..100_000,
+    ) {
+        let base = Inputs { memory_mb, cpus, workload, storage: Storage::Ssd, max_worker_processes: None, shm_mb: None };
+        let free = compute(&base);
+        let t = compute(&Inputs { shm_mb: Some(shm_mb), ..base });
+        prop_assert!(t.max_parallel_workers <= free.max_parallel_workers);
+        prop_assert!(t.budget.fits);
+        match t.shm {
+            ShmDecision::Mmap { .. } => prop_assert!(shm_mb < dsm_needed_mb(1, t.work_mem_mb)),
+            _ => prop_assert!(dsm_needed_mb(t.max_parallel_workers, t.work_mem_mb) <= shm_mb),
+        }
     }
 
     #[test]
@@ -289,9 +457,10 @@ proptest! {
         workload in any_workload(),
         storage in any_storage(),
         user_workers in prop::option::of(any::<i64>()),
+        shm_mb in prop::option::of(any::<u64>()),
     ) {
         // Callers validate first, but the core must not panic or overflow on anything.
-        let t = compute(&Inputs { memory_mb, cpus, workload, storage, max_worker_processes: user_workers });
+        let t = compute(&Inputs { memory_mb, cpus, workload, storage, max_worker_processes: user_workers, shm_mb });
         prop_assert!(t.shared_buffers_mb <= SHARED_BUFFERS_CAP_MB);
     }
 }

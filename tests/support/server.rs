@@ -49,6 +49,8 @@ pub struct Instance {
     pub args: Vec<String>,
     /// Run the entrypoint as this user and group ID instead of root (through `setpriv`).
     pub run_as: Option<u32>,
+    /// A cgroup v1 `cgroup.procs` file: the entrypoint (and so PostgreSQL) starts inside that cgroup.
+    pub cgroup_procs: Option<PathBuf>,
     unshare: Option<Child>,
 }
 
@@ -105,6 +107,7 @@ impl Instance {
             env,
             args: Vec::new(),
             run_as: None,
+            cgroup_procs: None,
             unshare: None,
         }
     }
@@ -157,7 +160,17 @@ impl Instance {
             .append(true)
             .open(&self.log)
             .expect("log file");
-        let mut command = Command::new("unshare");
+        let mut command = match &self.cgroup_procs {
+            // The shell moves itself into the cgroup, then becomes `unshare` (same pid).
+            Some(procs) => {
+                let mut sh = Command::new("sh");
+                sh.args(["-c", r#"echo $$ > "$0" && exec "$@""#])
+                    .arg(procs)
+                    .arg("unshare");
+                sh
+            }
+            None => Command::new("unshare"),
+        };
         command.args(["--pid", "--mount", "--fork", "--mount-proc"]);
         if let Some(id) = self.run_as {
             command
@@ -216,6 +229,13 @@ impl Instance {
             .status()
             .expect("kill");
         assert!(status.success(), "kill -{signal} failed");
+    }
+
+    /// The entrypoint's exit status if it has already exited (then the instance can be started again).
+    pub fn try_exit(&mut self) -> Option<ExitStatus> {
+        let status = self.unshare.as_mut()?.try_wait().ok().flatten()?;
+        self.unshare = None;
+        Some(status)
     }
 
     /// Waits for the entrypoint (and so the namespace) to end; panics with the log if it does not.
