@@ -7,7 +7,8 @@
 #   /usr/lib/postgresql/18/{bin,lib,share}  PostgreSQL; bin first on PATH, lib in ld.so.conf.d
 #   postgres user and group, uid/gid 999    home /var/lib/postgresql (postgres's, mode 1777, the VOLUME)
 #   PGDATA=/var/lib/postgresql/18/docker    created by the entrypoint on first start
-#   /var/run/postgresql, mode 3777          the socket directory
+#   /var/run/postgresql, mode 3777          the socket directory (Debian's default, made the default
+#                                           here through postgresql.conf.sample and PGHOST)
 #   /docker-entrypoint-initdb.d             empty; the aza-pg Dockerfile copies its scripts in
 #   en_US.UTF-8 (LANG=en_US.utf8)           generated with localedef, as in the official image
 #   pgbouncer, libnss-wrapper, gzip, xz-utils, zstd, tzdata and PostgreSQL's shared libraries
@@ -119,6 +120,13 @@ chown -R root:root "$rootfs$PG_PREFIX"
 # it would take any system libpq, or none.
 echo "$PG_PREFIX/lib" >"$rootfs/etc/ld.so.conf.d/00-postgresql.conf"
 in_root ldconfig
+# Debian builds PostgreSQL with /var/run/postgresql as the socket directory; this tree has upstream's
+# /tmp. The image's health check and users' `psql` expect Debian's, so new clusters get it from the
+# sample initdb copies (the official image edits the same file) and libpq gets it from PGHOST.
+sample="$rootfs$PG_PREFIX/share/postgresql.conf.sample"
+sed -i "s|^#unix_socket_directories = '/tmp'|unix_socket_directories = '/var/run/postgresql'|" "$sample"
+grep -q "^unix_socket_directories = '/var/run/postgresql'" "$sample" ||
+    fail "could not set unix_socket_directories in $sample"
 
 # postgresql-common already made some of these with other modes: set them, as the official image does
 # (1777 and 3777 let an arbitrary --user create PGDATA and its socket). /var/run is the image's
@@ -161,6 +169,7 @@ tar --numeric-owner --exclude=./dev/* --exclude=./proc/* --exclude=./sys/* -C "$
         --change "ENV PG_VERSION=$PG_VERSION" \
         --change "ENV PGDATA=/var/lib/postgresql/$PG_MAJOR/docker" \
         --change "ENV LANG=en_US.utf8" \
+        --change "ENV PGHOST=/var/run/postgresql" \
         --change "VOLUME /var/lib/postgresql" \
         --change 'CMD ["bash"]' \
         - "$image" >/dev/null
