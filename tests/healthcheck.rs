@@ -181,6 +181,20 @@ fn recovery_must_match_postgres_role() {
     pg.stop();
 }
 
+/// The `CREATE TABLE ... pg_aza_status` statement of docker/initdb/01-extensions.sql.
+fn status_table_ddl() -> String {
+    let script = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docker/initdb/01-extensions.sql"
+    ))
+    .unwrap();
+    let start = script
+        .find("CREATE TABLE IF NOT EXISTS public.pg_aza_status")
+        .expect("01-extensions.sql creates pg_aza_status");
+    let end = start + script[start..].find(");\n").expect("end of CREATE TABLE") + 2;
+    script[start..end].to_string()
+}
+
 #[test]
 fn the_latest_initialisation_status_decides() {
     let mut pg = Instance::new();
@@ -188,21 +202,14 @@ fn the_latest_initialisation_status_decides() {
         .set_env("POSTGRES_DB", "appdb");
     pg.start();
     pg.wait_ready();
-    // The shape 01-extensions.sql gives it; only init_timestamp and status are required.
-    pg.psql(
-        "CREATE TABLE pg_aza_status (
-             id serial PRIMARY KEY,
-             init_timestamp timestamptz NOT NULL DEFAULT clock_timestamp(),
-             script_version text,
-             failed_extensions text[],
-             status text NOT NULL)",
-    )
-    .unwrap();
+    // Exactly the table the image's init script creates (the health query once ordered by a column
+    // this table does not have, and only a container test noticed).
+    pg.psql(&status_table_ddl()).unwrap();
     assert_healthy(&healthcheck(&pg, &[]));
     let record = |at: &str, status: &str, failed: &str| {
         pg.psql(&format!(
-            "INSERT INTO pg_aza_status (init_timestamp, status, failed_extensions) \
-             VALUES ('{at}', '{status}', '{failed}')"
+            "INSERT INTO pg_aza_status (script_version, expected_extensions, started_at, status, \
+             failed_extensions) VALUES ('test', '{{}}', '{at}', '{status}', '{failed}')"
         ))
         .unwrap();
     };
@@ -217,7 +224,7 @@ fn the_latest_initialisation_status_decides() {
     let stdout = assert_healthy(&healthcheck(&pg, &[]));
     assert!(stdout.contains("initialisation completed"), "{stdout}");
 
-    // Latest means the newest init_timestamp, not the last row inserted.
+    // Latest means the newest started_at, not the last row inserted.
     record("2024-12-31 00:00+00", "failed", "{vector}");
     assert_healthy(&healthcheck(&pg, &[]));
 

@@ -5,7 +5,8 @@
 //! 1. the server accepts a connection and answers a query within the timeout;
 //! 2. it is in recovery exactly when `POSTGRES_ROLE=replica` (a promoted replica is as wrong as a
 //!    primary that came up as a standby);
-//! 3. if the initialisation status table `pg_aza_status` exists, its latest row (by `init_timestamp`)
+//! 3. if the initialisation status table `pg_aza_status` exists, its latest row (by `started_at`, as
+//!    docker/initdb/01-extensions.sql creates it)
 //!    is not `in_progress` or `failed`; `partial` is healthy with a warning.
 //!
 //! One `psql` session does all of it (psql is in the image; a client library would cost the static
@@ -266,7 +267,7 @@ fn seconds(duration: Duration) -> String {
 }
 
 /// What psql runs: every answer on its own `name=value` line. The status row is read as JSON so that
-/// columns other than `status` and `init_timestamp` are optional. The server-side timeouts stop a
+/// columns other than `status` and `started_at` are optional. The server-side timeouts stop a
 /// query stuck on a lock from outliving the killed psql.
 pub fn script(timeout: Duration) -> String {
     let ms = timeout.as_millis().max(1);
@@ -279,7 +280,7 @@ SELECT 1 AS answered, pg_is_in_recovery() AS in_recovery,
 \\echo in_recovery=:in_recovery
 \\if :has_status
 SELECT 'status_row=' || coalesce(
-    (SELECT to_jsonb(s)::text FROM pg_aza_status s ORDER BY s.init_timestamp DESC LIMIT 1), 'null');
+    (SELECT to_jsonb(s)::text FROM pg_aza_status s ORDER BY s.started_at DESC LIMIT 1), 'null');
 \\endif
 "
     )
@@ -655,7 +656,7 @@ mod tests {
             ("answered=1\nin_recovery=t\n", true, InitRecord::NoTable),
             ("answered=1\nin_recovery=f\nstatus_row=null\n", false, InitRecord::NoRows),
             (
-                "answered=1\nin_recovery=f\nstatus_row={\"status\": \"partial\", \"init_timestamp\": \
+                "answered=1\nin_recovery=f\nstatus_row={\"status\": \"partial\", \"started_at\": \
                  \"2025-01-01T00:00:00+00:00\", \"failed_extensions\": [\"pgmq\", \"vector\"]}\n",
                 false,
                 latest(Some("partial"), &["pgmq", "vector"]),
