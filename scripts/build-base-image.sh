@@ -121,12 +121,15 @@ chown -R root:root "$rootfs$PG_PREFIX"
 echo "$PG_PREFIX/lib" >"$rootfs/etc/ld.so.conf.d/00-postgresql.conf"
 in_root ldconfig
 # Debian builds PostgreSQL with /var/run/postgresql as the socket directory; this tree has upstream's
-# /tmp. The image's health check and users' `psql` expect Debian's, so new clusters get it from the
-# sample initdb copies (the official image edits the same file) and libpq gets it from PGHOST.
-sample="$rootfs$PG_PREFIX/share/postgresql.conf.sample"
-sed -i "s|^#unix_socket_directories = '/tmp'|unix_socket_directories = '/var/run/postgresql'|" "$sample"
-grep -q "^unix_socket_directories = '/var/run/postgresql'" "$sample" ||
-    fail "could not set unix_socket_directories in $sample"
+# /tmp, which initdb writes into every postgresql.conf (it rewrites the sample's own line). The image's
+# health check and users' `psql` expect Debian's, so the sample ends with an include that initdb leaves
+# alone, and libpq gets the directory from PGHOST. A command-line -k or -c still wins (the
+# entrypoint's temporary init server uses its own socket that way).
+base_conf="$PG_PREFIX/share/aza-base-image.conf"
+printf '%s\n' "# aza-pg base image: Debian's socket directory (scripts/build-base-image.sh)" \
+    "unix_socket_directories = '/var/run/postgresql'" >"$rootfs$base_conf"
+printf '\n%s\n%s\n' "# aza-pg base image (scripts/build-base-image.sh): Debian's socket directory" \
+    "include_if_exists = '$base_conf'" >>"$rootfs$PG_PREFIX/share/postgresql.conf.sample"
 
 # postgresql-common already made some of these with other modes: set them, as the official image does
 # (1777 and 3777 let an arbitrary --user create PGDATA and its socket). /var/run is the image's
