@@ -12,9 +12,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::docker::{
-    cgroup_version, docker, engine_or_skip, image, shared_dir, wait_for, write_readable, Container,
-    PRELOAD,
+    cgroup_version, docker, docker_command, engine_or_skip, image, shared_dir, unique_name,
+    wait_for, write_readable, ComposeStack, Container, PRELOAD,
 };
+use support::server::{free_port, is_listed_for_the_leak_check, postgres_bin, PASSWORD};
 use support::{describe, text, timeout};
 
 /// `--dry-run --format json` in a container with the same options the server runs with.
@@ -312,4 +313,241 @@ fn bad_input_stops_the_container_at_once_with_the_reason_in_its_log() {
             "{tag}: ran for {ran:?}"
         );
     }
+}
+
+/// `psql -c SQL` from the host (PostgreSQL 18's own psql) over TCP to 127.0.0.1:PORT with a password.
+fn host_psql(port: u16, user: &str, password: &str, sql: &str) -> Result<String, String> {
+    let output = std::process::Command::new(postgres_bin().join("psql"))
+        .env_clear()
+        .env("PGPASSWORD", password)
+        .env("PGCONNECT_TIMEOUT", "5")
+        .args([
+            "-X",
+            "-A",
+            "-t",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-h",
+            "127.0.0.1",
+            "-p",
+        ])
+        .arg(port.to_string())
+        .args(["-U", user, "-d", "postgres", "-c", sql])
+        .output()
+        .expect("psql");
+    if output.status.success() {
+        Ok(text(&output.stdout).trim().to_string())
+    } else {
+        Err(text(&output.stderr))
+    }
+}
+
+/// Awkward on purpose, and listed in tests/secrets.txt (the same as tests/replication.rs and
+/// tests/pgbouncer.rs use).
+const REPLICATION_PASSWORD: &str = "r3pl:it's\\odd@&";
+const PGBOUNCER_PASSWORD: &str = "b0uncer:\"au\\th@&'x";
+const APP_PASSWORD: &str = "app:p\\ss@w&rd'";
+
+#[test]
+fn the_single_stack_serves_password_logins_with_minimal_wal() {
+    if !engine_or_skip("the_single_stack_serves_password_logins_with_minimal_wal") {
+        return;
+    }
+    let port = free_port();
+    let project = unique_name("single");
+    let stack = ComposeStack::new(
+        "single",
+        &[
+            ("POSTGRES_IMAGE", image().reference.clone()),
+            ("POSTGRES_SHARED_PRELOAD_LIBRARIES", PRELOAD.to_string()),
+            ("POSTGRES_PORT", port.to_string()),
+            ("COMPOSE_PROJECT_NAME", project.clone()),
+            ("POSTGRES_NETWORK_NAME", format!("{project}-net")),
+            ("POSTGRES_DATA_VOLUME", format!("{project}-data")),
+        ],
+        &[("POSTGRES_PASSWORD", PASSWORD)],
+    );
+    stack.up();
+    let server = Container::attach(&format!("{project}-postgres-single"));
+    server.wait_healthy(Duration::from_secs(120));
+    // The stack's 512m / 0.5 CPU limits are what the entrypoint tuned for.
+    assert_eq!(
+        server.psql_ok("SELECT current_setting('wal_level') || ' ' || current_setting('max_wal_senders') || ' ' || current_setting('shared_buffers')"),
+        "minimal 0 128MB"
+    );
+    assert_eq!(
+        host_psql(port, "postgres", PASSWORD, "SELECT 'over tcp'").as_deref(),
+        Ok("over tcp"),
+        "{}",
+        server.context()
+    );
+}
+
+#[test]
+fn a_replica_stack_streams_from_the_primary_stack_and_pgbouncer_logs_in_with_scram() {
+    if !engine_or_skip(
+        "a_replica_stack_streams_from_the_primary_stack_and_pgbouncer_logs_in_with_scram",
+    ) {
+        return;
+    }
+    for secret in [REPLICATION_PASSWORD, PGBOUNCER_PASSWORD, APP_PASSWORD] {
+        assert!(is_listed_for_the_leak_check(secret));
+    }
+    // Smaller than the stacks' 2 GB / 2 CPUs for a 2-core CI machine, and equal on both sides: a
+    // standby needs at least the primary's max_connections and max_worker_processes.
+    let limits = [
+        ("POSTGRES_MEMORY_LIMIT", "1024m".to_string()),
+        ("POSTGRES_MEMORY_RESERVATION", "512m".to_string()),
+        ("POSTGRES_CPU_LIMIT", "1".to_string()),
+    ];
+    let name = unique_name("primary");
+    let network = format!("{name}-net");
+    let bouncer_port = free_port();
+    let primary_stack = ComposeStack::new(
+        "primary",
+        &[
+            &limits[..],
+            &[
+                ("POSTGRES_IMAGE", image().reference.clone()),
+                ("PGBOUNCER_IMAGE", image().reference.clone()),
+                ("POSTGRES_SHARED_PRELOAD_LIBRARIES", PRELOAD.to_string()),
+                ("POSTGRES_PORT", free_port().to_string()),
+                ("PGBOUNCER_PORT", bouncer_port.to_string()),
+                ("POSTGRES_CONTAINER_NAME", name.clone()),
+                ("PGBOUNCER_CONTAINER_NAME", format!("{name}-pgbouncer")),
+                ("POSTGRES_NETWORK_NAME", network.clone()),
+                ("POSTGRES_DATA_VOLUME", format!("{name}-data")),
+                ("POSTGRES_BACKUP_VOLUME", format!("{name}-backup")),
+            ],
+        ]
+        .concat(),
+        &[
+            ("POSTGRES_PASSWORD", PASSWORD),
+            ("PG_REPLICATION_PASSWORD", REPLICATION_PASSWORD),
+            ("PGBOUNCER_AUTH_PASS", PGBOUNCER_PASSWORD),
+        ],
+    );
+    // pgbouncer waits for the primary to be healthy, so `up` returns once both run.
+    primary_stack.up();
+    let primary = Container::attach(&name);
+    primary.wait_healthy(Duration::from_secs(120));
+    let bouncer = Container::attach(&format!("{name}-pgbouncer"));
+    bouncer.wait_healthy(Duration::from_secs(120));
+
+    // An application role whose password never appears in an argument: psql reads it from its
+    // environment (\getenv) inside the container.
+    let output = docker_command(&[
+        "exec",
+        "-i",
+        "-e",
+        "APP_PASSWORD",
+        &primary.name,
+        "psql",
+        "-X",
+        "-q",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-U",
+        "postgres",
+        "-d",
+        "postgres",
+    ])
+    .env("APP_PASSWORD", APP_PASSWORD)
+    .stdin(std::process::Stdio::piped())
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped())
+    .spawn()
+    .and_then(|mut child| {
+        use std::io::Write;
+        child.stdin.take().unwrap().write_all(
+            b"\\getenv app_password APP_PASSWORD\n\
+              CREATE ROLE app LOGIN PASSWORD :'app_password';\n\
+              CREATE TABLE replicated (v text);\n\
+              GRANT SELECT ON replicated TO app;\n\
+              INSERT INTO replicated VALUES ('before the replica');\n",
+        )?;
+        child.wait_with_output()
+    })
+    .expect("docker exec psql");
+    assert!(output.status.success(), "{}", describe(&output));
+
+    // Through PgBouncer: SCRAM against the verifier auth_query reads from the primary.
+    assert_eq!(
+        host_psql(
+            bouncer_port,
+            "app",
+            APP_PASSWORD,
+            "SELECT current_user || ' ' || count(*) FROM replicated"
+        )
+        .as_deref(),
+        Ok("app 1"),
+        "{}",
+        bouncer.context()
+    );
+    assert!(
+        host_psql(bouncer_port, "app", "wrong", "SELECT 1").is_err(),
+        "a wrong password must be refused"
+    );
+
+    let replica_name = unique_name("replica");
+    let replica_port = free_port();
+    let replica_stack = ComposeStack::new(
+        "replica",
+        &[
+            &limits[..],
+            &[
+                ("POSTGRES_IMAGE", image().reference.clone()),
+                ("POSTGRES_SHARED_PRELOAD_LIBRARIES", PRELOAD.to_string()),
+                ("POSTGRES_PORT", replica_port.to_string()),
+                ("POSTGRES_CONTAINER_NAME", replica_name.clone()),
+                ("PRIMARY_NETWORK_NAME", network.clone()),
+                ("POSTGRES_DATA_VOLUME", format!("{replica_name}-data")),
+            ],
+        ]
+        .concat(),
+        &[
+            ("POSTGRES_PASSWORD", PASSWORD),
+            ("PG_REPLICATION_PASSWORD", REPLICATION_PASSWORD),
+        ],
+    );
+    replica_stack.up();
+    let replica = Container::attach(&replica_name);
+    replica.wait_healthy(Duration::from_secs(120));
+    assert_eq!(
+        replica
+            .psql_ok("SELECT pg_is_in_recovery()::text || ' ' || status FROM pg_stat_wal_receiver"),
+        "true streaming"
+    );
+
+    // Written after the copy: it arrives by streaming.
+    primary.psql_ok("INSERT INTO replicated VALUES ('streamed')");
+    let read = "SELECT string_agg(v, ',' ORDER BY v) FROM replicated";
+    wait_for(
+        "the row written on the primary, on the replica",
+        Duration::from_secs(30),
+        || match replica.psql(read) {
+            Ok(rows) if rows == "before the replica,streamed" => Ok(()),
+            other => Err(format!("{other:?}")),
+        },
+        || replica.context(),
+    );
+
+    let killed = docker(&["kill", &primary.name]);
+    assert!(killed.status.success(), "{}", describe(&killed));
+    let (status, _) = primary.state();
+    assert_ne!(status, "running", "the primary must be down for this check");
+    assert_eq!(replica.psql_ok(read), "before the replica,streamed");
+    assert_eq!(
+        host_psql(
+            replica_port,
+            "postgres",
+            PASSWORD,
+            "SELECT pg_is_in_recovery()"
+        )
+        .as_deref(),
+        Ok("t"),
+        "the replica serves reads over TCP with the primary down\n{}",
+        replica.context()
+    );
+    assert_eq!(primary.state().0, status, "the primary stayed down");
 }

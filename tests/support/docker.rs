@@ -218,16 +218,7 @@ fn build_image() -> Result<Image, String> {
             .output()
             .map_err(|e| format!("docker build: {e}"))
     };
-    let mut output = build()?;
-    // The engine is shared: someone else's `docker image prune` can remove an intermediate layer
-    // this build is about to use ("layer does not exist"). One more attempt, said out loud.
-    if !output.status.success() && text(&output.stderr).contains("does not exist") {
-        loud(&format!(
-            "container tests: docker build lost a layer to another user of the engine; building again\n{}",
-            last_lines(&text(&output.stderr), 3)
-        ));
-        output = build()?;
-    }
+    let output = build()?;
     if !output.status.success() {
         return Err(format!(
             "docker build failed ({}):\n{}",
@@ -270,6 +261,8 @@ fn last_lines(text: &str, count: usize) -> String {
 /// A container this test owns: removed with its anonymous volumes when dropped, after its log is kept.
 pub struct Container {
     pub name: String,
+    /// Removed on drop; a compose service's container belongs to its [`ComposeStack`] instead.
+    owned: bool,
 }
 
 impl Container {
@@ -277,6 +270,15 @@ impl Container {
     pub fn named(tag: &str) -> Container {
         Container {
             name: unique_name(tag),
+            owned: true,
+        }
+    }
+
+    /// A container some other guard removes (a compose service): only looked at.
+    pub fn attach(name: &str) -> Container {
+        Container {
+            name: name.to_string(),
+            owned: false,
         }
     }
 
@@ -477,6 +479,9 @@ impl Container {
 
 impl Drop for Container {
     fn drop(&mut self) {
+        if !self.owned {
+            return;
+        }
         keep_log(&format!("container-{}", self.name), &self.logs());
         let _ = Command::new("docker")
             .args(["rm", "--force", "--volumes", &self.name])
@@ -552,4 +557,98 @@ pub fn write_readable(dir: &Path, name: &str, contents: &str) -> PathBuf {
     fs::write(&path, contents).expect("write file");
     fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).expect("chmod file");
     path
+}
+
+/// A copy of one of `stacks/` brought up with docker-compose under a project name of its own, and
+/// taken down with its volumes when dropped (after its logs are kept).
+pub struct ComposeStack {
+    pub dir: tempfile::TempDir,
+    pub project: String,
+    secrets: Vec<(String, String)>,
+}
+
+impl ComposeStack {
+    /// `stacks/STACK` with `.env` made from its `.env.example`: `settings` replace or add lines, and
+    /// the `secrets` lines are removed, their values reaching compose through its environment.
+    pub fn new(stack: &str, settings: &[(&str, String)], secrets: &[(&str, &str)]) -> ComposeStack {
+        let source = project_dir().join("stacks").join(stack);
+        let dir = tempfile::tempdir().expect("temp dir");
+        fs::copy(source.join("compose.yml"), dir.path().join("compose.yml")).expect("copy stack");
+        let example = fs::read_to_string(source.join(".env.example")).expect(".env.example");
+        let replaced = |line: &str| {
+            settings
+                .iter()
+                .map(|(name, _)| *name)
+                .chain(secrets.iter().map(|(name, _)| *name))
+                .any(|name| line.starts_with(&format!("{name}=")))
+        };
+        let mut lines: Vec<String> = example
+            .lines()
+            .filter(|line| !replaced(line))
+            .map(str::to_string)
+            .collect();
+        lines.extend(
+            settings
+                .iter()
+                .map(|(name, value)| format!("{name}={value}")),
+        );
+        fs::write(dir.path().join(".env"), lines.join("\n") + "\n").expect("write .env");
+        ComposeStack {
+            dir,
+            project: unique_name(stack),
+            secrets: secrets
+                .iter()
+                .map(|(name, value)| (name.to_string(), value.to_string()))
+                .collect(),
+        }
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new("docker-compose");
+        command
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.dir.path())
+            .current_dir(self.dir.path())
+            .args(["--project-name", &self.project, "--file", "compose.yml"])
+            .args(args);
+        if let Some(host) = std::env::var_os("DOCKER_HOST") {
+            command.env("DOCKER_HOST", host);
+        }
+        for (name, value) in &self.secrets {
+            command.env(name, value);
+        }
+        command
+    }
+
+    /// `up -d`: the default services only (no `exporters` profile).
+    pub fn up(&self) {
+        let output = self
+            .command(&["up", "-d"])
+            .output()
+            .expect("docker-compose (apt-get install docker-compose; scripts/test.sh does)");
+        assert!(
+            output.status.success(),
+            "docker-compose up {}\n{}\n{}",
+            self.project,
+            describe(&output),
+            self.logs()
+        );
+    }
+
+    pub fn logs(&self) -> String {
+        let output = self.command(&["logs", "--no-color"]).output();
+        output
+            .map(|o| format!("{}{}", text(&o.stdout), text(&o.stderr)))
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for ComposeStack {
+    fn drop(&mut self) {
+        keep_log(&format!("compose-{}", self.project), &self.logs());
+        let _ = self
+            .command(&["down", "--volumes", "--remove-orphans", "--timeout", "5"])
+            .output();
+    }
 }
