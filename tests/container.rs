@@ -47,6 +47,11 @@ fn assert_tuning_matches_dry_run(
         (Some(expected_memory.0), Some(expected_memory.1)),
         "{inputs}"
     );
+    if expected_memory.1 == "cgroup-v1" {
+        // The container's own limit, through its cgroup namespace view of the v1 hierarchy.
+        let origin = inputs["memory_origin"].as_str().unwrap_or_default();
+        assert!(origin.ends_with("/memory.limit_in_bytes"), "{inputs}");
+    }
     assert_eq!(
         (inputs["cpus"].as_u64(), inputs["cpu_source"].as_str()),
         (Some(expected_cpus.0), Some(expected_cpus.1)),
