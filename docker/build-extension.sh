@@ -15,6 +15,12 @@ if [ "$#" -lt 5 ]; then
 fi
 name=$1 type=$2 repository=$3 commit=$4 subdir=$5
 shift 5
+# SKIP_EXTENSIONS is the stage's build argument, so it is in the environment here. The legacy builder
+# runs this stage even when the final image does not need it; this keeps it off the network.
+if [ "${SKIP_EXTENSIONS:-false}" = "true" ]; then
+    echo "build-extension $name: skipped (SKIP_EXTENSIONS=true)"
+    exit 0
+fi
 out=/opt/ext-out
 work="/tmp/build/$name"
 

@@ -12,8 +12,10 @@ step "system packages"
 # util-linux: unshare, nsenter, setpriv; libnss-wrapper: initdb as a user ID without a passwd entry;
 # gzip, xz-utils, zstd: compressed init scripts; pgbouncer: tests/pgbouncer.rs; docker-compose (whose
 # `config` normalises the stacks) and python3-yaml: tests/stacks.rs and tests/kubernetes.rs; qemu-user:
-# the aarch64 entrypoint's --dry-run in tests/binary_check.rs.
-packages=(shellcheck util-linux libnss-wrapper gzip xz-utils zstd pgbouncer docker-compose python3-yaml qemu-user)
+# the aarch64 entrypoint's --dry-run in tests/binary_check.rs; debootstrap: the container tests' base
+# image (scripts/build-base-image.sh).
+packages=(shellcheck util-linux libnss-wrapper gzip xz-utils zstd pgbouncer docker-compose python3-yaml qemu-user
+    debootstrap)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -92,6 +94,21 @@ step "actionlint and zizmor --offline (.github/workflows)"
 # actionlint also runs shellcheck over every run: script.
 actionlint
 zizmor --offline --no-progress .github/workflows
+
+step "static musl entrypoint (the container tests' image takes it prebuilt)"
+cargo build --quiet --release --locked --target x86_64-unknown-linux-musl --bin aza-entrypoint
+
+step "container tests' base image"
+# tests/container.rs needs a Docker engine; without one they fail, unless AZA_SKIP_CONTAINER_TESTS=1
+# (then each prints a SKIPPED line). The base image is built here, once, so that its first build
+# (debootstrap, a few minutes) shows as its own step; later runs find it by content hash.
+if [ "${AZA_SKIP_CONTAINER_TESTS:-}" = "1" ]; then
+    echo "SKIPPED: AZA_SKIP_CONTAINER_TESTS=1, the image is neither built nor tested under Docker"
+else
+    base_started=$SECONDS
+    bash scripts/build-base-image.sh
+    echo "base image ready after $((SECONDS - base_started)) s"
+fi
 
 step "cargo test"
 # tests/supervise.rs runs target/debug/examples/supervise; with --all-targets cargo builds examples only in

@@ -390,3 +390,27 @@ fn the_single_stack_has_minimal_wal_and_no_replication_or_pgbouncer() {
     assert_eq!(plan["settings"]["wal_level"], "minimal", "{plan}");
     assert_eq!(plan["settings"]["max_wal_senders"], "0", "{plan}");
 }
+
+#[test]
+fn services_on_images_from_a_registry_are_optional_behind_the_exporters_profile() {
+    // A plain `up` must work with nothing but the aza-pg image (tests/container.rs brings the stacks up
+    // where no registry is reachable).
+    let mut optional = 0;
+    for stack in STACKS {
+        let config = config(stack);
+        for (name, service) in services(&config) {
+            if service["image"] == "aza-pg:18" {
+                assert!(service.get("profiles").is_none(), "{stack}/{name}");
+            } else {
+                assert_eq!(
+                    service["profiles"],
+                    serde_json::json!(["exporters"]),
+                    "{stack}/{name} runs {} and must not start by default",
+                    service["image"]
+                );
+                optional += 1;
+            }
+        }
+    }
+    assert_eq!(optional, 4, "the four exporters");
+}

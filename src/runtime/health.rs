@@ -5,7 +5,8 @@
 //! 1. the server accepts a connection and answers a query within the timeout;
 //! 2. it is in recovery exactly when `POSTGRES_ROLE=replica` (a promoted replica is as wrong as a
 //!    primary that came up as a standby);
-//! 3. if the initialisation status table `pg_aza_status` exists, its latest row (by `started_at`)
+//! 3. if the initialisation status table `pg_aza_status` exists, its latest row (by `started_at`, as
+//!    docker/initdb/01-extensions.sql creates it)
 //!    is not `in_progress` or `failed`; `partial` is healthy with a warning.
 //!
 //! One `psql` session does all of it (psql is in the image; a client library would cost the static
