@@ -24,6 +24,17 @@ fn wait_for_file(instance: &Instance, path: &std::path::Path) {
     }
 }
 
+/// Adds a first init script that appends a line to a file per initialisation; returns that file.
+fn count_initialisations(pg: &Instance) -> std::path::PathBuf {
+    let runs = pg.scratch.join("runs");
+    pg.script(
+        "01-count.sh",
+        format!("echo run >> {}\n", runs.display()).as_bytes(),
+        0o644,
+    );
+    runs
+}
+
 fn count_lines(path: &std::path::Path) -> usize {
     fs::read_to_string(path)
         .map(|t| t.lines().count())
@@ -147,12 +158,7 @@ fn init_scripts_of_every_kind_run_in_order() {
 #[test]
 fn a_failing_script_leaves_nothing_and_the_next_start_initialises_again() {
     let mut pg = Instance::new();
-    let runs = pg.scratch.join("runs");
-    pg.script(
-        "01-count.sh",
-        format!("echo run >> {}\n", runs.display()).as_bytes(),
-        0o644,
-    );
+    let runs = count_initialisations(&pg);
     pg.script("02-fail.sql", b"SELECT 1/0;\n", 0o644);
     pg.start();
     let status = pg.wait_exit(Duration::from_secs(60));
@@ -188,13 +194,8 @@ fn a_failing_script_leaves_nothing_and_the_next_start_initialises_again() {
 /// Kills or stops the entrypoint while an init script runs; the next start must initialise from scratch.
 fn interrupted_initialisation_is_redone(signal: &str) {
     let mut pg = Instance::new();
-    let runs = pg.scratch.join("runs");
+    let runs = count_initialisations(&pg);
     let marker = pg.scratch.join("in-script");
-    pg.script(
-        "01-count.sh",
-        format!("echo run >> {}\n", runs.display()).as_bytes(),
-        0o644,
-    );
     pg.script("02-table.sql", b"CREATE TABLE first_attempt();\n", 0o644);
     pg.script(
         "03-slow.sh",
@@ -357,12 +358,7 @@ fn a_killed_postmaster_makes_the_entrypoint_exit_non_zero() {
 #[test]
 fn a_restart_with_more_memory_applies_new_settings_without_reinitialising() {
     let mut pg = Instance::new();
-    let runs = pg.scratch.join("runs");
-    pg.script(
-        "01-count.sh",
-        format!("echo run >> {}\n", runs.display()).as_bytes(),
-        0o644,
-    );
+    let runs = count_initialisations(&pg);
     pg.start();
     pg.wait_ready();
     assert_eq!(pg.psql("SHOW shared_buffers").unwrap(), "256MB");
