@@ -187,10 +187,15 @@ pub fn parse_timestamp(input: &str) -> Result<BuildTime, ReleaseError> {
     }
     let field = |range: std::ops::Range<usize>| -> Result<u32, ReleaseError> {
         let part = &text[range];
-        if part.bytes().all(|b| b.is_ascii_digit()) {
-            Ok(part.parse().expect("digits"))
-        } else {
-            Err(error("has a non-digit where a number belongs"))
+        // All digits and at most four of them, so the parse cannot overflow.
+        match part
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| part.parse().ok())
+            .flatten()
+        {
+            Some(value) => Ok(value),
+            None => Err(error("has a non-digit where a number belongs")),
         }
     };
     let (year, month, day) = (field(0..4)?, field(5..7)?, field(8..10)?);
