@@ -742,3 +742,34 @@ fn the_password_is_in_no_argv_and_no_server_environment_during_initialisation() 
     pg.signal_pid1("TERM");
     pg.wait_exit(Duration::from_secs(30));
 }
+
+/// Regression: psql stopping early (ON_ERROR_STOP) on a compressed script bigger than a pipe's
+/// buffer left the decompressor blocked on the pipe and PID 1 waiting for it forever.
+#[test]
+fn a_large_compressed_script_failing_early_fails_the_start_promptly() {
+    let mut pg = Instance::new();
+    let mut sql = String::from("SELECT 1/0;\n");
+    for i in 0..200_000 {
+        sql.push_str(&format!("SELECT {i};\n"));
+    }
+    let mut gzip = Command::new("gzip")
+        .arg("-c")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = gzip.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || stdin.write_all(sql.as_bytes()));
+    let compressed = gzip.wait_with_output().unwrap().stdout;
+    writer.join().unwrap().unwrap();
+    pg.script("01-big.sql.gz", &compressed, 0o644);
+    pg.start();
+    let status = pg.wait_exit(Duration::from_secs(30));
+    assert!(!status.success(), "{}", pg.log_tail());
+    assert!(
+        pg.log_text().contains("init script 01-big.sql.gz"),
+        "{}",
+        pg.log_tail()
+    );
+    assert!(!pg.is_initialised());
+}

@@ -466,6 +466,9 @@ impl Session<'_> {
         };
         psql.stdin(Stdio::from(read_end));
         let psql_result = self.run(step, psql);
+        // The command keeps its copy of the read end: close it, or a decompressor still writing
+        // after psql stopped early (ON_ERROR_STOP) would block on a full pipe forever.
+        psql.stdin(Stdio::null());
         let interrupted = &mut self.interrupted;
         let outcome = self
             .supervisor
