@@ -67,13 +67,26 @@ pub fn clear_interrupted(pgdata: &Path, waldir: Option<&Path>) -> io::Result<()>
             pgdata.display()
         )));
     }
+    // The WAL directory is emptied only when the unfinished cluster's `pg_wal` links to it, i.e.
+    // when our initdb wrote there; otherwise its contents may be anyone's (initdb then refuses it).
+    let ours = waldir.filter(|dir| wal_link_points_to(pgdata, dir));
     remove_contents(pgdata)?;
-    if let Some(waldir) = waldir {
-        if waldir.exists() {
-            remove_contents(waldir)?;
-        }
+    if let Some(waldir) = ours {
+        remove_contents(waldir)?;
     }
     Ok(())
+}
+
+/// Whether `pg_wal` of the staged (or half-moved) cluster is a symbolic link to `waldir`.
+fn wal_link_points_to(pgdata: &Path, waldir: &Path) -> bool {
+    [staging_dir(pgdata).join("pg_wal"), pgdata.join("pg_wal")]
+        .iter()
+        .any(|link| {
+            fs::read_link(link).is_ok_and(|target| {
+                let canonical = |p: &Path| fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+                canonical(&target) == canonical(waldir)
+            })
+        })
 }
 
 fn remove_contents(dir: &Path) -> io::Result<()> {
@@ -170,6 +183,21 @@ mod tests {
     }
 
     #[test]
+    fn a_wal_directory_our_initdb_did_not_link_is_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let pgdata = dir.path().join("data");
+        let waldir = dir.path().join("someone-elses-wal");
+        touch(&staging_dir(&pgdata).join("global/pg_control"));
+        touch(&waldir.join("000000010000000000000042"));
+        clear_interrupted(&pgdata, Some(&waldir)).unwrap();
+        assert_eq!(inspect(&pgdata).unwrap(), DataDirState::Empty);
+        assert!(
+            waldir.join("000000010000000000000042").exists(),
+            "foreign WAL was deleted"
+        );
+    }
+
+    #[test]
     fn commit_refuses_a_staging_dir_without_pg_version() {
         let dir = tempfile::tempdir().unwrap();
         touch(&staging_dir(dir.path()).join("base/1"));
@@ -182,10 +210,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let pgdata = dir.path().join("data");
         let waldir = dir.path().join("wal");
-        // As if killed after moving `base` but before PG_VERSION.
+        // As if killed after moving `base` but before PG_VERSION, with initdb's WAL link in place.
         touch(&pgdata.join("base/1"));
         touch(&staging_dir(&pgdata).join("PG_VERSION"));
         touch(&waldir.join("000000010000000000000001"));
+        std::os::unix::fs::symlink(&waldir, staging_dir(&pgdata).join("pg_wal")).unwrap();
         clear_interrupted(&pgdata, Some(&waldir)).unwrap();
         assert_eq!(inspect(&pgdata).unwrap(), DataDirState::Empty);
         assert_eq!(fs::read_dir(&waldir).unwrap().count(), 0);
