@@ -773,3 +773,58 @@ fn a_large_compressed_script_failing_early_fails_the_start_promptly() {
     );
     assert!(!pg.is_initialised());
 }
+
+/// Found in review: a second entrypoint on the same data directory, restarted while the first was
+/// still initialising, took the staging directory for an abandoned one and cleared it.
+#[test]
+fn a_second_entrypoint_does_not_touch_an_initialisation_in_progress() {
+    let mut pg = Instance::new();
+    let marker = pg.scratch.join("in-script");
+    pg.script(
+        "01-wait.sh",
+        format!("touch {}\nsleep 3\n", marker.display()).as_bytes(),
+        0o644,
+    );
+    pg.start();
+    wait_for_file(&pg, &marker);
+    let mut second = Command::new(support::entrypoint());
+    second
+        .env_clear()
+        .env("PATH", support::server::path_with_postgres());
+    for (name, value) in &pg.env {
+        second.env(name, value);
+    }
+    second.args(["postgres", "-p", &support::server::free_port().to_string()]);
+    let mut child = second
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Bounded: an entrypoint that did not refuse would go on to run a server of its own.
+    let deadline = Instant::now() + timeout(Duration::from_secs(20));
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the second entrypoint did not refuse the locked data directory");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("another aza-entrypoint is initialising"),
+        "{stderr}"
+    );
+    pg.wait_ready();
+    assert_eq!(pg.psql("SELECT 1").unwrap(), "1");
+    assert!(
+        !pg.pgdata.join(".aza-init.lock").exists(),
+        "the lock file is removed after initialisation"
+    );
+    pg.stop();
+}

@@ -13,8 +13,42 @@ use std::path::{Path, PathBuf};
 
 pub const STAGING_NAME: &str = ".aza-initdb";
 const COMMIT_MARKER: &str = "PG_VERSION";
-/// Entries a fresh filesystem brings along; they do not make a directory "someone else's".
-const TOLERATED_ENTRIES: &[&str] = &["lost+found"];
+pub const LOCK_NAME: &str = ".aza-init.lock";
+/// Entries that do not make a directory "someone else's": what a fresh filesystem brings along, and
+/// the lock of an initialisation in progress.
+const TOLERATED_ENTRIES: &[&str] = &["lost+found", LOCK_NAME];
+
+/// Held while a cluster is being initialised or bootstrapped in `PGDATA`, so that a second entrypoint
+/// on the same volume fails instead of clearing the first one's staging directory. Released (and the
+/// file removed) on drop.
+pub struct InitLock {
+    path: PathBuf,
+    _lock: nix::fcntl::Flock<fs::File>,
+}
+
+impl InitLock {
+    /// Takes the lock without waiting; `Ok(None)` when another process holds it.
+    pub fn try_acquire(pgdata: &Path) -> io::Result<Option<InitLock>> {
+        let path = pgdata.join(LOCK_NAME);
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)?;
+        match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => Ok(Some(InitLock { path, _lock: lock })),
+            Err((_, nix::errno::Errno::EWOULDBLOCK)) => Ok(None),
+            Err((_, errno)) => Err(io::Error::from(errno)),
+        }
+    }
+}
+
+impl Drop for InitLock {
+    fn drop(&mut self) {
+        // Removed while still locked, so no other process can take a lock on a file about to vanish.
+        let _ = fs::remove_file(&self.path);
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DataDirState {
@@ -195,6 +229,24 @@ mod tests {
             waldir.join("000000010000000000000042").exists(),
             "foreign WAL was deleted"
         );
+    }
+
+    #[test]
+    fn only_one_initialisation_holds_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = InitLock::try_acquire(dir.path())
+            .unwrap()
+            .expect("a free lock");
+        // flock conflicts between open file descriptions, even in one process.
+        assert!(InitLock::try_acquire(dir.path()).unwrap().is_none());
+        assert_eq!(
+            inspect(dir.path()).unwrap(),
+            DataDirState::Empty,
+            "the lock file is not foreign"
+        );
+        drop(first);
+        assert!(!dir.path().join(LOCK_NAME).exists());
+        assert!(InitLock::try_acquire(dir.path()).unwrap().is_some());
     }
 
     #[test]

@@ -161,11 +161,29 @@ fn ensure_cluster(
     plan: &Plan,
 ) -> Result<(), StartError> {
     let config = &checked.config;
-    match checked.state {
-        DataDirState::Initialised => {
-            log::info("[INIT] PGDATA holds a database cluster; skipping initialisation");
-            return Ok(());
+    if checked.state == DataDirState::Initialised {
+        log::info("[INIT] PGDATA holds a database cluster; skipping initialisation");
+        return Ok(());
+    }
+    let _lock = match datadir::InitLock::try_acquire(&config.pgdata) {
+        Ok(Some(lock)) => lock,
+        Ok(None) => {
+            return Err(StartError::DataDir(format!(
+                "another aza-entrypoint is initialising {} right now (it holds {}); run one container per \
+                 data directory",
+                config.pgdata.display(),
+                datadir::LOCK_NAME
+            )))
         }
+        Err(e) => {
+            return Err(StartError::DataDir(format!(
+                "cannot lock {} for initialisation: {e}",
+                config.pgdata.display()
+            )))
+        }
+    };
+    match checked.state {
+        DataDirState::Initialised => {}
         DataDirState::Interrupted => {
             log::warning(&format!(
                 "{} holds an initialisation that did not finish; starting it again from scratch",
