@@ -28,6 +28,23 @@ pub const PRELOAD: &str = "auto_explain,pg_stat_statements";
 
 /// Where the image's PostgreSQL listens (Debian's socket directory).
 pub const SOCKET_DIR: &str = "/var/run/postgresql";
+/// psql inside the container: over the socket, as the superuser, quiet, unaligned, stopping at the
+/// first error.
+const PSQL: [&str; 13] = [
+    "psql",
+    "-X",
+    "-q",
+    "-A",
+    "-t",
+    "-v",
+    "ON_ERROR_STOP=1",
+    "-h",
+    SOCKET_DIR,
+    "-U",
+    "postgres",
+    "-d",
+    "postgres",
+];
 
 fn project_dir() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -403,25 +420,10 @@ impl Container {
     /// `psql -c SQL` inside the container as the superuser over the Unix socket (trusted, as in the
     /// official image): unaligned, tuples only, stopping at the first error.
     pub fn psql(&self, sql: &str) -> Result<String, String> {
-        let output = docker(&[
-            "exec",
-            &self.name,
-            "psql",
-            "-X",
-            "-q",
-            "-A",
-            "-t",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-h",
-            SOCKET_DIR,
-            "-U",
-            "postgres",
-            "-d",
-            "postgres",
-            "-c",
-            sql,
-        ]);
+        let mut args = vec!["exec", &self.name];
+        args.extend(PSQL);
+        args.extend(["-c", sql]);
+        let output = docker(&args);
         if output.status.success() {
             Ok(text(&output.stdout).trim().to_string())
         } else {
@@ -436,29 +438,14 @@ impl Container {
 
     /// A psql session inside the container that stays open: statements go in one at a time.
     pub fn session(&self) -> Session {
-        let mut child = docker_command(&[
-            "exec",
-            "-i",
-            &self.name,
-            "psql",
-            "-X",
-            "-q",
-            "-A",
-            "-t",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-h",
-            SOCKET_DIR,
-            "-U",
-            "postgres",
-            "-d",
-            "postgres",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("docker exec -i psql");
+        let mut args = vec!["exec", "-i", &self.name];
+        args.extend(PSQL);
+        let mut child = docker_command(&args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("docker exec -i psql");
         let stdin = child.stdin.take();
         let stdout = child.stdout.take().expect("psql stdout");
         let (lines, receiver) = mpsc::channel();
