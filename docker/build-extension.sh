@@ -15,10 +15,21 @@ if [ "$#" -lt 5 ]; then
 fi
 name=$1 type=$2 repository=$3 commit=$4 subdir=$5
 shift 5
-# SKIP_EXTENSIONS is the stage's build argument, so it is in the environment here. The legacy builder
-# runs this stage even when the final image does not need it; this keeps it off the network.
-if [ "${SKIP_EXTENSIONS:-false}" = "true" ]; then
-    echo "build-extension $name: skipped (SKIP_EXTENSIONS=true)"
+# SOURCE_EXTENSIONS and PACKAGE_SOURCE are the stage's build arguments, so they are in the
+# environment here. The legacy builder runs this stage even when the final image does not need it;
+# skipping keeps it off the network. Every outcome is written to the build notes, which
+# `aza-entrypoint image-catalog --write` turns into the image's record of what it has and why not.
+notes=/opt/ext-out/usr/share/aza-pg/build-notes.d/source.tsv
+mkdir -p "$(dirname "$notes")"
+if [ "${PACKAGE_SOURCE:-vendor}" = "distribution" ] && [ -n "${DISTRIBUTION_PACKAGE:-}" ]; then
+    echo "build-extension $name: not built; the distribution's $DISTRIBUTION_PACKAGE is installed instead"
+    exit 0
+fi
+if [ "${SOURCE_EXTENSIONS:-build}" = "skip" ]; then
+    echo "build-extension $name: skipped (SOURCE_EXTENSIONS=skip)"
+    printf '%s\tabsent\t%s\n' "$name" \
+        "built from source, and this build skips source builds (SOURCE_EXTENSIONS=skip: they need GitHub and crates.io)" \
+        >>"$notes"
     exit 0
 fi
 out=/opt/ext-out
@@ -81,3 +92,4 @@ esac
 # Debug symbols stay in the build stage.
 find "$out" -name '*.so' -exec strip --strip-unneeded {} +
 rm -rf "$work"
+printf '%s\tinstalled\tsource %s\n' "$name" "$commit" >>"$notes"

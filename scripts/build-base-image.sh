@@ -1,39 +1,39 @@
 #!/usr/bin/env bash
-# Builds the local base image `aza-pg-base:<hash>` without any image registry: a minimal Debian
-# bookworm root filesystem from debootstrap (Debian's package mirror is the only network it needs),
-# the PostgreSQL 18 tree scripts/install-postgres.sh installs, and the Debian packages the entrypoint
-# calls at run time, imported with `docker import`. The layout follows the official postgres image:
+# Builds the local base image `aza-pg-base:<hash>` without any image registry: Debian's unstable
+# release ("sid") from debootstrap, with Debian's own PostgreSQL 18 and JIT, in the official postgres
+# image's layout, imported with `docker import`. It stands in for the official `postgres:18` image
+# (Debian + PostgreSQL 18 from PGDG) that the production Dockerfile builds on; the aza-pg Dockerfile
+# then installs the extension catalog on it (PACKAGE_SOURCE=distribution: from Debian's archive,
+# under the same package names PGDG uses).
 #
-#   /usr/lib/postgresql/18/{bin,lib,share}  PostgreSQL; bin first on PATH, lib in ld.so.conf.d
-#   postgres user and group, uid/gid 999    home /var/lib/postgresql (postgres's, mode 1777, the VOLUME)
-#   PGDATA=/var/lib/postgresql/18/docker    created by the entrypoint on first start
-#   /var/run/postgresql, mode 3777          the socket directory (Debian's default, made the default
-#                                           here through postgresql.conf.sample and PGHOST)
-#   /docker-entrypoint-initdb.d             empty; the aza-pg Dockerfile copies its scripts in
-#   en_US.UTF-8 (LANG=en_US.utf8)           generated with localedef, as in the official image
-#   pgbouncer, libnss-wrapper, gzip, xz-utils, zstd, tzdata and PostgreSQL's shared libraries
+#   /usr/lib/postgresql/18/{bin,lib}      Debian's postgresql-18 and postgresql-18-jit; bin on PATH
+#   postgresql-common                     with create_main_cluster = false: no cluster is made
+#   postgres user and group, uid/gid 999  home /var/lib/postgresql (mode 1777, the VOLUME)
+#   PGDATA=/var/lib/postgresql/18/docker  created by the entrypoint on first start
+#   /var/run/postgresql, mode 3777        the socket directory (Debian's compiled-in default)
+#   /docker-entrypoint-initdb.d           empty; the aza-pg Dockerfile copies its scripts in
+#   en_US.UTF-8 (LANG=en_US.utf8)         generated with localedef, as in the official image
+#   UTC                                   /etc/localtime, as debootstrap leaves it
+#   libnss-wrapper, gzip, xz-utils, zstd  what the entrypoint runs (arbitrary UIDs, compressed scripts)
 #
-# Not in it: libpython3 (plpython3u would not load) and every third-party extension; build the aza-pg
-# image on it with SKIP_EXTENSIONS=true.
-#
-# The tag is a hash of this script, the PostgreSQL version and the package list, so a second run with
-# the image present does nothing but print its name. Needs root (debootstrap, chroot) and a running
-# Docker engine. Prints the image reference on the last line of stdout; progress goes to stderr.
+# The tag is a hash of this script and the suite, so a second run with the image present does nothing
+# but print its name (sid moves on: delete the image to take newer packages). Needs root (debootstrap,
+# chroot) and a running Docker engine. Progress goes to stderr; the image reference is the last line
+# of stdout.
 set -euo pipefail
 
-PG_VERSION="${AZA_PG_VERSION:-18.6.0}"
-PG_MAJOR="${PG_VERSION%%.*}"
-SUITE=bookworm
-# The runtime: what the entrypoint, init scripts and the stacks' PgBouncer run, and the shared
-# libraries of the PostgreSQL tree (readelf -d: libzstd, liblz4, libxml2, libxslt, libssl, libcrypto,
-# libgssapi_krb5, libz, libreadline, libossp-uuid). tzdata: the tree was built with
-# --with-system-tzdata=/usr/share/zoneinfo.
+SUITE="${AZA_BASE_SUITE:-sid}"
+PG_MAJOR=18
+# postgresql-common first, on its own (see below); then the server and what the entrypoint calls.
 PACKAGES=(
-    gzip libgssapi-krb5-2 liblz4-1 libnss-wrapper libossp-uuid16 libreadline8 libssl3 libxml2
-    libxslt1.1 libzstd1 locales pgbouncer tzdata xz-utils zlib1g zstd
+    "postgresql-$PG_MAJOR" "postgresql-$PG_MAJOR-jit" gzip libnss-wrapper locales tzdata xz-utils zstd
 )
 PG_PREFIX="/usr/lib/postgresql/$PG_MAJOR"
-IMAGE_PATH="$PG_PREFIX/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+IMAGE_PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PG_PREFIX/bin"
+# Debian's archive signs its Release files with a Valid-Until date that is past on these machines'
+# clocks' view of the mirror; the option is given on apt's command line only, so it stays out of the
+# image.
+APT_UPDATE=(apt-get -o Acquire::Check-Valid-Until=false update -qq)
 
 project_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 script="$project_dir/scripts/build-base-image.sh"
@@ -51,7 +51,7 @@ fi
 hash="$(
     {
         sha256sum <"$script"
-        printf 'postgresql %s\nsuite %s\npackages %s\n' "$PG_VERSION" "$SUITE" "${PACKAGES[*]}"
+        printf 'suite %s\npackages %s\n' "$SUITE" "${PACKAGES[*]}"
     } | sha256sum | cut -c1-16
 )"
 image="aza-pg-base:$hash"
@@ -70,9 +70,6 @@ fi
 command -v debootstrap >/dev/null || fail "debootstrap is missing (apt-get install debootstrap)"
 
 started=$SECONDS
-pg_bin="$(AZA_PG_VERSION="$PG_VERSION" bash "$project_dir/scripts/install-postgres.sh" | tail -n 1)"
-pg_tree="$(dirname "$pg_bin")"
-
 work="$(mktemp -d "${TMPDIR:-/tmp}/aza-pg-base.XXXXXX")"
 rootfs="$work/rootfs"
 cleanup() {
@@ -81,55 +78,56 @@ cleanup() {
 }
 trap cleanup EXIT
 in_root() { chroot "$rootfs" /usr/bin/env -i PATH="$IMAGE_PATH" DEBIAN_FRONTEND=noninteractive "$@"; }
+# A long step prints a line every 15 s, so nobody watches a silent terminal.
+with_progress() {
+    local what="$1" logfile="$2" pid rc=0 waited=0
+    shift 2
+    "$@" >"$logfile" 2>&1 &
+    pid=$!
+    while kill -0 "$pid" 2>/dev/null; do
+        sleep 1
+        waited=$((waited + 1))
+        if [ $((waited % 15)) -eq 0 ]; then log "$what: still running after ${waited} s"; fi
+    done
+    wait "$pid" || rc=$?
+    [ "$rc" -eq 0 ] || fail "$what failed (exit $rc); the end of its log:"$'\n'"$(tail -n 30 "$logfile")"
+}
 
-log "debootstrap --variant=minbase $SUITE (first build only; takes a few minutes)"
-debootstrap --variant=minbase "$SUITE" "$rootfs" >"$work/debootstrap.log" 2>&1 ||
-    fail "debootstrap failed; its log:"$'\n'"$(tail -n 30 "$work/debootstrap.log")"
+log "debootstrap --variant=minbase $SUITE (about a minute)"
+with_progress "debootstrap" "$work/debootstrap.log" debootstrap --variant=minbase "$SUITE" "$rootfs"
 log "debootstrap done after $((SECONDS - started)) s"
 
 mount -t proc proc "$rootfs/proc"
 # Replaced, never written through: a symlink there would lead out of the root.
 rm -f "$rootfs/etc/resolv.conf"
 cp /etc/resolv.conf "$rootfs/etc/resolv.conf"
-# No service may start inside the chroot (pgbouncer's package would start its own instance).
+# No service may start inside the chroot.
 printf '#!/bin/sh\nexit 101\n' >"$rootfs/usr/sbin/policy-rc.d"
 chmod 0755 "$rootfs/usr/sbin/policy-rc.d"
 
-# The user first, with the official image's ids: postgresql-common (pgbouncer's dependency) would
-# otherwise create it with the next free system id.
+# The user first, with the official image's ids: postgresql-common would otherwise create it with
+# the next free system id.
 in_root groupadd --system --gid 999 postgres
 in_root useradd --system --uid 999 --gid postgres --home-dir /var/lib/postgresql --shell /bin/bash postgres
 
-log "apt-get install ${PACKAGES[*]}"
-in_root apt-get update -qq
-in_root apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}" >"$work/apt.log" 2>&1 ||
-    fail "apt-get install failed; its log:"$'\n'"$(tail -n 30 "$work/apt.log")"
-in_root localedef -i en_US -c -f UTF-8 -A /usr/share/locale/locale.alias en_US.UTF-8
+log "apt-get install postgresql-common (create_main_cluster = false), then ${PACKAGES[*]}"
+in_root "${APT_UPDATE[@]}"
+with_progress "apt-get install postgresql-common" "$work/apt.log" \
+    in_root apt-get install -y -qq --no-install-recommends postgresql-common
+# As the official image does: installing the server must not create a cluster of its own.
+sed -ri 's/^#?[[:space:]]*create_main_cluster[[:space:]]*=.*/create_main_cluster = false/' \
+    "$rootfs/etc/postgresql-common/createcluster.conf"
+grep -qx 'create_main_cluster = false' "$rootfs/etc/postgresql-common/createcluster.conf" ||
+    fail "could not set create_main_cluster = false in /etc/postgresql-common/createcluster.conf"
+with_progress "apt-get install ${PACKAGES[*]}" "$work/apt.log" \
+    in_root apt-get install -y -qq --no-install-recommends "${PACKAGES[@]}"
+# sid's locales has no /usr/share/locale/locale.alias, so no -A.
+in_root localedef -i en_US -c -f UTF-8 en_US.UTF-8
 in_root apt-get clean
 rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs/usr/sbin/policy-rc.d"
 # Docker bind-mounts its own resolv.conf over this one.
 rm -f "$rootfs/etc/resolv.conf"
 : >"$rootfs/etc/resolv.conf"
-
-log "PostgreSQL $PG_VERSION from $pg_tree into $PG_PREFIX"
-mkdir -p "$rootfs$PG_PREFIX"
-cp -a "$pg_tree/bin" "$pg_tree/lib" "$pg_tree/share" "$rootfs$PG_PREFIX/"
-chown -R root:root "$rootfs$PG_PREFIX"
-# The binaries find lib/ through RUNPATH $ORIGIN/../lib, but libpqwalreceiver.so (loaded by a
-# standby's walreceiver) has RUNPATH /opt/postgresql/lib, which does not exist here: without this entry
-# it would take any system libpq, or none.
-echo "$PG_PREFIX/lib" >"$rootfs/etc/ld.so.conf.d/00-postgresql.conf"
-in_root ldconfig
-# Debian builds PostgreSQL with /var/run/postgresql as the socket directory; this tree has upstream's
-# /tmp, which initdb writes into every postgresql.conf (it rewrites the sample's own line). The image's
-# health check and users' `psql` expect Debian's, so the sample ends with an include that initdb leaves
-# alone, and libpq gets the directory from PGHOST. A command-line -k or -c still wins (the
-# entrypoint's temporary init server uses its own socket that way).
-base_conf="$PG_PREFIX/share/aza-base-image.conf"
-printf '%s\n' "# aza-pg base image: Debian's socket directory (scripts/build-base-image.sh)" \
-    "unix_socket_directories = '/var/run/postgresql'" >"$rootfs$base_conf"
-printf '\n%s\n%s\n' "# aza-pg base image (scripts/build-base-image.sh): Debian's socket directory" \
-    "include_if_exists = '$base_conf'" >>"$rootfs$PG_PREFIX/share/postgresql.conf.sample"
 
 # postgresql-common already made some of these with other modes: set them, as the official image does
 # (1777 and 3777 let an arbitrary --user create PGDATA and its socket). /var/run is the image's
@@ -144,35 +142,37 @@ chmod 3777 "$rootfs/run/postgresql"
 chmod 0755 "$rootfs/docker-entrypoint-initdb.d"
 
 # What the image must do, checked inside it before it is imported.
-walreceiver_libpq="$(in_root ldd "$PG_PREFIX/lib/libpqwalreceiver.so" | awk '$1 == "libpq.so.5" { print $3 }')"
-[ "$walreceiver_libpq" = "$PG_PREFIX/lib/libpq.so.5" ] ||
-    fail "libpqwalreceiver.so resolves libpq.so.5 to '${walreceiver_libpq:-nothing}', not $PG_PREFIX/lib/libpq.so.5"
-for program in postgres psql pg_ctl initdb pg_config pg_isready pg_basebackup; do
+# The server programs are only in $PG_PREFIX/bin; the clients also have postgresql-common's wrappers in
+# /usr/bin, first on PATH as in the official image, which run the newest installed version's client.
+for program in postgres pg_ctl initdb; do
     [ "$(in_root sh -c "command -v $program")" = "$PG_PREFIX/bin/$program" ] ||
         fail "$program on PATH is not $PG_PREFIX/bin/$program"
 done
-unresolved="$(
-    for file in "$rootfs$PG_PREFIX"/bin/* "$rootfs$PG_PREFIX"/lib/*.so*; do
-        in_root ldd "${file#"$rootfs"}" 2>/dev/null | grep 'not found' | sed "s|^|${file#"$rootfs"}: |"
-    done | grep -v 'libpython3' || true
-)"
-[ -z "$unresolved" ] || fail "unresolved shared libraries:"$'\n'"$unresolved"
+for program in psql pg_isready pg_basebackup pg_dump; do
+    in_root "$program" --version | grep -q "(PostgreSQL) $PG_MAJOR\." ||
+        fail "$program on PATH is not PostgreSQL $PG_MAJOR's"
+done
+[ -f "$rootfs$PG_PREFIX/lib/llvmjit.so" ] || fail "postgresql-$PG_MAJOR-jit did not install llvmjit.so"
+[ "$(in_root pg_config --pkglibdir)" = "$PG_PREFIX/lib" ] || fail "pg_config --pkglibdir is not $PG_PREFIX/lib"
+[ -z "$(find "$rootfs/etc/postgresql" -mindepth 2 -maxdepth 2 -type d 2>/dev/null)" ] ||
+    fail "a cluster was created under /etc/postgresql despite create_main_cluster = false"
+[ "$(readlink "$rootfs/etc/localtime")" = /usr/share/zoneinfo/Etc/UTC ] || fail "/etc/localtime is not UTC"
 in_root postgres --version >&2
-in_root pgbouncer --version | head -n 1 >&2
 in_root sh -c 'locale -a' | grep -qx 'en_US.utf8' || fail "locale en_US.utf8 was not generated"
+# shellcheck disable=SC2016 # ${Version} is dpkg-query's field, not a shell expansion
+pg_version="$(in_root dpkg-query -W -f='${Version}' "postgresql-$PG_MAJOR")"
 
 umount "$rootfs/proc"
 log "docker import $image"
 # /dev, /proc and /sys are the runtime's; device nodes would not import on every storage driver.
 tar --numeric-owner --exclude=./dev/* --exclude=./proc/* --exclude=./sys/* -C "$rootfs" -c . |
     docker import \
-        --message "aza-pg base: Debian $SUITE minbase, PostgreSQL $PG_VERSION ($hash)" \
+        --message "aza-pg base: Debian $SUITE minbase, Debian's postgresql-$PG_MAJOR $pg_version ($hash)" \
         --change "ENV PATH=$IMAGE_PATH" \
         --change "ENV PG_MAJOR=$PG_MAJOR" \
-        --change "ENV PG_VERSION=$PG_VERSION" \
+        --change "ENV PG_VERSION=$pg_version" \
         --change "ENV PGDATA=/var/lib/postgresql/$PG_MAJOR/docker" \
         --change "ENV LANG=en_US.utf8" \
-        --change "ENV PGHOST=/var/run/postgresql" \
         --change "VOLUME /var/lib/postgresql" \
         --change 'CMD ["bash"]' \
         - "$image" >/dev/null

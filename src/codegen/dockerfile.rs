@@ -26,7 +26,7 @@ fn build_packages(manifest: &Manifest) -> Vec<String> {
 fn source_built(manifest: &Manifest) -> impl Iterator<Item = &Extension> {
     manifest
         .enabled()
-        .filter(|e| matches!(e.install, Install::Source))
+        .filter(|e| matches!(e.install, Install::Source { .. }))
 }
 
 /// `package=version` for every enabled apt install, plus the Debian runtime libraries of source
@@ -108,8 +108,11 @@ fn build_arguments(extension: &Extension) -> Vec<String> {
     arguments
 }
 
-fn source_builds(manifest: &Manifest) -> String {
-    let mut comments = Vec::new();
+/// The source builds: a comment block naming each (and the disabled ones), and the continuation
+/// lines of the stage's RUN step, one `&& build-extension ...` per entry, the last without a
+/// trailing backslash.
+fn source_builds(manifest: &Manifest) -> (String, String) {
+    let mut comments = vec!["# Built from source:".to_string()];
     let mut steps = Vec::new();
     let mut extensions: Vec<&Extension> = source_built(manifest).collect();
     extensions.sort_by(|a, b| a.name.cmp(&b.name));
@@ -132,8 +135,16 @@ fn source_builds(manifest: &Manifest) -> String {
             tag.as_deref().unwrap_or("untagged commit"),
             build.build_type.as_str()
         ));
+        // Under PACKAGE_SOURCE=distribution an entry the distribution packages is installed from
+        // there instead; build-extension reads the name from its environment.
+        let prefix = match &extension.install {
+            Install::Source {
+                distribution_package: Some(package),
+            } => format!("DISTRIBUTION_PACKAGE={package} "),
+            _ => String::new(),
+        };
         let mut step = format!(
-            "build-extension {} {} {repository} {commit} {}",
+            "    && {prefix}build-extension {} {} {repository} {commit} {}",
             extension.name,
             build.build_type.as_str(),
             build.subdir.as_deref().unwrap_or(".")
@@ -147,7 +158,7 @@ fn source_builds(manifest: &Manifest) -> String {
     let disabled: Vec<&str> = manifest
         .extensions
         .iter()
-        .filter(|e| !e.enabled && matches!(e.install, Install::Source))
+        .filter(|e| !e.enabled && matches!(e.install, Install::Source { .. }))
         .map(|e| e.name.as_str())
         .collect();
     if !disabled.is_empty() {
@@ -157,14 +168,14 @@ fn source_builds(manifest: &Manifest) -> String {
         ));
     }
     if steps.is_empty() {
-        return format!("{}\nRUN mkdir -p /opt/ext-out", comments.join("\n"));
+        steps.push("    && true".to_string());
     }
-    let run = steps.join(" \\\n    && ");
-    format!("{}\nRUN {run}", comments.join("\n"))
+    (comments.join("\n"), steps.join(" \\\n"))
 }
 
 pub fn render_dockerfile(manifest: &Manifest, template: &str) -> Result<String, CodegenError> {
     let notice = generated_notice();
+    let (source_list, source_steps) = source_builds(manifest);
     fill_template(
         DOCKERFILE_TEMPLATE,
         template,
@@ -175,9 +186,10 @@ pub fn render_dockerfile(manifest: &Manifest, template: &str) -> Result<String, 
             ("BASE_IMAGE", manifest.postgres.base_image.clone()),
             (
                 "BUILD_PACKAGES",
-                continued(&build_packages(manifest), "        "),
+                continued(&build_packages(manifest), "            "),
             ),
-            ("SOURCE_BUILDS", source_builds(manifest)),
+            ("SOURCE_BUILD_LIST", source_list),
+            ("SOURCE_BUILDS", source_steps),
             (
                 "APT_PACKAGES",
                 continued(&apt_packages(manifest), "        "),

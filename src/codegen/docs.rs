@@ -41,7 +41,7 @@ fn install_cell(extension: &Extension) -> String {
         Install::GithubRelease {
             repository, tag, ..
         } => format!("GitHub release `{repository}` `{tag}`"),
-        Install::Source => match &extension.build {
+        Install::Source { .. } => match &extension.build {
             Some(build) => format!("source ({})", build.build_type.as_str()),
             None => "source".to_string(),
         },

@@ -8,6 +8,7 @@
 mod defaults;
 mod dockerfile;
 mod docs;
+mod packages;
 mod readme;
 mod sql;
 
@@ -19,6 +20,7 @@ use crate::manifest::{self, Manifest, ManifestErrors, MANIFEST_PATH};
 pub use defaults::render_defaults;
 pub use dockerfile::render_dockerfile;
 pub use docs::render_extensions_doc;
+pub use packages::render_packages;
 pub use readme::{render_tuning_table, splice_tuning_table, TUNING_END, TUNING_START};
 pub use sql::{render_initdb_sql, script_version};
 
@@ -29,6 +31,7 @@ pub const README: &str = "README.md";
 
 /// Where the outputs go, relative to the repository root.
 pub const DOCKERFILE: &str = "docker/Dockerfile";
+pub const PACKAGES_TSV: &str = "docker/packages.tsv";
 pub const INITDB_SQL: &str = "docker/initdb/01-extensions.sql";
 pub const EXTENSIONS_DOC: &str = "docs/EXTENSIONS.md";
 pub const DEFAULTS_RS: &str = "src/generated/defaults.rs";
@@ -133,6 +136,10 @@ pub fn render_all(inputs: &Inputs) -> Result<Vec<GeneratedFile>, CodegenError> {
         GeneratedFile {
             path: DOCKERFILE,
             contents: render_dockerfile(manifest, &inputs.dockerfile_template)?,
+        },
+        GeneratedFile {
+            path: PACKAGES_TSV,
+            contents: render_packages(manifest),
         },
         GeneratedFile {
             path: EXTENSIONS_DOC,

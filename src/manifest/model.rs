@@ -151,12 +151,18 @@ pub enum Install {
         version: String,
         /// The shared library the package must install (checked in the image build).
         library_file: String,
+        /// The same software in the distribution's own archive under another name, for the local
+        /// build (`PACKAGE_SOURCE=distribution`); absent when the archive has none.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        distribution_package: Option<String>,
     },
     /// An apt package from Timescale's repository.
     Timescale {
         package: String,
         version: String,
         library_file: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        distribution_package: Option<String>,
     },
     /// A `.deb` inside a GitHub release asset.
     GithubRelease {
@@ -168,7 +174,11 @@ pub enum Install {
         library_file: String,
     },
     /// Built from `source` at its pinned commit, as `build` says.
-    Source,
+    Source {
+        /// The distribution's package of the same software, for the local build.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        distribution_package: Option<String>,
+    },
 }
 
 impl Install {
@@ -179,7 +189,40 @@ impl Install {
             Install::Percona { .. } => "percona",
             Install::Timescale { .. } => "timescale",
             Install::GithubRelease { .. } => "github-release",
-            Install::Source => "source",
+            Install::Source { .. } => "source",
+        }
+    }
+
+    /// The package the local build installs from the distribution's archive
+    /// (`PACKAGE_SOURCE=distribution`): PGDG's names are Debian's own, Percona's and Timescale's are
+    /// mapped by `distribution_package`. `Err` says why that build cannot have the entry.
+    pub fn distribution_package(&self) -> Result<&str, String> {
+        match self {
+            Install::Builtin => Err("part of PostgreSQL itself".to_string()),
+            Install::Pgdg { package, .. } => Ok(package),
+            Install::Percona {
+                package,
+                distribution_package,
+                ..
+            } => distribution_package.as_deref().ok_or_else(|| {
+                format!("only packaged by Percona ({package}); the distribution's archive has none")
+            }),
+            Install::Timescale {
+                package,
+                distribution_package,
+                ..
+            } => distribution_package.as_deref().ok_or_else(|| {
+                format!("only packaged by Timescale ({package}); the distribution's archive has none")
+            }),
+            Install::GithubRelease { repository, .. } => Err(format!(
+                "a release asset of {repository} on GitHub, which the distribution build does not download"
+            )),
+            Install::Source {
+                distribution_package,
+            } => distribution_package.as_deref().ok_or_else(|| {
+                "built from source (git and crates.io); the distribution's archive has no package of it"
+                    .to_string()
+            }),
         }
     }
 

@@ -251,7 +251,7 @@ fn check_install(extension: &Extension, problems: &mut Problems) {
             );
         }
     }
-    let is_source = matches!(extension.install, Install::Source);
+    let is_source = matches!(extension.install, Install::Source { .. });
     match (&extension.build, is_source) {
         (None, true) => problems.add(
             name,
