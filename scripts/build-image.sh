@@ -47,7 +47,8 @@ if ! DOCKER_BUILDKIT=0 docker build -f docker/Dockerfile \
     --build-arg SOURCE_EXTENSIONS=skip \
     --build-arg AZA_IMAGE_VERSION=local \
     --build-arg AZA_VCS_REF="$vcs_ref" \
-    -t "$image" . 2>&1 | tee "$build_log" | grep --line-buffered -E '^Step [0-9]+/[0-9]+ : ' | cut -c1-110 >&2; then
+    -t "$image" . 2>&1 | tee "$build_log" | grep --line-buffered -E '^Step [0-9]+/[0-9]+ : ' |
+    while IFS= read -r line; do log "${line:0:100}"; done; then
     fail "docker build failed; the end of its output:"$'\n'"$(tail -n 40 "$build_log")"
 fi
 if grep -q -- '---> Using cache' "$build_log" && ! grep -q -- '---> Running in' "$build_log"; then

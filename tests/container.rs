@@ -1,7 +1,7 @@
-//! The aza-pg image under a real Docker engine: built from docker/Dockerfile on a local base image
-//! (`scripts/build-base-image.sh`, no registry), with `ENTRYPOINT_SOURCE=prebuilt` and
-//! `SKIP_EXTENSIONS=true`, then run the way users run it: resource limits, `docker stop` / `start`,
-//! the image's health check, init scripts, bad input, and the compose stacks.
+//! The aza-pg image under a real Docker engine, as `scripts/build-image.sh` builds it locally (Debian's
+//! PostgreSQL 18 and the catalog from Debian's archive, no registry), run with its default
+//! configuration the way users run it: resource limits, `docker stop` / `start`, the image's health
+//! check, init scripts, bad input, and the compose stacks.
 //!
 //! Without an engine these tests fail, unless `AZA_SKIP_CONTAINER_TESTS=1`, when each prints a loud
 //! SKIPPED line. Every container, volume, network and compose project is removed by a guard.
@@ -13,15 +13,14 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use support::docker::{
     cgroup_version, docker, docker_command, engine_or_skip, image, shared_dir, unique_name,
-    wait_for, write_readable, ComposeStack, Container, PRELOAD,
+    wait_for, write_readable, ComposeStack, Container,
 };
 use support::server::{free_port, is_listed_for_the_leak_check, postgres_bin, PASSWORD};
 use support::{describe, text, timeout};
 
 /// `--dry-run --format json` in a container with the same options the server runs with.
 fn dry_run(options: &[&str]) -> Value {
-    let preload = format!("POSTGRES_SHARED_PRELOAD_LIBRARIES={PRELOAD}");
-    let mut args = vec!["run", "--rm", "-e", &preload];
+    let mut args = vec!["run", "--rm"];
     args.extend_from_slice(options);
     args.extend([image().reference.as_str(), "--dry-run", "--format", "json"]);
     let output = docker(&args);
@@ -364,7 +363,6 @@ fn the_single_stack_serves_password_logins_with_minimal_wal() {
         "single",
         &[
             ("POSTGRES_IMAGE", image().reference.clone()),
-            ("POSTGRES_SHARED_PRELOAD_LIBRARIES", PRELOAD.to_string()),
             ("POSTGRES_PORT", port.to_string()),
             ("COMPOSE_PROJECT_NAME", project.clone()),
             ("POSTGRES_NETWORK_NAME", format!("{project}-net")),
@@ -415,7 +413,6 @@ fn a_replica_stack_streams_from_the_primary_stack_and_pgbouncer_logs_in_with_scr
             &[
                 ("POSTGRES_IMAGE", image().reference.clone()),
                 ("PGBOUNCER_IMAGE", image().reference.clone()),
-                ("POSTGRES_SHARED_PRELOAD_LIBRARIES", PRELOAD.to_string()),
                 ("POSTGRES_PORT", free_port().to_string()),
                 ("PGBOUNCER_PORT", bouncer_port.to_string()),
                 ("POSTGRES_CONTAINER_NAME", name.clone()),
@@ -502,7 +499,6 @@ fn a_replica_stack_streams_from_the_primary_stack_and_pgbouncer_logs_in_with_scr
             &limits[..],
             &[
                 ("POSTGRES_IMAGE", image().reference.clone()),
-                ("POSTGRES_SHARED_PRELOAD_LIBRARIES", PRELOAD.to_string()),
                 ("POSTGRES_PORT", replica_port.to_string()),
                 ("POSTGRES_CONTAINER_NAME", replica_name.clone()),
                 ("PRIMARY_NETWORK_NAME", network.clone()),

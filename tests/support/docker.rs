@@ -21,11 +21,6 @@ use super::{describe, text, timeout};
 
 pub const SKIP_VAR: &str = "AZA_SKIP_CONTAINER_TESTS";
 
-/// The preload list the tests run with: the image's default names pg_cron, pg_stat_monitor and
-/// pgaudit, which an image built with SKIP_EXTENSIONS=true does not contain (the preflight would
-/// refuse to start).
-pub const PRELOAD: &str = "auto_explain,pg_stat_statements";
-
 /// Where the image's PostgreSQL listens (Debian's socket directory).
 pub const SOCKET_DIR: &str = "/var/run/postgresql";
 /// psql inside the container: over the socket, as the superuser, quiet, unaligned, stopping at the
@@ -156,12 +151,14 @@ pub fn unique_name(tag: &str) -> String {
 pub struct Image {
     /// `aza-pg:e2e-<image id>`: a tag per content, so parallel runs of different trees never clash.
     pub reference: String,
-    pub base: String,
+    /// Debian's PostgreSQL package version in the image.
+    pub pg_version: String,
 }
 
-/// The aza-pg image for this test process: the base image (built by the script on its first use,
-/// then cached by content hash), the static musl entrypoint, and `docker build` with the prebuilt
-/// entrypoint and `SKIP_EXTENSIONS=true`. Built once; a failure fails every container test.
+/// The aza-pg image for this test process, as users build it locally: `scripts/build-image.sh` (the
+/// Debian-unstable base with Debian's PostgreSQL 18, cached by content hash; the static musl
+/// entrypoint; the catalog's packages from Debian's archive), run with its default configuration.
+/// Built once; a failure fails every container test.
 pub fn image() -> &'static Image {
     static IMAGE: OnceLock<Result<Image, String>> = OnceLock::new();
     match IMAGE.get_or_init(build_image) {
@@ -172,102 +169,55 @@ pub fn image() -> &'static Image {
 
 fn build_image() -> Result<Image, String> {
     let started = Instant::now();
-    // The script's progress goes to this process's stderr as it happens: a first debootstrap takes
-    // minutes and should not look like a hang.
+    let building = format!("aza-pg:e2e-building-{}", std::process::id());
+    // The script's progress goes to this process's stderr as it happens: a first build takes minutes
+    // and should not look like a hang.
     let output = Command::new("bash")
-        .arg(project_dir().join("scripts/build-base-image.sh"))
+        .arg(project_dir().join("scripts/build-image.sh"))
+        .env("AZA_IMAGE", &building)
         .stderr(Stdio::inherit())
         .output()
-        .map_err(|e| format!("scripts/build-base-image.sh: {e}"))?;
+        .map_err(|e| format!("scripts/build-image.sh: {e}"))?;
     if !output.status.success() {
-        return Err(format!(
-            "scripts/build-base-image.sh failed ({})",
-            output.status
-        ));
+        return Err(format!("scripts/build-image.sh failed ({})", output.status));
     }
-    let base = text(&output.stdout)
+    let printed = text(&output.stdout)
         .lines()
         .last()
         .unwrap_or_default()
         .trim()
         .to_string();
-    loud(&format!(
-        "container tests: base image {base} ready after {:.1} s",
-        started.elapsed().as_secs_f64()
-    ));
-
-    // The image takes the entrypoint prebuilt: the same static binary tests/binary_check.rs checks.
-    let target = "x86_64-unknown-linux-musl";
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-    let output = Command::new(cargo)
-        .current_dir(project_dir())
-        .args([
-            "build",
-            "--quiet",
-            "--release",
-            "--locked",
-            "--target",
-            target,
-        ])
-        .args(["--bin", "aza-entrypoint"])
-        .output()
-        .map_err(|e| format!("cargo build --target {target}: {e}"))?;
-    if !output.status.success() {
+    if printed != building {
         return Err(format!(
-            "cargo build --release --target {target} failed:\n{}",
-            describe(&output)
+            "scripts/build-image.sh printed '{printed}' as its last line, not {building}"
         ));
     }
-
-    let build_started = Instant::now();
-    let binary = format!("target/{target}/release/aza-entrypoint");
-    let base_arg = format!("BASE_IMAGE={base}");
-    let binary_arg = format!("ENTRYPOINT_BINARY={binary}");
-    let build = || {
-        Command::new("docker")
-            .current_dir(project_dir())
-            .args(["build", "--quiet", "-f", "docker/Dockerfile"])
-            .args(["--build-arg", &base_arg])
-            .args(["--build-arg", "ENTRYPOINT_SOURCE=prebuilt"])
-            .args(["--build-arg", &binary_arg])
-            .args(["--build-arg", "SKIP_EXTENSIONS=true"])
-            .arg(".")
-            .output()
-            .map_err(|e| format!("docker build: {e}"))
-    };
-    let output = build()?;
-    if !output.status.success() {
-        return Err(format!(
-            "docker build failed ({}):\n{}",
-            output.status,
-            last_lines(&text(&output.stderr), 30)
-        ));
-    }
-    let id = text(&output.stdout).trim().to_string();
+    let id = checked(&["image", "inspect", "--format", "{{.Id}}", &building]);
     let short = id
         .trim_start_matches("sha256:")
         .chars()
         .take(12)
         .collect::<String>();
-    if short.len() != 12 {
-        return Err(format!(
-            "docker build printed no image id:\n{}",
-            describe(&output)
-        ));
-    }
     let reference = format!("aza-pg:e2e-{short}");
-    let tagged = docker(&["tag", &id, &reference]);
-    if !tagged.status.success() {
-        return Err(format!("docker tag: {}", describe(&tagged)));
-    }
+    checked(&["tag", &id, &reference]);
+    checked(&["rmi", &building]);
+    let pg_version = checked(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "sh",
+        &reference,
+        "-c",
+        "echo \"$PG_VERSION\"",
+    ]);
     loud(&format!(
-        "container tests: image {reference} built in {:.1} s from docker/Dockerfile with \
-         BASE_IMAGE={base} ENTRYPOINT_SOURCE=prebuilt SKIP_EXTENSIONS=true: the PGDG/Percona/Timescale \
-         step and the source-built extensions are skipped, so the image has PostgreSQL's own modules \
-         only and the tests set POSTGRES_SHARED_PRELOAD_LIBRARIES={PRELOAD}",
-        build_started.elapsed().as_secs_f64()
+        "container tests: image {reference} (Debian's PostgreSQL {pg_version}) ready after {:.1} s",
+        started.elapsed().as_secs_f64()
     ));
-    Ok(Image { reference, base })
+    Ok(Image {
+        reference,
+        pg_version,
+    })
 }
 
 fn last_lines(text: &str, count: usize) -> String {
@@ -300,11 +250,10 @@ impl Container {
     }
 
     /// `docker run -d` of the aza-pg image with `options` before the image and `command` after it,
-    /// the test password as `POSTGRES_PASSWORD` and the test preload list (an option can override
-    /// either).
+    /// the test password as `POSTGRES_PASSWORD` and otherwise the image's defaults (an option can
+    /// override them).
     pub fn start(tag: &str, options: &[&str], command: &[&str]) -> Container {
         let container = Container::named(tag);
-        let preload = format!("POSTGRES_SHARED_PRELOAD_LIBRARIES={PRELOAD}");
         let mut args = vec![
             "run",
             "-d",
@@ -312,8 +261,6 @@ impl Container {
             &container.name,
             "-e",
             "POSTGRES_PASSWORD",
-            "-e",
-            &preload,
         ];
         args.extend_from_slice(options);
         args.push(&image().reference);
