@@ -18,6 +18,20 @@ pub fn render_defaults(manifest: &Manifest) -> String {
     for library in manifest.default_preload_libraries() {
         out.push_str(&format!("    {library:?},\n"));
     }
+    out.push_str("];\n\n");
+    out.push_str(
+        "/// Every library the manifest lets `shared_preload_libraries` name (enabled entries with\n\
+         /// `runtime.shared_preload`), sorted: what the preflight offers when there is no image catalog.\n",
+    );
+    out.push_str("#[rustfmt::skip]\n");
+    out.push_str("pub const PRELOAD_LIBRARIES: &[&str] = &[\n");
+    let mut all = manifest.default_preload_libraries();
+    all.extend(manifest.optional_preload_libraries());
+    all.sort();
+    all.dedup();
+    for library in all {
+        out.push_str(&format!("    {library:?},\n"));
+    }
     out.push_str("];\n");
     out
 }

@@ -11,3 +11,21 @@ pub const DEFAULT_SHARED_PRELOAD_LIBRARIES: &[&str] = &[
     "pg_stat_statements",
     "pgaudit",
 ];
+
+/// Every library the manifest lets `shared_preload_libraries` name (enabled entries with
+/// `runtime.shared_preload`), sorted: what the preflight offers when there is no image catalog.
+#[rustfmt::skip]
+pub const PRELOAD_LIBRARIES: &[&str] = &[
+    "auto_explain",
+    "pg_cron",
+    "pg_net",
+    "pg_partman_bgw",
+    "pg_stat_monitor",
+    "pg_stat_statements",
+    "pgaudit",
+    "pgsodium",
+    "safeupdate",
+    "set_user",
+    "supautils",
+    "timescaledb",
+];
