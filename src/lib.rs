@@ -9,6 +9,8 @@
 //! - [`report`] renders a plan for `--dry-run` and for the start-up log;
 //! - [`manifest`] is the extensions catalog, and [`codegen`] renders the image, SQL, docs and
 //!   [`generated`] Rust defaults from it (`aza-codegen`);
+//! - [`image_catalog`] is what a built image really has of that catalog, written once at build time
+//!   and read at every start;
 //! - [`release`] names published images (`aza-codegen image-tags`).
 
 pub mod cli;
@@ -17,6 +19,7 @@ pub mod config;
 pub mod detect;
 pub mod entrypoint;
 pub mod generated;
+pub mod image_catalog;
 pub mod manifest;
 pub mod pgbouncer;
 pub mod plan;

@@ -45,6 +45,7 @@ fn run() -> Result<ExitCode, PlanError> {
             }
         },
         Command::VersionInfo { write, dir, json } => Ok(runtime::version_info(write, dir, json)),
+        Command::ImageCatalog { write, options } => Ok(runtime::image_catalog(write, &options)),
         Command::PgbouncerConfig { output_dir, then } => Ok(pgbouncer::run(&output_dir, &then)),
         Command::PassThrough { program, args } => Ok(runtime::exec::pass_through(&program, &args)),
         Command::DryRun {
