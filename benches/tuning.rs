@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use aza_pg::config::{parse_memory_mb, Config};
 use aza_pg::detect::{detect_cpus, detect_memory, CpuSource, MemorySource};
+use aza_pg::image_catalog::CatalogFile;
 use aza_pg::plan::{self, parse_auto_conf, Pgsodium, PlanInputs};
 use aza_pg::resources::Resources;
 use aza_pg::tuning::{self, Inputs, Storage, Workload};
@@ -223,6 +224,7 @@ fn bench_plan(c: &mut Criterion) {
     .collect();
     let alter_system = parse_auto_conf(AUTO_CONF);
 
+    let no_catalog = CatalogFile::missing("/nonexistent/image-catalog.json");
     let mut group = c.benchmark_group("plan::build");
     group.bench_function("defaults_no_overrides", |b| {
         b.iter(|| {
@@ -232,6 +234,7 @@ fn bench_plan(c: &mut Criterion) {
                 user_args: &no_args,
                 alter_system: &[],
                 pgsodium: &Pgsodium::NotRequested,
+                image: &no_catalog,
             }))
         })
     });
@@ -243,6 +246,7 @@ fn bench_plan(c: &mut Criterion) {
                 user_args: &user_args,
                 alter_system: &alter_system,
                 pgsodium: &Pgsodium::NotRequested,
+                image: &no_catalog,
             }))
         })
     });

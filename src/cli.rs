@@ -76,7 +76,8 @@ aza-entrypoint: starts PostgreSQL 18 tuned to this container's memory and CPU li
 Usage:
   aza-entrypoint [postgres] [POSTGRES OPTIONS...]   run PostgreSQL (the default)
   aza-entrypoint --dry-run [--format FORMAT] [POSTGRES OPTIONS...]
-                                                   show the tuning; start and change nothing
+                                                   show the tuning and refuse (exit 1) what a start
+                                                   would refuse; start and change nothing
   aza-entrypoint healthcheck [--timeout SECONDS]   exit 0 if the running server is healthy, else 1
   aza-entrypoint PROGRAM [ARGS...]                 run another program unchanged
                                                    (a program named healthcheck: give its path,
@@ -110,9 +111,12 @@ Environment (empty counts as unset):
   POSTGRES_STORAGE_TYPE              ssd (default), hdd, san
   POSTGRES_WAL_LEVEL                 logical (default), replica, minimal
   POSTGRES_MAX_WORKER_PROCESSES      replaces the computed value (clamped to 8..64)
-  POSTGRES_BIND_IP                   listen_addresses (default 127.0.0.1)
-  POSTGRES_SHARED_PRELOAD_LIBRARIES  comma-separated list
-                                     (default auto_explain,pg_cron,pg_stat_monitor,pg_stat_statements,pgaudit)
+  POSTGRES_BIND_IP                   listen_addresses (default *: every address inside the
+                                     container; -p, networks and pg_hba decide what reaches it)
+  POSTGRES_SHARED_PRELOAD_LIBRARIES  comma-separated list (default: the image catalog's
+                                     default_preload, the manifest's defaults the image has; without
+                                     a catalog, the manifest's defaults; --dry-run shows which)
+  AZA_IMAGE_CATALOG                  the image catalog (default /usr/share/aza-pg/image-catalog.json)
   POSTGRES_ROLE                      primary (default) or replica; read by healthcheck
 
 Settings given as postgres options (-c name=value, --name=value, -B, -N, -S, -h) or with

@@ -1,6 +1,6 @@
 //! The environment contract: parsing and validating every variable the entrypoint reads.
 //!
-//! Parsing is pure (it takes a lookup function, not the process environment) and strict: a value that
+//! Parsing is pure (it takes lookup and file-reading functions, not the process environment) and strict: a value that
 //! is present but not understood is an error naming the variable, the value and what is accepted. Empty
 //! values count as unset, as they do in the official image. All problems are collected, so a user with
 //! three typos learns about all three at once.
@@ -13,16 +13,23 @@ use crate::tuning::{Storage, WalLevel, Workload, MAX_MEMORY_MB};
 /// Libraries preloaded when `POSTGRES_SHARED_PRELOAD_LIBRARIES` is unset: generated from the manifest's
 /// `runtime.default_preload` entries, so there is no second list to drift.
 pub use crate::generated::defaults::DEFAULT_SHARED_PRELOAD_LIBRARIES;
-/// `listen_addresses` when `POSTGRES_BIND_IP` is unset: reachable only from inside the container.
-pub const DEFAULT_LISTEN_ADDRESSES: &str = "127.0.0.1";
+/// `listen_addresses` when `POSTGRES_BIND_IP` is unset: every address inside the container, as in the
+/// official image. What reaches it is decided outside (`-p`, the container's networks) and by
+/// `pg_hba.conf`, which asks every TCP connection for a password.
+pub const DEFAULT_LISTEN_ADDRESSES: &str = "*";
+/// `unix_socket_directories` in the image (Debian's build default), where local clients connect.
+pub const DEFAULT_SOCKET_DIR: &str = "/var/run/postgresql";
 pub const DEFAULT_PGDATA: &str = "/var/lib/postgresql/18/docker";
 pub const DEFAULT_USER: &str = "postgres";
 
 /// Where a choice came from, for the dry-run table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
+    /// Compiled in (for the preload list: the manifest's defaults, when there is no image catalog).
     Default,
     Environment,
+    /// The image catalog's default (only the preload list has one).
+    Image,
 }
 
 impl Origin {
@@ -30,6 +37,7 @@ impl Origin {
         match self {
             Origin::Default => "default",
             Origin::Environment => "environment",
+            Origin::Image => "image catalog",
         }
     }
 }
@@ -47,7 +55,8 @@ pub struct Config {
     pub max_worker_processes: Option<i64>,
     pub listen_addresses: (String, Origin),
     pub shared_preload_libraries: (Vec<String>, Origin),
-    /// The database `pg_cron` runs in: `POSTGRES_DB`, else `POSTGRES_USER`, else `postgres`.
+    /// The database `pg_cron` runs in: `POSTGRES_DB` (or `_FILE`), else `POSTGRES_USER` (or
+    /// `_FILE`), else `postgres` - the database the first start creates.
     pub cron_database: String,
     pub pgdata: String,
 }
@@ -92,8 +101,23 @@ const MEMORY_FORMS: &str = "expected megabytes as a whole number (2048) or a siz
     (512m, 512Mi, 512MB, 2g, 2Gi, 2GB, 1T, 1Ti; k and b also work), between 1MB and 1TiB";
 
 impl Config {
-    /// Reads the configuration through `lookup` (the process environment in production).
+    /// Reads the configuration through `lookup`, with no files to read: a `*_FILE` variable is then
+    /// an error (see [`Config::from_sources`]).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        Config::from_sources(lookup, |_| {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "this configuration reads no files",
+            ))
+        })
+    }
+
+    /// Reads the configuration through `lookup` and, for `POSTGRES_USER_FILE` and
+    /// `POSTGRES_DB_FILE`, `read_file` (the process environment and the filesystem in production).
+    pub fn from_sources(
+        lookup: impl Fn(&str) -> Option<String>,
+        read_file: impl Fn(&str) -> std::io::Result<(u64, Vec<u8>)>,
+    ) -> Result<Config, ConfigError> {
         let mut problems = Vec::new();
         let get = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
         let mut check =
@@ -162,8 +186,37 @@ impl Config {
             &raw_preload,
         );
 
-        let user = get("POSTGRES_USER").unwrap_or_else(|| DEFAULT_USER.to_string());
-        let cron_database = get("POSTGRES_DB").unwrap_or(user);
+        // The official image's file_env, as the runtime contract reads them: the first start creates
+        // this database, so pg_cron must be pointed at the same one.
+        let mut value_or_file =
+            |name: &'static str, file_variable: &'static str| match (get(name), get(file_variable))
+            {
+                (Some(_), Some(path)) => {
+                    problems.push(InvalidVariable {
+                        variable: file_variable,
+                        value: path,
+                        problem: format!("is set together with {name}; set only one of them"),
+                    });
+                    None
+                }
+                (Some(value), None) => Some(value),
+                (None, Some(path)) => match crate::runtime::contract::file_value(&path, &read_file)
+                {
+                    Ok(value) => Some(value),
+                    Err(problem) => {
+                        problems.push(InvalidVariable {
+                            variable: file_variable,
+                            value: path,
+                            problem,
+                        });
+                        None
+                    }
+                },
+                (None, None) => None,
+            };
+        let user = value_or_file("POSTGRES_USER", "POSTGRES_USER_FILE")
+            .unwrap_or_else(|| DEFAULT_USER.to_string());
+        let cron_database = value_or_file("POSTGRES_DB", "POSTGRES_DB_FILE").unwrap_or(user);
         let pgdata = get("PGDATA").unwrap_or_else(|| DEFAULT_PGDATA.to_string());
 
         match (
@@ -197,13 +250,25 @@ impl Config {
     /// Reads the configuration from the process environment. A variable that is not valid UTF-8 is
     /// reported like any other bad value.
     pub fn from_process_env() -> Result<Config, ConfigError> {
-        Config::from_lookup(|name| {
-            std::env::var_os(name).map(|value| match value.into_string() {
-                Ok(text) => text,
-                // Keep it present but unparseable, so the variable is named in the error.
-                Err(raw) => raw.to_string_lossy().into_owned(),
-            })
-        })
+        Config::from_sources(
+            |name| {
+                std::env::var_os(name).map(|value| match value.into_string() {
+                    Ok(text) => text,
+                    // Keep it present but unparseable, so the variable is named in the error.
+                    Err(raw) => raw.to_string_lossy().into_owned(),
+                })
+            },
+            crate::runtime::contract::read_value_file,
+        )
+    }
+
+    /// The image catalog's default preload list in place of the compiled-in one; a list the user
+    /// gave is kept.
+    pub fn with_image_default_preload(mut self, libraries: &[String]) -> Config {
+        if self.shared_preload_libraries.1 == Origin::Default {
+            self.shared_preload_libraries = (libraries.to_vec(), Origin::Image);
+        }
+        self
     }
 }
 
@@ -414,7 +479,7 @@ mod tests {
         assert_eq!(c.workload, (Workload::Web, Origin::Default));
         assert_eq!(c.storage, (Storage::Ssd, Origin::Default));
         assert_eq!(c.wal_level, (WalLevel::Logical, Origin::Default));
-        assert_eq!(c.listen_addresses.0, "127.0.0.1");
+        assert_eq!(c.listen_addresses, ("*".to_string(), Origin::Default));
         assert_eq!(
             c.shared_preload_libraries.0.join(","),
             "auto_explain,pg_cron,pg_stat_monitor,pg_stat_statements,pgaudit"
@@ -645,6 +710,58 @@ mod tests {
             single_problem(&[("POSTGRES_SHARED_PRELOAD_LIBRARIES", "a'b")]).variable,
             "POSTGRES_SHARED_PRELOAD_LIBRARIES"
         );
+    }
+
+    #[test]
+    fn the_image_default_replaces_only_the_compiled_in_preload_list() {
+        let image = vec!["auto_explain".to_string(), "pg_cron".to_string()];
+        let c = config(&[]).unwrap().with_image_default_preload(&image);
+        assert_eq!(c.shared_preload_libraries, (image.clone(), Origin::Image));
+        let c = config(&[("POSTGRES_SHARED_PRELOAD_LIBRARIES", "pgaudit")])
+            .unwrap()
+            .with_image_default_preload(&image);
+        assert_eq!(
+            c.shared_preload_libraries,
+            (vec!["pgaudit".to_string()], Origin::Environment)
+        );
+    }
+
+    #[test]
+    fn cron_database_follows_the_file_variants_too() {
+        use crate::test_support::fake_files;
+        let with_files = |vars: &[(&str, &str)], files: &[(&str, &str)]| {
+            Config::from_sources(fake_env(vars), fake_files(files))
+        };
+        let c = with_files(
+            &[("POSTGRES_DB_FILE", "/run/db")],
+            &[("/run/db", "appdb\n")],
+        )
+        .unwrap();
+        assert_eq!(c.cron_database, "appdb");
+        let c = with_files(&[("POSTGRES_USER_FILE", "/run/u")], &[("/run/u", "owner")]).unwrap();
+        assert_eq!(c.cron_database, "owner");
+        let problems = with_files(
+            &[
+                ("POSTGRES_DB", "a"),
+                ("POSTGRES_DB_FILE", "/run/db"),
+                ("POSTGRES_USER_FILE", "/missing"),
+            ],
+            &[],
+        )
+        .unwrap_err()
+        .problems;
+        let messages: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        assert_eq!(messages.len(), 2, "{messages:?}");
+        assert!(
+            messages[0].starts_with("POSTGRES_USER_FILE='/missing' cannot be read"),
+            "{messages:?}"
+        );
+        assert_eq!(
+            messages[1],
+            "POSTGRES_DB_FILE='/run/db' is set together with POSTGRES_DB; set only one of them"
+        );
+        let empty = with_files(&[("POSTGRES_DB_FILE", "/e")], &[("/e", "\n")]).unwrap_err();
+        assert_eq!(empty.to_string(), "POSTGRES_DB_FILE='/e' is empty");
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The imperative shell around the tuning core: read the environment and the system, build the plan.
 //!
 //! This is the only place where planning touches the outside world, and all of it is read-only:
-//! detection files, `postgresql.auto.conf`, and (only when pgsodium is requested) its key script.
+//! detection files, the image catalog, `postgresql.auto.conf`, and (only when pgsodium is
+//! requested) its key script.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -11,6 +12,7 @@ use std::time::{Duration, Instant};
 use crate::cli::UsageError;
 use crate::config::{Config, ConfigError};
 use crate::detect;
+use crate::image_catalog::{self, CatalogError};
 use crate::plan::{self, Pgsodium, Plan, PlanInputs};
 use crate::resources::{self, TooLittleMemory};
 
@@ -20,6 +22,7 @@ pub enum PlanError {
     Usage(UsageError),
     Config(ConfigError),
     Memory(TooLittleMemory),
+    ImageCatalog(CatalogError),
 }
 
 impl fmt::Display for PlanError {
@@ -28,6 +31,7 @@ impl fmt::Display for PlanError {
             PlanError::Usage(e) => e.fmt(f),
             PlanError::Config(e) => e.fmt(f),
             PlanError::Memory(e) => e.fmt(f),
+            PlanError::ImageCatalog(e) => e.fmt(f),
         }
     }
 }
@@ -43,6 +47,12 @@ impl From<UsageError> for PlanError {
 /// Builds the plan for `postgres_args` from the process environment and the real system (`/`).
 pub fn prepare(postgres_args: &[String]) -> Result<Plan, PlanError> {
     let config = Config::from_process_env().map_err(PlanError::Config)?;
+    // Read once here: the plan carries it to the preflight, the log and version-info.
+    let image = image_catalog::load_from_env().map_err(PlanError::ImageCatalog)?;
+    let config = match &image.catalog {
+        Some(catalog) => config.with_image_default_preload(&catalog.default_preload),
+        None => config,
+    };
     let root = Path::new("/");
     let mut resources = resources::resolve(
         &config,
@@ -73,6 +83,7 @@ pub fn prepare(postgres_args: &[String]) -> Result<Plan, PlanError> {
         user_args: postgres_args,
         alter_system: &alter_system,
         pgsodium: &pgsodium,
+        image: &image,
     });
     plan.warnings.extend(warnings);
     Ok(plan)

@@ -6,7 +6,8 @@
 //! dropped and the plan records what won. PostgreSQL itself ranks the command line above
 //! `postgresql.auto.conf`, so when both set a value the command line is reported as the winner.
 
-use crate::config::{Config, Origin};
+use crate::config::{Config, Origin, DEFAULT_SOCKET_DIR};
+use crate::image_catalog::CatalogFile;
 use crate::resources::Resources;
 use crate::tuning::{self, Inputs, Storage, Tuning, WalLevel, Workload};
 
@@ -62,6 +63,10 @@ pub struct Plan {
     pub args: Vec<String>,
     pub warnings: Vec<String>,
     pub notices: Vec<String>,
+    /// What the image has (or that there is no catalog), for the preflight and version-info.
+    pub image: CatalogFile,
+    /// Where the preload list came from (before any command-line or `ALTER SYSTEM` override).
+    pub preload_origin: Origin,
 }
 
 /// The inputs of [`build`].
@@ -73,6 +78,8 @@ pub struct PlanInputs<'a> {
     /// `name = value` pairs from `postgresql.auto.conf`.
     pub alter_system: &'a [(String, String)],
     pub pgsodium: &'a Pgsodium,
+    /// The image catalog, read once by the shell.
+    pub image: &'a CatalogFile,
 }
 
 /// Builds the plan. Total: never fails, every input has already been validated.
@@ -83,6 +90,7 @@ pub fn build(inputs: &PlanInputs<'_>) -> Plan {
         user_args,
         alter_system,
         pgsodium,
+        image,
     } = *inputs;
     let (workload, storage, wal_level) = (config.workload.0, config.storage.0, config.wal_level.0);
     let tuning = tuning::compute(&Inputs {
@@ -127,15 +135,17 @@ pub fn build(inputs: &PlanInputs<'_>) -> Plan {
         _ => {}
     }
 
-    let mut settings = computed_settings(
-        resources,
-        config,
-        &tuning,
-        &libraries,
-        pgsodium,
-        wants_pgsodium,
-    );
     let from_command_line = command_line_settings(user_args);
+    let socket_dir = socket_directory(&from_command_line, alter_system);
+    if libraries.iter().any(|lib| lib == "pg_cron") && socket_dir.0.is_empty() {
+        warnings.push(
+            "unix_socket_directories is empty, so pg_cron's jobs connect to localhost over TCP, where \
+             pg_hba.conf asks for a password; set cron.host to a socket directory or give the jobs a \
+             password (~/.pgpass)"
+                .to_string(),
+        );
+    }
+    let mut settings = computed_settings(inputs, &tuning, &libraries, &socket_dir, wants_pgsodium);
     for setting in &mut settings {
         let by_command_line = from_command_line
             .iter()
@@ -174,10 +184,89 @@ pub fn build(inputs: &PlanInputs<'_>) -> Plan {
         args,
         warnings,
         notices,
+        image: image.clone(),
+        preload_origin: config.shared_preload_libraries.1,
+    }
+}
+
+/// The first of `unix_socket_directories` - where local clients such as pg_cron's jobs connect - and
+/// who chose it: the command line (`-k`, `-c`), `ALTER SYSTEM`, or the image's default.
+fn socket_directory(
+    from_command_line: &[(String, String)],
+    alter_system: &[(String, String)],
+) -> (String, &'static str) {
+    const NAME: &str = "unix_socket_directories";
+    let chosen = from_command_line
+        .iter()
+        .rev()
+        .find(|(name, _)| name == NAME)
+        .map(|(_, v)| (v.as_str(), "the command line's"))
+        .or_else(|| {
+            alter_system
+                .iter()
+                .rev()
+                .find(|(name, _)| normalise_name(name) == NAME)
+                .map(|(_, v)| (v.as_str(), "ALTER SYSTEM's"))
+        });
+    match chosen {
+        Some((value, who)) => (
+            value
+                .split(',')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .trim_matches('"')
+                .to_string(),
+            who,
+        ),
+        None => (DEFAULT_SOCKET_DIR.to_string(), "the image's"),
+    }
+}
+
+/// Where the preload list came from, for the plan's reason, the preflight and version-info.
+pub fn preload_source(origin: Origin, image: &CatalogFile) -> String {
+    match origin {
+        Origin::Environment => "from POSTGRES_SHARED_PRELOAD_LIBRARIES".to_string(),
+        Origin::Image => format!("default of the {}", image.describe()),
+        Origin::Default => format!("default compiled from the manifest; {}", image.describe()),
     }
 }
 
 impl Plan {
+    /// The `shared_preload_libraries` that will be in force: whoever set it last (the command line,
+    /// `ALTER SYSTEM`), else the computed list; blanks, quotes and empty items dropped.
+    pub fn preload_libraries_in_force(&self) -> Vec<String> {
+        let Some(setting) = self
+            .settings
+            .iter()
+            .find(|s| s.name == "shared_preload_libraries")
+        else {
+            return Vec::new();
+        };
+        let value = setting
+            .overridden_by
+            .as_ref()
+            .map_or(setting.value.as_str(), |o| o.value.as_str());
+        value
+            .split(',')
+            .map(|item| item.trim().trim_matches('"').to_string())
+            .filter(|item| !item.is_empty())
+            .collect()
+    }
+
+    /// Who set the preload list in force, in words: an override, or the list's own source.
+    pub fn preload_libraries_source(&self) -> String {
+        let overridden = self
+            .settings
+            .iter()
+            .find(|s| s.name == "shared_preload_libraries")
+            .and_then(|s| s.overridden_by.as_ref());
+        match overridden {
+            Some(by) => format!("set by {}", by.source.as_str()),
+            None => preload_source(self.preload_origin, &self.image),
+        }
+    }
+
     /// The computed settings that will be passed to PostgreSQL (not overridden), as `(name, value)`.
     pub fn applied(&self) -> impl Iterator<Item = &Setting> {
         self.settings.iter().filter(|s| s.overridden_by.is_none())
@@ -221,13 +310,19 @@ impl Plan {
 }
 
 fn computed_settings(
-    resources: &Resources,
-    config: &Config,
+    inputs: &PlanInputs<'_>,
     t: &Tuning,
     libraries: &[String],
-    pgsodium: &Pgsodium,
+    socket_dir: &(String, &'static str),
     wants_pgsodium: bool,
 ) -> Vec<Setting> {
+    let PlanInputs {
+        resources,
+        config,
+        pgsodium,
+        image,
+        ..
+    } = *inputs;
     let ram = resources.memory_mb;
     let cpus = resources.cpus;
     let (workload, storage, wal_level) = (config.workload.0, config.storage.0, config.wal_level.0);
@@ -243,7 +338,7 @@ fn computed_settings(
     let mb = |v: u64| format!("{v}MB");
     let from_env = |origin: Origin, variable: &str| match origin {
         Origin::Environment => format!("from {variable}"),
-        Origin::Default => "default".to_string(),
+        Origin::Default | Origin::Image => "default".to_string(),
     };
 
     let reduced = t.budget.reduced;
@@ -337,21 +432,44 @@ fn computed_settings(
         wal_level.to_string(),
         from_env(config.wal_level.1, "POSTGRES_WAL_LEVEL"),
     );
-    let preload_reason = from_env(
-        config.shared_preload_libraries.1,
-        "POSTGRES_SHARED_PRELOAD_LIBRARIES",
-    );
     add(
         "shared_preload_libraries",
         libraries.join(","),
-        preload_reason,
+        preload_source(config.shared_preload_libraries.1, image),
     );
     if libraries.iter().any(|lib| lib == "pg_cron") {
         add(
             "cron.database_name",
             config.cron_database.clone(),
-            "POSTGRES_DB, else POSTGRES_USER".to_string(),
+            "POSTGRES_DB(_FILE), else POSTGRES_USER(_FILE): the database the first start creates"
+                .to_string(),
         );
+        let (dir, who) = socket_dir;
+        if !dir.is_empty() {
+            add(
+                "cron.host",
+                dir.clone(),
+                format!(
+                    "{who} socket directory: pg_cron's default, localhost over TCP, needs a password \
+                     under pg_hba.conf, so every job would fail"
+                ),
+            );
+        }
+    }
+    if let Some(catalog) = &image.catalog {
+        if !catalog.logical_output_plugins.is_empty() {
+            let mut plugins = vec!["pgoutput".to_string(), "test_decoding".to_string()];
+            plugins.extend(catalog.logical_output_plugins.iter().cloned());
+            add(
+                "output_plugin_libraries",
+                plugins.join(","),
+                format!(
+                    "PostgreSQL's own plugins and the image's {} ({}): a logical slot may only use these",
+                    catalog.logical_output_plugins.join(", "),
+                    image.describe()
+                ),
+            );
+        }
     }
     add(
         "checkpoint_completion_target",
@@ -448,9 +566,9 @@ fn computed_settings(
         config.listen_addresses.0.clone(),
         match config.listen_addresses.1 {
             Origin::Environment => "from POSTGRES_BIND_IP".to_string(),
-            Origin::Default => {
-                "default: only inside the container (set POSTGRES_BIND_IP)".to_string()
-            }
+            Origin::Default | Origin::Image => "default: every address inside the container; -p, \
+                networks and pg_hba.conf decide what reaches it (narrow with POSTGRES_BIND_IP)"
+                .to_string(),
         },
     );
     if let (Pgsodium::Enabled { script }, true) = (pgsodium, wants_pgsodium) {
@@ -615,6 +733,7 @@ pub fn command_line_settings(args: &[String]) -> Vec<(String, String)> {
             b'N' => Some(("max_connections".to_string(), value)),
             b'S' => Some(("work_mem".to_string(), value)),
             b'h' => Some(("listen_addresses".to_string(), value)),
+            b'k' => Some(("unix_socket_directories".to_string(), value)),
             b'p' => Some(("port".to_string(), value)),
             _ => None,
         };

@@ -58,6 +58,22 @@ pub fn table(plan: &Plan) -> String {
             plan.storage.0.to_string(),
             plan.storage.1.as_str().to_string(),
         ),
+        match &plan.image.catalog {
+            Some(_) => (
+                "image",
+                "catalog".to_string(),
+                plan.image.path.display().to_string(),
+            ),
+            None => (
+                "image",
+                "no catalog".to_string(),
+                format!(
+                    "{} does not exist: not running in a built image, so the defaults compiled from \
+                     the manifest apply",
+                    plan.image.path.display()
+                ),
+            ),
+        },
     ];
     for (name, value, source) in rows {
         out.push_str(&format!("  {name:<10} {value:<10} {source}\n"));
@@ -232,6 +248,11 @@ pub fn json(plan: &Plan) -> String {
             "workload": plan.workload.0.as_str(),
             "storage": plan.storage.0.as_str(),
             "shm_mb": r.shm_mb,
+            "image_catalog": {
+                "path": plan.image.path.display().to_string(),
+                "present": plan.image.catalog.is_some(),
+            },
+            "shared_preload_libraries_source": plan.preload_libraries_source(),
         },
         "settings": settings,
         "overridden": overridden,

@@ -7,6 +7,7 @@ use std::ffi::OsString;
 
 use aza_pg::config::Config;
 use aza_pg::detect::{CpuSource, MemorySource};
+use aza_pg::image_catalog::CatalogFile;
 use aza_pg::plan::{self, Pgsodium, PlanInputs};
 use aza_pg::resources::Resources;
 use libfuzzer_sys::fuzz_target;
@@ -33,6 +34,7 @@ fuzz_target!(|data: &[u8]| {
         user_args: &args,
         alter_system: &alter_system,
         pgsodium: &Pgsodium::NotRequested,
+        image: &CatalogFile::missing("/nonexistent/image-catalog.json"),
     });
     assert_eq!(&built.args[..args.len()], &args[..]);
 });

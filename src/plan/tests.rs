@@ -1,6 +1,11 @@
 use super::*;
 use crate::detect::{CpuSource, MemorySource};
+use crate::image_catalog::{self, CatalogFile};
 use crate::test_support::fake_env;
+
+fn no_catalog() -> CatalogFile {
+    CatalogFile::missing("/nonexistent/image-catalog.json")
+}
 
 fn resources(memory_mb: u64, cpus: u32) -> Resources {
     Resources {
@@ -23,8 +28,21 @@ fn strings(items: &[&str]) -> Vec<String> {
 }
 
 fn plan_with(vars: &[(&str, &str)], args: &[&str], auto_conf: &str, pgsodium: Pgsodium) -> Plan {
+    plan_in_image(vars, args, auto_conf, pgsodium, &no_catalog())
+}
+
+fn plan_in_image(
+    vars: &[(&str, &str)],
+    args: &[&str],
+    auto_conf: &str,
+    pgsodium: Pgsodium,
+    image: &CatalogFile,
+) -> Plan {
     let res = resources(4096, 2);
-    let cfg = config(vars);
+    let mut cfg = config(vars);
+    if let Some(catalog) = &image.catalog {
+        cfg = cfg.with_image_default_preload(&catalog.default_preload);
+    }
     let args = strings(args);
     let alter = parse_auto_conf(auto_conf);
     build(&PlanInputs {
@@ -33,6 +51,7 @@ fn plan_with(vars: &[(&str, &str)], args: &[&str], auto_conf: &str, pgsodium: Pg
         user_args: &args,
         alter_system: &alter,
         pgsodium: &pgsodium,
+        image,
     })
 }
 
@@ -68,6 +87,7 @@ fn flags_come_in_the_reference_order_after_the_users_arguments() {
             "wal_level",
             "shared_preload_libraries",
             "cron.database_name",
+            "cron.host",
             "checkpoint_completion_target",
             "wal_buffers",
             "min_wal_size",
@@ -94,7 +114,7 @@ fn values_are_passed_as_postgres_reads_them() {
     // The web formula's 170 is reduced to 145 by the memory budget (see tuning/tests.rs FITTED).
     assert_eq!(value(&p, "max_connections"), Some("145"));
     assert_eq!(value(&p, "wal_level"), Some("logical"));
-    assert_eq!(value(&p, "listen_addresses"), Some("127.0.0.1"));
+    assert_eq!(value(&p, "listen_addresses"), Some("*"));
     assert_eq!(
         value(&p, "shared_preload_libraries"),
         Some("auto_explain,pg_cron,pg_stat_monitor,pg_stat_statements,pgaudit")
@@ -110,12 +130,7 @@ fn minimal_wal_level_turns_off_wal_senders_before_listen_addresses() {
     let tail: Vec<&str> = p.args.iter().rev().take(4).map(String::as_str).collect();
     assert_eq!(
         tail,
-        [
-            "listen_addresses=127.0.0.1",
-            "-c",
-            "max_wal_senders=0",
-            "-c"
-        ]
+        ["listen_addresses=*", "-c", "max_wal_senders=0", "-c"]
     );
 }
 
@@ -129,8 +144,146 @@ fn cron_database_is_only_set_when_pg_cron_is_loaded() {
         &[],
     );
     assert_eq!(value(&p, "cron.database_name"), None);
+    assert_eq!(value(&p, "cron.host"), None);
     let p = plan(&[("POSTGRES_DB", "mydb")], &[]);
     assert_eq!(value(&p, "cron.database_name"), Some("mydb"));
+}
+
+#[test]
+fn pg_cron_connects_through_the_socket_directory() {
+    let p = plan(&[], &[]);
+    assert_eq!(value(&p, "cron.host"), Some("/var/run/postgresql"));
+    let reason = &p
+        .settings
+        .iter()
+        .find(|s| s.name == "cron.host")
+        .unwrap()
+        .reason;
+    assert!(
+        reason.contains("needs a password under pg_hba.conf"),
+        "{reason}"
+    );
+    // The socket directory the server really uses: -k, -c, ALTER SYSTEM, first of a list.
+    let p = plan(&[], &["-k", "/tmp/sockets"]);
+    assert_eq!(value(&p, "cron.host"), Some("/tmp/sockets"));
+    let p = plan(&[], &["-c", "unix_socket_directories=/run/a, /run/b"]);
+    assert_eq!(value(&p, "cron.host"), Some("/run/a"));
+    let p = plan_with(
+        &[],
+        &[],
+        "unix_socket_directories = '/srv/sock'\n",
+        Pgsodium::NotRequested,
+    );
+    assert_eq!(value(&p, "cron.host"), Some("/srv/sock"));
+    // No socket at all: nothing to point pg_cron at, and a warning says what that means.
+    let p = plan(&[], &["-c", "unix_socket_directories="]);
+    assert_eq!(value(&p, "cron.host"), None);
+    assert!(
+        p.warnings
+            .iter()
+            .any(|w| w.contains("pg_cron's jobs connect to localhost over TCP")),
+        "{:?}",
+        p.warnings
+    );
+    // The user's own cron.host wins, as every setting does.
+    let p = plan(&[], &["-c", "cron.host=db"]);
+    assert_eq!(value(&p, "cron.host"), None);
+    assert!(p.args.contains(&"cron.host=db".to_string()));
+}
+
+fn catalog(logical_output_plugins: &[&str]) -> CatalogFile {
+    let text = serde_json::json!({
+        "format": 1,
+        "package_source": "distribution",
+        "entries": [],
+        "default_preload": ["auto_explain", "pg_cron", "pg_stat_statements", "pgaudit"],
+        "preloadable": ["auto_explain", "pg_cron", "pg_stat_statements", "pgaudit", "timescaledb"],
+        "logical_output_plugins": logical_output_plugins,
+    })
+    .to_string();
+    CatalogFile {
+        path: "/usr/share/aza-pg/image-catalog.json".into(),
+        catalog: Some(image_catalog::parse(&text, "test").unwrap()),
+    }
+}
+
+#[test]
+fn the_image_catalog_chooses_the_default_preload_list_and_says_so() {
+    let image = catalog(&[]);
+    let p = plan_in_image(&[], &[], "", Pgsodium::NotRequested, &image);
+    assert_eq!(
+        value(&p, "shared_preload_libraries"),
+        Some("auto_explain,pg_cron,pg_stat_statements,pgaudit")
+    );
+    assert_eq!(p.preload_origin, Origin::Image);
+    assert_eq!(
+        p.preload_libraries_source(),
+        "default of the image catalog /usr/share/aza-pg/image-catalog.json"
+    );
+    let reason = &p
+        .settings
+        .iter()
+        .find(|s| s.name == "shared_preload_libraries")
+        .unwrap()
+        .reason;
+    assert_eq!(
+        reason,
+        "default of the image catalog /usr/share/aza-pg/image-catalog.json"
+    );
+    // The user's list still wins over the image's default.
+    let p = plan_in_image(
+        &[("POSTGRES_SHARED_PRELOAD_LIBRARIES", "timescaledb")],
+        &[],
+        "",
+        Pgsodium::NotRequested,
+        &image,
+    );
+    assert_eq!(value(&p, "shared_preload_libraries"), Some("timescaledb"));
+    assert_eq!(
+        p.preload_libraries_source(),
+        "from POSTGRES_SHARED_PRELOAD_LIBRARIES"
+    );
+    let p = plan_in_image(
+        &[],
+        &["-c", "shared_preload_libraries=pg_cron"],
+        "",
+        Pgsodium::NotRequested,
+        &image,
+    );
+    assert_eq!(p.preload_libraries_in_force(), ["pg_cron"]);
+    assert_eq!(p.preload_libraries_source(), "set by command line");
+    // No catalog: the compiled default, and the reason says why.
+    let p = plan(&[], &[]);
+    assert_eq!(
+        p.preload_libraries_source(),
+        "default compiled from the manifest; no image catalog (/nonexistent/image-catalog.json does not \
+         exist: not running in a built image)"
+    );
+}
+
+#[test]
+fn the_images_output_plugins_are_allowed_in_one_value() {
+    let p = plan_in_image(
+        &[],
+        &[],
+        "",
+        Pgsodium::NotRequested,
+        &catalog(&["wal2json"]),
+    );
+    assert_eq!(
+        value(&p, "output_plugin_libraries"),
+        Some("pgoutput,test_decoding,wal2json")
+    );
+    let position = p
+        .args
+        .iter()
+        .position(|a| a == "output_plugin_libraries=pgoutput,test_decoding,wal2json")
+        .expect("one -c value");
+    assert_eq!(p.args[position - 1], "-c");
+    // None to allow, or no catalog: PostgreSQL's own default stays.
+    let p = plan_in_image(&[], &[], "", Pgsodium::NotRequested, &catalog(&[]));
+    assert_eq!(value(&p, "output_plugin_libraries"), None);
+    assert_eq!(value(&plan(&[], &[]), "output_plugin_libraries"), None);
 }
 
 #[test]
@@ -369,6 +522,7 @@ fn plan_with_shm(memory_mb: u64, cpus: u32, shm_mb: Option<u64>, vars: &[(&str, 
         user_args: &[],
         alter_system: &[],
         pgsodium: &Pgsodium::NotRequested,
+        image: &no_catalog(),
     })
 }
 

@@ -273,26 +273,32 @@ pub(crate) fn read_secret_file(
     path: &str,
     read_file: &impl Fn(&str) -> std::io::Result<(u64, Vec<u8>)>,
 ) -> Result<String, ContractError> {
-    let error = |problem: String| ContractError {
+    file_value(path, read_file).map_err(|problem| ContractError {
         variable: variable.to_string(),
-        problem,
-    };
-    let (size, bytes) =
-        read_file(path).map_err(|e| error(format!("='{path}' cannot be read: {e}")))?;
+        problem: format!("='{path}' {problem}"),
+    })
+}
+
+/// The text of the file a `*_FILE` variable names, without one final newline; the error says what
+/// is wrong with it, phrased to follow "VAR='path' ".
+pub(crate) fn file_value(
+    path: &str,
+    read_file: &impl Fn(&str) -> std::io::Result<(u64, Vec<u8>)>,
+) -> Result<String, String> {
+    let (size, bytes) = read_file(path).map_err(|e| format!("cannot be read: {e}"))?;
     if size > MAX_FILE_VALUE_BYTES {
-        return Err(error(format!(
-            "='{path}' is {size} bytes; at most {MAX_FILE_VALUE_BYTES} are expected"
-        )));
+        return Err(format!(
+            "is {size} bytes; at most {MAX_FILE_VALUE_BYTES} are expected"
+        ));
     }
-    let text =
-        String::from_utf8(bytes).map_err(|_| error(format!("='{path}' is not UTF-8 text")))?;
+    let text = String::from_utf8(bytes).map_err(|_| "is not UTF-8 text".to_string())?;
     // Editors and `echo` add a final newline that is not part of the secret.
     let value = text
         .strip_suffix('\n')
         .map(|v| v.strip_suffix('\r').unwrap_or(v))
         .unwrap_or(&text);
     if value.is_empty() {
-        return Err(error(format!("='{path}' is empty")));
+        return Err("is empty".to_string());
     }
     Ok(value.to_string())
 }

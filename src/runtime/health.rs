@@ -26,7 +26,7 @@ use super::contract::{self, ContractError, SECRET_VARIABLES};
 use crate::config::DEFAULT_USER;
 
 /// PostgreSQL's `unix_socket_directories` in the image (Debian's build default).
-pub const DEFAULT_SOCKET_DIR: &str = "/var/run/postgresql";
+pub use crate::config::DEFAULT_SOCKET_DIR;
 pub const DEFAULT_PORT: u16 = 5432;
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 

@@ -197,6 +197,17 @@ pub fn plan(plan: &Plan) {
         )),
         None => {}
     }
+    let libraries = plan.preload_libraries_in_force().join(",");
+    let source = plan.preload_libraries_source();
+    event(
+        Level::Info,
+        &format!("[AUTO-CONFIG] shared_preload_libraries={libraries} ({source})"),
+        &[
+            ("shared_preload_libraries", libraries.clone().into()),
+            ("source", source.clone().into()),
+            ("image_catalog", plan.image.describe().into()),
+        ],
+    );
     let r = &plan.resources;
     let settings: Map<String, Value> = plan
         .applied()

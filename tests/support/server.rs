@@ -67,7 +67,8 @@ pub struct Instance {
 }
 
 impl Instance {
-    /// A fresh instance with the test password, contrib-only preload libraries and a small memory size.
+    /// A fresh instance with the test password, contrib-only preload libraries, a small memory size,
+    /// loopback only and no image catalog.
     pub fn new() -> Instance {
         require_root("starting PostgreSQL as PID 1 of a namespace");
         let dir = tempfile::tempdir().expect("temp dir");
@@ -88,11 +89,19 @@ impl Instance {
         let version_info_dir = dir.path().join("etc");
         fs::create_dir(&version_info_dir).expect("version-info dir");
         let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("manifest/extensions.json");
+        // No image catalog: a host run, whatever this machine's /usr/share/aza-pg holds.
+        let no_catalog = dir.path().join("no-image-catalog.json");
         let log = dir.path().join("entrypoint.log");
         let env = [
             ("POSTGRES_PASSWORD", PASSWORD),
             ("POSTGRES_MEMORY", "1g"),
             ("POSTGRES_CPUS", "2"),
+            // The image listens on every address; a test server on the host only on loopback.
+            ("POSTGRES_BIND_IP", "127.0.0.1"),
+            (
+                "AZA_IMAGE_CATALOG",
+                no_catalog.to_str().expect("utf-8 path"),
+            ),
             (
                 "POSTGRES_SHARED_PRELOAD_LIBRARIES",
                 "auto_explain,pg_stat_statements",
