@@ -52,9 +52,24 @@ fn run() -> Result<ExitCode, PlanError> {
             format,
             postgres_args,
         } => {
-            let plan = entrypoint::prepare(&postgres_args)?;
+            let mut plan = entrypoint::prepare(&postgres_args)?;
+            // The start's own preflight, so the preview refuses exactly what a start would.
+            let refusal = match runtime::preflight::check(&plan) {
+                Ok(runtime::preflight::Preflight::Passed) => None,
+                Ok(runtime::preflight::Preflight::NotRun { warning }) => {
+                    plan.warnings.push(warning);
+                    None
+                }
+                Err(refusal) => Some(refusal),
+            };
             print!("{}", report::render(&plan, format));
-            Ok(ExitCode::SUCCESS)
+            match refusal {
+                None => Ok(ExitCode::SUCCESS),
+                Some(refusal) => {
+                    runtime::log::error(&format!("a start would refuse this: {refusal}"));
+                    Ok(ExitCode::from(1))
+                }
+            }
         }
         Command::Postgres { args } => {
             let plan = entrypoint::prepare(&args)?;

@@ -200,7 +200,8 @@ fn dry_run_in_namespace_with_cgroup_fixture(fixture: &Path) -> serde_json::Value
         .arg(fixture)
         .arg(entrypoint())
         .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("PATH", fake_image_path())
+        .env("AZA_IMAGE_CATALOG", NO_IMAGE_CATALOG)
         .output()
         .expect("unshare (util-linux) must be installed");
     assert!(output.status.success(), "{}", describe(&output));
@@ -301,7 +302,8 @@ fn detects_a_real_cgroup_v1_memory_and_cpu_limit() {
         .args(["-c", script, "sh", &memory.procs(), &cpu.procs()])
         .arg(entrypoint())
         .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("PATH", fake_image_path())
+        .env("AZA_IMAGE_CATALOG", NO_IMAGE_CATALOG)
         .output()
         .unwrap();
     assert!(output.status.success(), "{}", describe(&output));
@@ -363,7 +365,8 @@ fn dry_run_with_dev_shm(size: &str, vars: &[(&str, &str)]) -> serde_json::Value 
         .args(["--mount", "sh", "-c", script, "sh", size])
         .arg(entrypoint())
         .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("PATH", fake_image_path())
+        .env("AZA_IMAGE_CATALOG", NO_IMAGE_CATALOG)
         .envs(vars.iter().copied())
         .output()
         .expect("unshare (util-linux) must be installed");
@@ -431,4 +434,199 @@ fn the_memory_budget_is_shown_in_every_format_that_explains() {
     let total = budget["total_mb"].as_u64().unwrap();
     assert!(total <= 461 && sum >= total && sum < total + 9, "{budget}");
     assert_eq!(terms["shared_buffers_mb"], 128);
+}
+
+/// A catalog in a temp dir, as `aza-entrypoint image-catalog --write` leaves it in a built image.
+fn catalog_file(dir: &Path, logical_output_plugins: &[&str]) -> String {
+    let catalog = serde_json::json!({
+        "format": 1,
+        "package_source": "distribution",
+        "entries": [
+            {"name": "auto_explain", "status": "installed"},
+            {"name": "pg_cron", "status": "installed", "package": "postgresql-18-cron", "version": "1.6.8-1"},
+            {"name": "pg_stat_monitor", "status": "absent", "reason": "Percona's package percona-pg-stat-monitor18; Debian's archive has none"},
+            {"name": "pg_stat_statements", "status": "installed"},
+            {"name": "pgaudit", "status": "installed", "package": "postgresql-18-pgaudit", "version": "18.0-3"},
+            {"name": "wal2json", "status": "installed", "package": "postgresql-18-wal2json", "version": "2.6-3"}
+        ],
+        "default_preload": ["auto_explain", "pg_cron", "pg_stat_statements", "pgaudit"],
+        "preloadable": ["auto_explain", "pg_cron", "pg_stat_statements", "pgaudit"],
+        "logical_output_plugins": logical_output_plugins,
+    });
+    let path = dir.join("image-catalog.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&catalog).unwrap()).unwrap();
+    path.to_str().unwrap().to_string()
+}
+
+/// A server tree with the image's libraries only (no pg_stat_monitor), and `PATH` for it.
+fn image_without_pg_stat_monitor(dir: &Path) -> String {
+    let libraries: Vec<String> = [
+        "auto_explain",
+        "pg_cron",
+        "pg_stat_statements",
+        "pgaudit",
+        "wal2json",
+    ]
+    .iter()
+    .map(|l| format!("{l}.so"))
+    .collect();
+    fake_server_tree(&dir.join("server"), &libraries);
+    path_with(&dir.join("server/bin"))
+}
+
+#[test]
+fn the_image_catalog_chooses_the_default_preload_list_and_the_dry_run_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = catalog_file(dir.path(), &["wal2json"]);
+    let path = image_without_pg_stat_monitor(dir.path());
+    let vars = [
+        ("AZA_IMAGE_CATALOG", catalog.as_str()),
+        ("PATH", path.as_str()),
+        ("POSTGRES_MEMORY", "2g"),
+        ("POSTGRES_CPUS", "2"),
+    ];
+    let output = entrypoint_command(&vars)
+        .args(["--dry-run", "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", describe(&output));
+    let doc = json(&output);
+    assert_eq!(
+        doc["settings"]["shared_preload_libraries"],
+        "auto_explain,pg_cron,pg_stat_statements,pgaudit"
+    );
+    assert_eq!(
+        doc["inputs"]["shared_preload_libraries_source"],
+        format!("default of the image catalog {catalog}")
+    );
+    assert_eq!(doc["inputs"]["image_catalog"]["path"], catalog.as_str());
+    assert_eq!(doc["inputs"]["image_catalog"]["present"], true);
+    assert_eq!(doc["settings"]["listen_addresses"], "*");
+    assert_eq!(doc["settings"]["cron.host"], "/var/run/postgresql");
+    assert_eq!(
+        doc["settings"]["output_plugin_libraries"],
+        "pgoutput,test_decoding,wal2json"
+    );
+    assert!(
+        doc["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a == "output_plugin_libraries=pgoutput,test_decoding,wal2json"),
+        "one -c value: {doc}"
+    );
+    assert_eq!(doc["warnings"].as_array().unwrap().len(), 0, "{doc}");
+
+    let output = entrypoint_command(&vars).arg("--dry-run").output().unwrap();
+    assert!(output.status.success(), "{}", describe(&output));
+    let table = text(&output.stdout);
+    assert!(
+        table.contains(&format!("  image      catalog    {catalog}\n")),
+        "{table}"
+    );
+    assert!(
+        table.contains(&format!("default of the image catalog {catalog}")),
+        "{table}"
+    );
+
+    // Without a catalog, the manifest's defaults compiled in, and the dry run says why.
+    let output = entrypoint_command(&[])
+        .args(["--dry-run", "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", describe(&output));
+    let doc = json(&output);
+    assert_eq!(doc["inputs"]["image_catalog"]["present"], false);
+    let source = doc["inputs"]["shared_preload_libraries_source"]
+        .as_str()
+        .unwrap();
+    assert!(
+        source.starts_with("default compiled from the manifest; no image catalog")
+            && source.contains("not running in a built image"),
+        "{source}"
+    );
+    assert!(doc["settings"].get("output_plugin_libraries").is_none());
+}
+
+#[test]
+fn the_dry_run_refuses_what_a_start_would_refuse() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = catalog_file(dir.path(), &[]);
+    let path = image_without_pg_stat_monitor(dir.path());
+    let pgdata = dir.path().join("pgdata");
+    let vars = [
+        ("AZA_IMAGE_CATALOG", catalog.as_str()),
+        ("PATH", path.as_str()),
+        (
+            "POSTGRES_SHARED_PRELOAD_LIBRARIES",
+            "auto_explain,pg_cron,pg_stat_monitor,pg_stat_statements,pgaudit",
+        ),
+        ("POSTGRES_PASSWORD", "x"),
+        ("PGDATA", pgdata.to_str().unwrap()),
+    ];
+    let expected = "POSTGRES_SHARED_PRELOAD_LIBRARIES names pg_stat_monitor, which this image does not have \
+        (not in this image: Percona's package percona-pg-stat-monitor18; Debian's archive has none). This \
+        image can preload: auto_explain, pg_cron, pg_stat_statements, pgaudit. To start without it: \
+        -e POSTGRES_SHARED_PRELOAD_LIBRARIES=auto_explain,pg_cron,pg_stat_statements,pgaudit";
+
+    let dry_run = entrypoint_command(&vars).arg("--dry-run").output().unwrap();
+    assert_eq!(dry_run.status.code(), Some(1), "{}", describe(&dry_run));
+    assert!(
+        text(&dry_run.stdout).contains("shared_preload_libraries"),
+        "the plan is still shown: {}",
+        describe(&dry_run)
+    );
+    let stderr = text(&dry_run.stderr);
+    assert_eq!(
+        stderr.trim_end(),
+        format!("[POSTGRES] ERROR: a start would refuse this: {expected}")
+    );
+
+    let start = entrypoint_command(&vars).arg("postgres").output().unwrap();
+    assert_eq!(start.status.code(), Some(1), "{}", describe(&start));
+    assert!(
+        text(&start.stderr).contains(&format!("[POSTGRES] ERROR: {expected}")),
+        "the start refuses with the same words: {}",
+        describe(&start)
+    );
+    assert!(!pgdata.exists(), "nothing was written");
+}
+
+#[test]
+fn without_pg_config_the_dry_run_says_the_preflight_was_not_run() {
+    let empty = tempfile::tempdir().unwrap();
+    let output = entrypoint_command(&[("PATH", empty.path().to_str().unwrap())])
+        .args(["--dry-run", "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", describe(&output));
+    let warnings = json(&output)["warnings"].to_string();
+    assert!(
+        warnings.contains("preflight not run: cannot run pg_config")
+            && warnings.contains("was not checked against the server's library directory"),
+        "{warnings}"
+    );
+}
+
+#[test]
+fn a_malformed_image_catalog_is_an_error_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = dir.path().join("image-catalog.json");
+    std::fs::write(&catalog, "{\"format\": 1, \"entries\": []}").unwrap();
+    for mode in [&["--dry-run"][..], &["postgres"]] {
+        let output = entrypoint_command(&[("AZA_IMAGE_CATALOG", catalog.to_str().unwrap())])
+            .args(mode)
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(1), "{}", describe(&output));
+        let stderr = text(&output.stderr);
+        assert!(
+            stderr.contains(&format!(
+                "image catalog {}: is not a valid catalog",
+                catalog.display()
+            )) && stderr.contains("missing field `package_source`"),
+            "{stderr}"
+        );
+        assert!(output.stdout.is_empty(), "{}", describe(&output));
+    }
 }

@@ -448,7 +448,9 @@ fn bad_start_conditions_fail_before_anything_is_written() {
     assert_eq!(output.status.code(), Some(1));
     let stderr = text(&output.stderr);
     assert!(
-        stderr.contains("pg_cron, not_a_library") && stderr.contains("not installed"),
+        stderr.contains(
+            "POSTGRES_SHARED_PRELOAD_LIBRARIES names pg_cron, not_a_library, which this image does not have"
+        ) && stderr.contains("To start without them: -e POSTGRES_SHARED_PRELOAD_LIBRARIES=auto_explain"),
         "{stderr}"
     );
     assert!(!pg.pgdata.exists(), "PGDATA created despite the error");

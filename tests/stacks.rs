@@ -377,7 +377,11 @@ fn the_single_stack_has_minimal_wal_and_no_replication_or_pgbouncer() {
     // The entrypoint accepts the stack's environment as a primary with wal_level=minimal.
     let env = postgres["environment"].as_object().unwrap();
     let mut dry_run = Command::new(entrypoint());
-    dry_run.env_clear();
+    // In an image whose libraries are all there, so the preflight judges the stack's own list.
+    dry_run
+        .env_clear()
+        .env("PATH", support::fake_image_path())
+        .env("AZA_IMAGE_CATALOG", support::NO_IMAGE_CATALOG);
     for (name, value) in env {
         dry_run.env(name, value.as_str().unwrap());
     }

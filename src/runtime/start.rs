@@ -22,10 +22,7 @@ use crate::tuning::WalLevel;
 #[derive(Debug)]
 pub enum StartError {
     Contract(ContractError),
-    MissingLibraries {
-        missing: Vec<String>,
-        library_dir: PathBuf,
-    },
+    Preflight(preflight::PreloadRefusal),
     DataDir(String),
     Privileges(PrivilegeError),
     Init(InitError),
@@ -36,16 +33,7 @@ impl fmt::Display for StartError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             StartError::Contract(e) => e.fmt(f),
-            StartError::MissingLibraries { missing, library_dir } => write!(
-                f,
-                "shared_preload_libraries names {} that {} not installed in {}; install {} or remove {} from \
-                 POSTGRES_SHARED_PRELOAD_LIBRARIES",
-                missing.join(", "),
-                if missing.len() == 1 { "is" } else { "are" },
-                library_dir.display(),
-                if missing.len() == 1 { "it" } else { "them" },
-                if missing.len() == 1 { "it" } else { "them" },
-            ),
+            StartError::Preflight(e) => e.fmt(f),
             StartError::DataDir(message) => f.write_str(message),
             StartError::Privileges(e) => e.fmt(f),
             StartError::Init(e) => e.fmt(f),
@@ -292,26 +280,13 @@ fn check_wal_level(role: &Role, plan: &Plan) -> Result<(), StartError> {
     }))
 }
 
+/// The same preflight `--dry-run` runs: a library the server lacks stops the start here.
 fn check_preload_libraries(plan: &Plan) -> Result<(), StartError> {
-    let libraries = preflight::effective_preload_libraries(plan);
-    if libraries.is_empty() {
-        return Ok(());
+    match preflight::check(plan).map_err(StartError::Preflight)? {
+        preflight::Preflight::Passed => {}
+        preflight::Preflight::NotRun { warning } => log::warning(&warning),
     }
-    let Some(library_dir) = preflight::package_library_dir() else {
-        log::warning(
-            "pg_config is not on PATH; cannot check that shared_preload_libraries are installed",
-        );
-        return Ok(());
-    };
-    let missing = preflight::missing_libraries(&libraries, &library_dir);
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(StartError::MissingLibraries {
-            missing,
-            library_dir,
-        })
-    }
+    Ok(())
 }
 
 /// `en_US.utf8` when the system has it (the reference image's locale), else `C.UTF-8`, which every

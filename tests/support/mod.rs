@@ -10,17 +10,82 @@ pub fn entrypoint() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_aza-entrypoint"))
 }
 
-/// A command for the entrypoint with an empty environment except `PATH` and `vars`, so the
-/// developer's own `POSTGRES_*` variables cannot leak into a test.
+/// A command for the entrypoint with an empty environment except `vars`, a `PATH` whose `pg_config`
+/// is [`fake_image`]'s and no image catalog, so neither the developer's own `POSTGRES_*` variables
+/// nor this machine's PostgreSQL can change what a test sees.
 pub fn entrypoint_command(vars: &[(&str, &str)]) -> Command {
     let mut command = Command::new(entrypoint());
     command
         .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default());
+        .env("PATH", fake_image_path())
+        .env("AZA_IMAGE_CATALOG", NO_IMAGE_CATALOG);
     for (name, value) in vars {
         command.env(name, value);
     }
     command
+}
+
+/// A catalog path that does not exist: "not running in a built image".
+pub const NO_IMAGE_CATALOG: &str = "/nonexistent/aza-pg/image-catalog.json";
+
+/// A stand-in server tree: `bin/pg_config` answering `--pkglibdir`, `--sharedir` and `--bindir`
+/// with `lib/`, `share/` and `bin/`, and `lib/` holding an empty `.so` for every preload library
+/// the manifest knows, so the preflight passes whatever default the manifest has.
+pub fn fake_image() -> &'static Path {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("fake-image");
+        let libraries: Vec<String> = aza_pg::generated::defaults::PRELOAD_LIBRARIES
+            .iter()
+            .map(|l| format!("{l}.so"))
+            .collect();
+        fake_server_tree(&dir, &libraries);
+        dir
+    })
+}
+
+/// Writes a stand-in server tree at `dir` (see [`fake_image`]) with these files in `lib/`. Every file
+/// goes through a rename, so test binaries running at once never see half of one.
+pub fn fake_server_tree(dir: &Path, libraries: &[String]) {
+    use std::os::unix::fs::PermissionsExt;
+    for sub in ["bin", "lib", "share/extension"] {
+        std::fs::create_dir_all(dir.join(sub)).expect("fake server dirs");
+    }
+    let place = |relative: &str, contents: &str, mode: u32| {
+        let path = dir.join(relative);
+        let temporary = dir.join(format!("{relative}.{}.tmp", std::process::id()));
+        std::fs::write(&temporary, contents).expect("write fake server file");
+        std::fs::set_permissions(&temporary, std::fs::Permissions::from_mode(mode))
+            .expect("chmod fake server file");
+        std::fs::rename(&temporary, &path).expect("place fake server file");
+    };
+    let shown = dir.display();
+    place(
+        "bin/pg_config",
+        &format!(
+            "#!/bin/sh\n# A test's stand-in for the server's pg_config.\nfor arg; do\n  case \"$arg\" in\n    \
+             --pkglibdir) echo '{shown}/lib' ;;\n    --sharedir) echo '{shown}/share' ;;\n    \
+             --bindir) echo '{shown}/bin' ;;\n    *) echo \"fake pg_config: $arg\" >&2; exit 1 ;;\n  esac\ndone\n"
+        ),
+        0o755,
+    );
+    for library in libraries {
+        place(&format!("lib/{library}"), "", 0o644);
+    }
+}
+
+/// `PATH` with [`fake_image`]'s `bin/` first.
+pub fn fake_image_path() -> String {
+    path_with(&fake_image().join("bin"))
+}
+
+/// `PATH` with `dir` first.
+pub fn path_with(dir: &Path) -> String {
+    format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
 }
 
 pub fn text(bytes: &[u8]) -> String {
