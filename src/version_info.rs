@@ -3,7 +3,9 @@
 //! Written at image build time (`aza-entrypoint version-info --write`) and refreshed at every start
 //! when the directory is writable (a read-only filesystem is a warning, not a failure). Contents: the
 //! PostgreSQL version reported by the server binary, image build metadata, the extension catalog
-//! summary (every count derived from the manifest) and the active tuning. Never a secret: only the
+//! summary (every count derived from the manifest), what the image really has of it (the image
+//! catalog: each entry installed, absent or disabled, and why), the preload list in force with its
+//! source, and the active tuning. Never a secret: only the
 //! fields built here go in, and none of them comes from a password variable.
 
 use std::fs;
@@ -13,6 +15,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::{json, Map, Value};
 
+use crate::image_catalog::{CatalogFile, Status};
 use crate::manifest::{Kind, Manifest};
 use crate::plan::Plan;
 
@@ -47,8 +50,59 @@ pub struct VersionInfo<'a> {
     pub postgres_version: Option<String>,
     pub build: BuildInfo,
     pub manifest: Option<&'a Manifest>,
+    /// The image catalog (or that there is none); the plan's when there is a plan.
+    pub image: Option<&'a CatalogFile>,
     /// The tuning in force; absent at image build time, when there is no container to tune for.
     pub plan: Option<&'a Plan>,
+}
+
+impl VersionInfo<'_> {
+    /// The preload list in force and where it came from: the plan's when there is one, else the
+    /// default a start would use (the image catalog's, else the manifest's).
+    pub fn preload(&self) -> Option<(Vec<String>, String)> {
+        if let Some(plan) = self.plan {
+            return Some((
+                plan.preload_libraries_in_force(),
+                plan.preload_libraries_source(),
+            ));
+        }
+        let image = self.image;
+        if let Some(file) = image {
+            if let Some(catalog) = &file.catalog {
+                return Some((
+                    catalog.default_preload.clone(),
+                    format!("default of the {}", file.describe()),
+                ));
+            }
+        }
+        let manifest = self.manifest?;
+        let source = match image {
+            Some(file) => format!("default of the manifest; {}", file.describe()),
+            None => "default of the manifest".to_string(),
+        };
+        Some((manifest.default_preload_libraries(), source))
+    }
+
+    fn catalog_file(&self) -> Option<&CatalogFile> {
+        self.image
+            .or(self.plan.map(|p| &p.image))
+            .filter(|file| file.catalog.is_some())
+    }
+}
+
+/// `installed (postgresql-18-cron 1.6.8-1)`, `absent: why`, `disabled: why`.
+fn entry_line(entry: &crate::image_catalog::Entry) -> String {
+    let detail = match entry.status {
+        Status::Installed => match (&entry.package, &entry.version) {
+            (Some(package), Some(version)) => format!(" ({package} {version})"),
+            (Some(package), None) => format!(" ({package})"),
+            _ => String::new(),
+        },
+        Status::Absent | Status::Disabled => {
+            format!(": {}", entry.reason.as_deref().unwrap_or(""))
+        }
+    };
+    format!("{}: {}{detail}", entry.name, entry.status.as_str())
 }
 
 /// The version the `postgres` on `PATH` reports (`postgres (PostgreSQL) 18.6` → `18.6`).
@@ -123,10 +177,6 @@ pub fn to_json(info: &VersionInfo<'_>) -> Value {
             }),
         );
         document.insert(
-            "preloaded_modules".into(),
-            json!(manifest.default_preload_libraries()),
-        );
-        document.insert(
             "optional_preloads".into(),
             json!(manifest.optional_preload_libraries()),
         );
@@ -151,6 +201,31 @@ pub fn to_json(info: &VersionInfo<'_>) -> Value {
             .map(|e| json!({"name": e.name, "reason": e.disabled_reason.clone().unwrap_or_default()}))
             .collect();
         document.insert("disabled_extensions".into(), Value::Array(disabled));
+    }
+    if let Some((libraries, source)) = info.preload() {
+        document.insert("preloaded_modules".into(), json!(libraries));
+        document.insert("preloaded_modules_source".into(), Value::String(source));
+    }
+    if let Some(file) = info.catalog_file() {
+        if let Some(catalog) = &file.catalog {
+            let counts = catalog.counts();
+            document.insert(
+                "image_catalog".into(),
+                json!({
+                    "path": file.path.display().to_string(),
+                    "package_source": catalog.package_source.as_str(),
+                    "counts": {
+                        "installed": counts.installed,
+                        "absent": counts.absent,
+                        "disabled": counts.disabled,
+                    },
+                    "entries": catalog.entries,
+                    "default_preload": catalog.default_preload,
+                    "preloadable": catalog.preloadable,
+                    "logical_output_plugins": catalog.logical_output_plugins,
+                }),
+            );
+        }
     }
     if let Some(plan) = info.plan {
         let r = &plan.resources;
@@ -217,11 +292,6 @@ pub fn to_text(info: &VersionInfo<'_>) -> String {
         };
         section(
             &mut out,
-            "PRELOADED MODULES",
-            manifest.default_preload_libraries(),
-        );
-        section(
-            &mut out,
             "OPTIONAL PRELOADS (POSTGRES_SHARED_PRELOAD_LIBRARIES)",
             manifest.optional_preload_libraries(),
         );
@@ -268,6 +338,31 @@ pub fn to_text(info: &VersionInfo<'_>) -> String {
             counts.tools,
             counts.modules
         ));
+    }
+    if let Some((libraries, source)) = info.preload() {
+        out.push_str(&format!(
+            "\nPRELOADED MODULES ({}; {source})\n",
+            libraries.len()
+        ));
+        for library in libraries {
+            out.push_str(&format!("  {library}\n"));
+        }
+    }
+    if let Some(file) = info.catalog_file() {
+        if let Some(catalog) = &file.catalog {
+            let counts = catalog.counts();
+            out.push_str(&format!(
+                "\nIMAGE CATALOG ({}, packages: {})\n  Installed: {}, Absent: {}, Disabled: {}\n",
+                file.path.display(),
+                catalog.package_source.as_str(),
+                counts.installed,
+                counts.absent,
+                counts.disabled
+            ));
+            for entry in &catalog.entries {
+                out.push_str(&format!("  {}\n", entry_line(entry)));
+            }
+        }
     }
     if let Some(plan) = info.plan {
         out.push_str(&format!(
@@ -362,6 +457,7 @@ mod tests {
             postgres_version: Some("18.6".into()),
             build: BuildInfo::default(),
             manifest: Some(&manifest),
+            image: None,
             plan: None,
         };
         let doc = to_json(&info);
@@ -389,12 +485,85 @@ mod tests {
     }
 
     #[test]
+    fn the_image_catalog_and_the_default_preload_list_are_shown() {
+        let manifest = manifest();
+        let image = CatalogFile {
+            path: "/usr/share/aza-pg/image-catalog.json".into(),
+            catalog: Some(
+                crate::image_catalog::parse(crate::image_catalog::tests::EXAMPLE, "example")
+                    .unwrap(),
+            ),
+        };
+        let info = VersionInfo {
+            postgres_version: Some("18.6".into()),
+            build: BuildInfo::default(),
+            manifest: Some(&manifest),
+            image: Some(&image),
+            plan: None,
+        };
+        let doc = to_json(&info);
+        assert_eq!(doc["preloaded_modules"], json!(["auto_explain", "pg_cron"]));
+        assert_eq!(
+            doc["preloaded_modules_source"],
+            "default of the image catalog /usr/share/aza-pg/image-catalog.json"
+        );
+        let catalog = &doc["image_catalog"];
+        assert_eq!(catalog["package_source"], "distribution");
+        assert_eq!(
+            catalog["counts"],
+            json!({"installed": 2, "absent": 2, "disabled": 1})
+        );
+        assert_eq!(
+            catalog["entries"][0],
+            json!({"name": "pg_cron", "status": "installed", "package": "postgresql-18-cron", "version": "1.6.8-1"})
+        );
+        assert_eq!(
+            catalog["entries"][2]["reason"],
+            "Percona's package percona-pg-stat-monitor18; Debian's archive has none"
+        );
+        let text = to_text(&info);
+        for line in [
+            "PRELOADED MODULES (2; default of the image catalog /usr/share/aza-pg/image-catalog.json)",
+            "IMAGE CATALOG (/usr/share/aza-pg/image-catalog.json, packages: distribution)",
+            "  Installed: 2, Absent: 2, Disabled: 1",
+            "  pg_cron: installed (postgresql-18-cron 1.6.8-1)",
+            "  auto_explain: installed\n",
+            "  pg_stat_monitor: absent: Percona's package percona-pg-stat-monitor18; Debian's archive has none",
+            "  pgq: disabled: Disabled by default to reduce image size",
+        ] {
+            assert!(text.contains(line), "'{line}' not in:\n{text}");
+        }
+
+        // No catalog: manifest-only output, and the manifest's default list says where it is from.
+        let missing = CatalogFile::missing("/nonexistent/catalog.json");
+        let info = VersionInfo {
+            image: Some(&missing),
+            ..info
+        };
+        let doc = to_json(&info);
+        assert!(doc.get("image_catalog").is_none());
+        assert_eq!(
+            doc["preloaded_modules"],
+            json!(manifest.default_preload_libraries())
+        );
+        assert!(
+            doc["preloaded_modules_source"]
+                .as_str()
+                .unwrap()
+                .starts_with("default of the manifest; no image catalog"),
+            "{doc}"
+        );
+        assert!(!to_text(&info).contains("IMAGE CATALOG"));
+    }
+
+    #[test]
     fn files_are_replaced_whole() {
         let dir = tempfile::tempdir().unwrap();
         let info = VersionInfo {
             postgres_version: None,
             build: BuildInfo::default(),
             manifest: None,
+            image: None,
             plan: None,
         };
         let written = write(dir.path(), &info).unwrap();

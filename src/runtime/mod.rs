@@ -95,10 +95,18 @@ pub fn version_info(write: bool, dir: Option<PathBuf>, json: bool) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let image = match image_catalog::load_from_env() {
+        Ok(image) => image,
+        Err(e) => {
+            log::error(&e.to_string());
+            return ExitCode::from(1);
+        }
+    };
     let info = VersionInfo {
         postgres_version: version_info::postgres_version(),
         build: BuildInfo::from_env(),
         manifest: Some(&manifest),
+        image: Some(&image),
         plan: None,
     };
     if !write {
@@ -145,6 +153,7 @@ pub fn refresh_version_info(plan: &Plan) {
         postgres_version: version_info::postgres_version(),
         build: BuildInfo::from_env(),
         manifest: manifest.as_ref(),
+        image: Some(&plan.image),
         plan: Some(plan),
     };
     let dir = version_info::dir_from_env();
