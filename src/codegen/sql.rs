@@ -3,10 +3,13 @@
 //!
 //! Each auto-created extension is attempted in dependency order, only when the server can create
 //! it: listed in `pg_available_extensions`, its library preloaded, in the database its
-//! `database_setting` names, dependencies created. Otherwise it is recorded as *missing* with the
-//! reason; an error from `CREATE EXTENSION` itself is *failed*. Initialisation is not aborted: the
-//! status row says what is missing or broken, and the healthcheck reads it.
+//! `database_setting` names, dependencies created. An extension the image catalog says this image
+//! does not have is *not in image*, with the catalog's reason; otherwise one the server cannot
+//! create is *missing* with the reason; an error from `CREATE EXTENSION` itself is *failed*.
+//! Initialisation is not aborted: the status row says what is missing or broken, and the
+//! healthcheck reads it.
 
+use crate::image_catalog;
 use crate::manifest::{Extension, Manifest};
 
 use super::generated_notice;
@@ -82,6 +85,7 @@ pub fn render_initdb_sql(manifest: &Manifest) -> String {
         .replace("{{NOTICE}}", &generated_notice())
         .replace("{{SCRIPT_VERSION}}", &literal(&script_version(manifest)))
         .replace("{{EXPECTED}}", &array_literal(&names))
+        .replace("{{CATALOG_PATH}}", &literal(image_catalog::DEFAULT_PATH))
         .replace("{{ROWS}}", &rows)
 }
 
@@ -95,11 +99,17 @@ const TEMPLATE: &str = r#"-- {{NOTICE}}
 --                       shared_preload_libraries, it belongs in another database (pg_cron:
 --                       cron.database_name), or a dependency was not created;
 --   failed_extensions   CREATE EXTENSION raised an error;
---   details             one "name: reason" line per missing or failed extension.
--- status is 'completed' when everything expected was created, 'partial' when some are missing but
--- none failed, 'failed' when any failed ('in_progress' only while this script runs).
+--   not_in_image_extensions
+--                       not attempted because the image does not have it: the image catalog
+--                       (written at build time by aza-entrypoint image-catalog --write) lists it as
+--                       absent or disabled;
+--   details             one "name: reason" line per extension not created;
+--   image_catalog       the catalog file read, or NULL when there is none (not a built image).
+-- status is 'completed' when everything expected that the image has was created, 'partial' when some
+-- are missing but none failed, 'failed' when any failed ('in_progress' only while this script runs).
 -- Initialisation is not aborted on a missing or failed extension: a WARNING lists them in the log,
--- and the healthcheck reads this table.
+-- and the healthcheck reads this table. The catalog is /usr/share/aza-pg/image-catalog.json unless
+-- the setting aza.image_catalog names another file (e.g. -c aza.image_catalog=/path for a test).
 
 CREATE TABLE IF NOT EXISTS public.pg_aza_status (
     id                  bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -112,10 +122,16 @@ CREATE TABLE IF NOT EXISTS public.pg_aza_status (
     status              text        NOT NULL
         CHECK (status IN ('in_progress', 'completed', 'failed', 'partial')),
     started_at          timestamptz NOT NULL DEFAULT clock_timestamp(),
-    finished_at         timestamptz
+    finished_at         timestamptz,
+    not_in_image_extensions text[]  NOT NULL DEFAULT '{}',
+    image_catalog       text
 );
+-- A table made by an earlier version of this script gets the newer columns.
+ALTER TABLE public.pg_aza_status
+    ADD COLUMN IF NOT EXISTS not_in_image_extensions text[] NOT NULL DEFAULT '{}',
+    ADD COLUMN IF NOT EXISTS image_catalog text;
 COMMENT ON TABLE public.pg_aza_status IS
-    'aza-pg: default extensions expected, created, missing and failed at first initialisation';
+    'aza-pg: default extensions expected, created, missing, failed and not in the image at first initialisation';
 
 DO $aza$
 DECLARE
@@ -126,7 +142,13 @@ DECLARE
     created_list text[] := '{}';
     missing_list text[] := '{}';
     failed_list  text[] := '{}';
+    not_in_image_list text[] := '{}';
     detail_lines text[] := '{}';
+    catalog_path constant text :=
+        coalesce(nullif(current_setting('aza.image_catalog', true), ''), {{CATALOG_PATH}});
+    catalog      jsonb;
+    image_status text;
+    image_reason text;
     -- shared_preload_libraries as loaded, without blanks or a $libdir/ prefix.
     preloaded constant text[] := ARRAY(
         SELECT regexp_replace(btrim(library), '^\$libdir/', '')
@@ -136,6 +158,13 @@ BEGIN
     VALUES ({{SCRIPT_VERSION}}, expected, 'in_progress')
     RETURNING id INTO status_id;
 
+    -- What the image has; no file means this is not a built image, and the server is asked instead.
+    -- (A field, not the row: a row IS NOT NULL only when every field is, and creation is NULL on Linux.)
+    IF (pg_stat_file(catalog_path, true)).size IS NOT NULL THEN
+        catalog := pg_read_file(catalog_path)::jsonb;
+        UPDATE public.pg_aza_status SET image_catalog = catalog_path WHERE id = status_id;
+    END IF;
+
     FOR item IN
         SELECT * FROM (VALUES
 {{ROWS}}
@@ -143,6 +172,15 @@ BEGIN
         WHERE name IS NOT NULL
         ORDER BY ordinal
     LOOP
+        SELECT entry->>'status', entry->>'reason' INTO image_status, image_reason
+        FROM jsonb_array_elements(coalesce(catalog->'entries', '[]'::jsonb)) AS entry
+        WHERE entry->>'name' = item.name;
+        IF image_status IN ('absent', 'disabled') THEN
+            not_in_image_list := not_in_image_list || item.name;
+            detail_lines := detail_lines
+                || format('%s: not in this image (%s)', item.name, coalesce(image_reason, 'no reason recorded'));
+            CONTINUE;
+        END IF;
         reason := CASE
             WHEN NOT EXISTS (SELECT 1 FROM pg_available_extensions AS a WHERE a.name = item.name)
                 THEN 'not installed in this server (pg_available_extensions does not list it)'
@@ -177,6 +215,7 @@ BEGIN
     SET created_extensions = created_list,
         missing_extensions = missing_list,
         failed_extensions  = failed_list,
+        not_in_image_extensions = not_in_image_list,
         details            = detail_lines,
         status             = CASE
                                  WHEN cardinality(failed_list) > 0 THEN 'failed'
@@ -186,8 +225,11 @@ BEGIN
         finished_at        = clock_timestamp()
     WHERE id = status_id;
 
-    IF cardinality(detail_lines) > 0 THEN
+    IF cardinality(missing_list) + cardinality(failed_list) > 0 THEN
         RAISE WARNING 'aza-pg default extensions: % of % created; %',
+            cardinality(created_list), cardinality(expected), array_to_string(detail_lines, '; ');
+    ELSIF cardinality(not_in_image_list) > 0 THEN
+        RAISE NOTICE 'aza-pg default extensions: % of % created, every one this image has; %',
             cardinality(created_list), cardinality(expected), array_to_string(detail_lines, '; ');
     END IF;
 END
