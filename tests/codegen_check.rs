@@ -10,6 +10,7 @@ const INPUTS_AND_OUTPUTS: &[&str] = &[
     "docs/templates/EXTENSIONS.md.template",
     "README.md",
     "docker/Dockerfile",
+    "docker/packages.tsv",
     "docker/initdb/01-extensions.sql",
     "docs/EXTENSIONS.md",
     "src/generated/defaults.rs",

@@ -378,6 +378,22 @@ impl Container {
         }
     }
 
+    /// Several statements in one psql session, each its own `-c` (so each its own transaction, as
+    /// `set_user()` and session settings need); the output of all of them.
+    pub fn psql_steps(&self, statements: &[&str]) -> Result<String, String> {
+        let mut args = vec!["exec", &self.name];
+        args.extend(PSQL);
+        for statement in statements {
+            args.extend(["-c", statement]);
+        }
+        let output = docker(&args);
+        if output.status.success() {
+            Ok(text(&output.stdout).trim().to_string())
+        } else {
+            Err(format!("{}{}", text(&output.stdout), text(&output.stderr)))
+        }
+    }
+
     pub fn psql_ok(&self, sql: &str) -> String {
         self.psql(sql)
             .unwrap_or_else(|e| panic!("{sql}: {e}\n{}", self.context()))
