@@ -52,12 +52,19 @@ rustc --edition 2021 --target "$TARGET" -C opt-level=s -C panic=abort -C strip=s
     -C codegen-units=1 -o "$baseline" "$work/noop.rs"
 
 export POSTGRES_MEMORY=4g
-# The dry run runs the start's preflight, which asks pg_config for the library directory: use
-# PostgreSQL 18's own pg_config, as in the image (not a distribution's shell wrapper on this host's
-# PATH), and a preload list of contrib modules, which every server has, so the preflight passes.
+# The dry run runs the start's preflight. In the image it checks the library directory the image
+# catalog recorded at build time, without running pg_config: measure that case, with a catalog whose
+# library directory is PostgreSQL 18's own (contrib modules, which every server has).
 pg_bin="$(bash "$project_dir/scripts/install-postgres.sh" | tail -n 1)"
-export PATH="$pg_bin:$PATH"
-export POSTGRES_SHARED_PRELOAD_LIBRARIES=auto_explain,pg_stat_statements
+pg_lib="$(cd "$pg_bin/../lib" && pwd)"
+[ -f "$pg_lib/postgresql/auto_explain.so" ] && pg_lib="$pg_lib/postgresql"
+cat >"$work/image-catalog.json" <<JSON
+{"format": 1, "package_source": "distribution",
+ "entries": [], "default_preload": ["auto_explain", "pg_stat_statements"],
+ "preloadable": ["auto_explain", "pg_stat_statements"], "library_dir": "$pg_lib",
+ "logical_output_plugins": []}
+JSON
+export AZA_IMAGE_CATALOG="$work/image-catalog.json"
 # The subject must work before it is timed.
 POSTGRES_MEMORY=4g "$subject" --dry-run --format json | python3 -c 'import json, sys; json.load(sys.stdin)' ||
     { echo "aza-entrypoint --dry-run --format json failed or printed invalid JSON" >&2; exit 1; }

@@ -287,6 +287,11 @@ fn bad_input_stops_the_container_at_once_with_the_reason_in_its_log() {
             "POSTGRES_WORKLOAD_TYPE='nope' is not accepted: use one of web, oltp, dw, mixed",
         ),
         (
+            "bad-user",
+            &["-e", "POSTGRES_USER=app \"user\""],
+            "POSTGRES_USER='app \\\"user\\\"' contains a double quote",
+        ),
+        (
             "small-memory",
             &["-e", "POSTGRES_MEMORY=256m"],
             "POSTGRES_MEMORY gives 256MB of RAM - minimum 512MB REQUIRED",

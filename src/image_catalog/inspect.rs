@@ -298,6 +298,7 @@ pub fn decide(facts: &Facts<'_>) -> Result<ImageCatalog, WriteError> {
         entries,
         default_preload,
         preloadable,
+        library_dir: Some(layout.pkglibdir.clone()),
         logical_output_plugins,
     })
 }

@@ -36,6 +36,11 @@ pub struct ImageCatalog {
     pub default_preload: Vec<String>,
     /// Every preload library this image has, sorted.
     pub preloadable: Vec<String>,
+    /// The server's library directory (`pg_config --pkglibdir`) as the build found it: the
+    /// preflight checks the libraries there at every start without running `pg_config`, whose fork
+    /// and exec would cost more than the rest of the dry run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub library_dir: Option<PathBuf>,
     /// Output plugins the server must allow with `output_plugin_libraries` (PostgreSQL 18.6 refuses
     /// a logical slot for any other plugin than pgoutput and test_decoding).
     pub logical_output_plugins: Vec<String>,

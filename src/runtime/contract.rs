@@ -116,6 +116,20 @@ impl RuntimeConfig {
         let with_file = |name: &'static str| env_or_file(name, &lookup, &read_file);
 
         let user = with_file("POSTGRES_USER")?.unwrap_or_else(|| DEFAULT_USER.to_string());
+        // initdb writes `ALTER USER "<name>" WITH PASSWORD ...` without escaping the name, so a double
+        // quote in it fails initdb with a syntax error (the official image's too); spaces and single
+        // quotes work.
+        if user.contains('"') {
+            return Err(ContractError {
+                variable: "POSTGRES_USER".into(),
+                problem: format!(
+                    "='{}' contains a double quote, which initdb cannot create the superuser with \
+                     (its ALTER USER statement does not escape it): choose a name without '\"' \
+                     (spaces and single quotes are fine)",
+                    user.escape_debug()
+                ),
+            });
+        }
         let password = with_file("POSTGRES_PASSWORD")?.map(Secret::new);
         let database = with_file("POSTGRES_DB")?.unwrap_or_else(|| user.clone());
         let initdb_args = with_file("POSTGRES_INITDB_ARGS")?
@@ -388,6 +402,18 @@ mod tests {
     fn secrets_never_show_in_debug_output() {
         let c = parse(&[("POSTGRES_PASSWORD", "hunter2")], &[]).unwrap();
         assert!(!format!("{c:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn a_user_name_initdb_cannot_quote_is_refused_and_spaces_and_single_quotes_are_kept() {
+        let c = parse(&[("POSTGRES_USER", "app user o'neil")], &[]).unwrap();
+        assert_eq!((c.user.as_str(), c.database.as_str()), ("app user o'neil", "app user o'neil"));
+        let e = parse(&[("POSTGRES_USER", "app \"user\"")], &[]).unwrap_err();
+        assert_eq!(e.variable, "POSTGRES_USER");
+        assert!(e.to_string().contains("contains a double quote"), "{e}");
+        // The database name is quoted by the entrypoint itself: a double quote is fine there.
+        let c = parse(&[("POSTGRES_DB", "my 'db\" name")], &[]).unwrap();
+        assert_eq!(c.database, "my 'db\" name");
     }
 
     #[test]

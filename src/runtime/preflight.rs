@@ -45,7 +45,13 @@ pub fn check(plan: &Plan) -> Result<Preflight, PreloadRefusal> {
     if libraries.is_empty() {
         return Ok(Preflight::Passed);
     }
-    match package_library_dir() {
+    // A built image recorded its library directory; elsewhere the server on PATH is asked.
+    let recorded = plan
+        .image
+        .catalog
+        .as_ref()
+        .and_then(|catalog| catalog.library_dir.clone());
+    match recorded.map_or_else(package_library_dir, Ok) {
         Ok(dir) => judge(plan, &libraries, &dir).map(|()| Preflight::Passed),
         Err(why) => Ok(Preflight::NotRun {
             warning: format!(

@@ -294,3 +294,24 @@ fn missing_libraries_are_named() {
     );
     assert_eq!(bare_name("$libdir/pg_cron.so"), "pg_cron");
 }
+
+#[test]
+fn a_catalog_with_its_library_dir_is_checked_there_without_pg_config() {
+    let dir = library_dir();
+    let mut image = catalog();
+    if let Some(catalog) = image.catalog.as_mut() {
+        catalog.library_dir = Some(dir.path().to_path_buf());
+    }
+    // The recorded directory has the defaults: passed, whatever pg_config on PATH would say.
+    let plan = plan_for(&[], &[], "", &image);
+    assert_eq!(check(&plan), Ok(Preflight::Passed));
+    // And a library missing there is refused by the same check a start runs.
+    let plan = plan_for(
+        &[("POSTGRES_SHARED_PRELOAD_LIBRARIES", "auto_explain,pg_stat_monitor")],
+        &[],
+        "",
+        &image,
+    );
+    let refused = check(&plan).expect_err("pg_stat_monitor is not in the recorded directory");
+    assert_eq!(refused.missing[0].0, "pg_stat_monitor");
+}
