@@ -48,6 +48,19 @@ fn install_cell(extension: &Extension) -> String {
     }
 }
 
+/// What the local build (`PACKAGE_SOURCE=distribution`, `SOURCE_EXTENSIONS=skip`) installs for the
+/// entry, or why it cannot; the built image's own record is `/usr/share/aza-pg/image-catalog.json`.
+fn local_build_cell(extension: &Extension) -> String {
+    if !extension.enabled {
+        return "–".to_string();
+    }
+    match (&extension.install, extension.install.distribution_package()) {
+        (Install::Builtin, _) => "PostgreSQL".to_string(),
+        (_, Ok(package)) => format!("Debian `{package}`"),
+        (_, Err(why)) => format!("not in it: {}", cell(&why)),
+    }
+}
+
 fn source_cell(extension: &Extension) -> String {
     match &extension.source {
         Source::Builtin => "–".to_string(),
@@ -103,8 +116,9 @@ fn row(extension: &Extension) -> String {
         "–"
     };
     format!(
-        "| {name} | {kind} | {enabled} | {} | {} | {} | {created} | {} | {} |",
+        "| {name} | {kind} | {enabled} | {} | {} | {} | {} | {created} | {} | {} |",
         install_cell(extension),
+        local_build_cell(extension),
         source_cell(extension),
         preload_cell(extension),
         if extension.dependencies.is_empty() {
@@ -141,8 +155,8 @@ pub fn render_extensions_doc(manifest: &Manifest, template: &str) -> Result<Stri
         .map(|e| e.name.clone())
         .collect();
     let mut table = String::from(
-        "| Name | Kind | Enabled | Installed from | Source pin | Preload | Created at init | Depends on | Description |\n\
-         |---|---|---|---|---|---|---|---|---|\n",
+        "| Name | Kind | Enabled | Installed from | Local build | Source pin | Preload | Created at init | Depends on | Description |\n\
+         |---|---|---|---|---|---|---|---|---|---|\n",
     );
     for extension in &manifest.extensions {
         table.push_str(&row(extension));
