@@ -289,7 +289,7 @@ fn bad_input_stops_the_container_at_once_with_the_reason_in_its_log() {
         (
             "bad-user",
             &["-e", "POSTGRES_USER=app \"user\""],
-            "POSTGRES_USER='app \\\"user\\\"' contains a double quote",
+            "POSTGRES_USER='app \\\"user\\\"' contains '\"': PostgreSQL refuses a superuser name",
         ),
         (
             "small-memory",

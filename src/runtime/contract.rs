@@ -89,6 +89,9 @@ impl fmt::Display for ContractError {
 
 impl std::error::Error for ContractError {}
 
+/// Characters PostgreSQL does not accept in an extension owner's name (the superuser owns plpgsql).
+const FORBIDDEN_IN_SUPERUSER: &str = "\"$'\\";
+
 /// Authentication methods PostgreSQL accepts in a `host` line of `pg_hba.conf`.
 const HOST_AUTH_METHODS: &[&str] = &[
     "scram-sha-256",
@@ -116,16 +119,16 @@ impl RuntimeConfig {
         let with_file = |name: &'static str| env_or_file(name, &lookup, &read_file);
 
         let user = with_file("POSTGRES_USER")?.unwrap_or_else(|| DEFAULT_USER.to_string());
-        // initdb writes `ALTER USER "<name>" WITH PASSWORD ...` without escaping the name, so a double
-        // quote in it fails initdb with a syntax error (the official image's too); spaces and single
-        // quotes work.
-        if user.contains('"') {
+        // The superuser owns the extensions initdb creates, and PostgreSQL refuses an extension owner
+        // whose name has any of these (initdb then fails creating plpgsql); initdb's own ALTER USER
+        // does not escape a double quote either. Spaces are fine.
+        if let Some(bad) = user.chars().find(|c| FORBIDDEN_IN_SUPERUSER.contains(*c)) {
             return Err(ContractError {
                 variable: "POSTGRES_USER".into(),
                 problem: format!(
-                    "='{}' contains a double quote, which initdb cannot create the superuser with \
-                     (its ALTER USER statement does not escape it): choose a name without '\"' \
-                     (spaces and single quotes are fine)",
+                    "='{}' contains {bad:?}: PostgreSQL refuses a superuser name with any of \
+                     {FORBIDDEN_IN_SUPERUSER} as the owner of the extensions initdb creates; choose \
+                     a name without them (spaces are fine; the database name may have quotes)",
                     user.escape_debug()
                 ),
             });
@@ -405,12 +408,14 @@ mod tests {
     }
 
     #[test]
-    fn a_user_name_initdb_cannot_quote_is_refused_and_spaces_and_single_quotes_are_kept() {
-        let c = parse(&[("POSTGRES_USER", "app user o'neil")], &[]).unwrap();
-        assert_eq!((c.user.as_str(), c.database.as_str()), ("app user o'neil", "app user o'neil"));
-        let e = parse(&[("POSTGRES_USER", "app \"user\"")], &[]).unwrap_err();
-        assert_eq!(e.variable, "POSTGRES_USER");
-        assert!(e.to_string().contains("contains a double quote"), "{e}");
+    fn a_superuser_name_postgresql_refuses_is_an_error_and_spaces_are_kept() {
+        let c = parse(&[("POSTGRES_USER", "app user")], &[]).unwrap();
+        assert_eq!((c.user.as_str(), c.database.as_str()), ("app user", "app user"));
+        for bad in ["app \"user\"", "o'neil", "a$b", "back\\slash"] {
+            let e = parse(&[("POSTGRES_USER", bad)], &[]).unwrap_err();
+            assert_eq!(e.variable, "POSTGRES_USER");
+            assert!(e.to_string().contains("PostgreSQL refuses a superuser name"), "{e}");
+        }
         // The database name is quoted by the entrypoint itself: a double quote is fine there.
         let c = parse(&[("POSTGRES_DB", "my 'db\" name")], &[]).unwrap();
         assert_eq!(c.database, "my 'db\" name");
