@@ -98,16 +98,17 @@ zizmor --offline --no-progress .github/workflows
 step "static musl entrypoint (the container tests' image takes it prebuilt)"
 cargo build --quiet --release --locked --target x86_64-unknown-linux-musl --bin aza-entrypoint
 
-step "container tests' base image"
-# tests/container.rs needs a Docker engine; without one they fail, unless AZA_SKIP_CONTAINER_TESTS=1
-# (then each prints a SKIPPED line). The base image is built here, once, so that its first build
-# (debootstrap, a few minutes) shows as its own step; later runs find it by content hash.
+step "the local image (scripts/build-image.sh) for the container tests"
+# tests/catalog.rs, tests/dropin.rs and tests/container.rs need a Docker engine; without one they fail,
+# unless AZA_SKIP_CONTAINER_TESTS=1 (then each prints a SKIPPED line). The image is built here first,
+# so that its first build (debootstrap and Debian's packages, a few minutes) shows as its own step with
+# its progress; the tests' own build then finds every layer cached.
 if [ "${AZA_SKIP_CONTAINER_TESTS:-}" = "1" ]; then
     echo "SKIPPED: AZA_SKIP_CONTAINER_TESTS=1, the image is neither built nor tested under Docker"
 else
-    base_started=$SECONDS
-    bash scripts/build-base-image.sh
-    echo "base image ready after $((SECONDS - base_started)) s"
+    image_started=$SECONDS
+    bash scripts/build-image.sh
+    echo "image ready after $((SECONDS - image_started)) s"
 fi
 
 step "cargo test"
