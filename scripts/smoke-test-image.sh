@@ -11,8 +11,8 @@
 # Usage: scripts/smoke-test-image.sh IMAGE
 #   SMOKE_PLATFORM  run the image for this platform (linux/arm64 runs under QEMU; default: the host's)
 #   SMOKE_TIMEOUT   seconds to wait for a start or an exit (default 300; emulation is slow)
-#   POSTGRES_SHARED_PRELOAD_LIBRARIES  passed to every container when set (an image built with
-#                   SKIP_EXTENSIONS=true has none of the default third-party preloads)
+#   POSTGRES_SHARED_PRELOAD_LIBRARIES  passed to every container when set (unset, the image
+#                   preloads its own defaults: the manifest's that its catalog says it has)
 # Needs docker and jq. Containers are named aza-smoke-<pid>-* and removed (with their volumes) on exit.
 set -euo pipefail
 
