@@ -410,11 +410,18 @@ mod tests {
     #[test]
     fn a_superuser_name_postgresql_refuses_is_an_error_and_spaces_are_kept() {
         let c = parse(&[("POSTGRES_USER", "app user")], &[]).unwrap();
-        assert_eq!((c.user.as_str(), c.database.as_str()), ("app user", "app user"));
+        assert_eq!(
+            (c.user.as_str(), c.database.as_str()),
+            ("app user", "app user")
+        );
         for bad in ["app \"user\"", "o'neil", "a$b", "back\\slash"] {
             let e = parse(&[("POSTGRES_USER", bad)], &[]).unwrap_err();
             assert_eq!(e.variable, "POSTGRES_USER");
-            assert!(e.to_string().contains("PostgreSQL refuses a superuser name"), "{e}");
+            assert!(
+                e.to_string()
+                    .contains("PostgreSQL refuses a superuser name"),
+                "{e}"
+            );
         }
         // The database name is quoted by the entrypoint itself: a double quote is fine there.
         let c = parse(&[("POSTGRES_DB", "my 'db\" name")], &[]).unwrap();

@@ -307,7 +307,10 @@ fn a_catalog_with_its_library_dir_is_checked_there_without_pg_config() {
     assert_eq!(check(&plan), Ok(Preflight::Passed));
     // And a library missing there is refused by the same check a start runs.
     let plan = plan_for(
-        &[("POSTGRES_SHARED_PRELOAD_LIBRARIES", "auto_explain,pg_stat_monitor")],
+        &[(
+            "POSTGRES_SHARED_PRELOAD_LIBRARIES",
+            "auto_explain,pg_stat_monitor",
+        )],
         &[],
         "",
         &image,
