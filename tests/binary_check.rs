@@ -95,6 +95,29 @@ fn aarch64_dry_run_under_qemu_equals_x86_64() {
     let qemu = qemu_aarch64();
     let arm = release_binary(AARCH64);
     let x86 = release_binary(X86_64);
+    // The dry run runs the start's preflight: give both the same image catalog, whose library
+    // directory has its default preloads, so the comparison does not depend on this host's pg_config.
+    let image = tempfile::tempdir().expect("temp dir");
+    let libraries = ["auto_explain", "pg_cron", "pg_stat_statements", "pgaudit"];
+    for library in libraries {
+        std::fs::write(image.path().join(format!("{library}.so")), "").expect("library");
+    }
+    let catalog = image.path().join("image-catalog.json");
+    std::fs::write(
+        &catalog,
+        serde_json::json!({
+            "format": 1,
+            "package_source": "distribution",
+            "entries": [],
+            "default_preload": libraries,
+            "preloadable": libraries,
+            "library_dir": image.path(),
+            "logical_output_plugins": [],
+        })
+        .to_string(),
+    )
+    .expect("catalog");
+    let catalog = catalog.to_str().expect("UTF-8 path");
     for env in [
         &[("POSTGRES_MEMORY", "4g"), ("POSTGRES_CPUS", "2")][..],
         &[
@@ -106,6 +129,8 @@ fn aarch64_dry_run_under_qemu_equals_x86_64() {
         // An error must be the same error, with the same exit code.
         &[("POSTGRES_MEMORY", "lots"), ("POSTGRES_CPUS", "2")][..],
     ] {
+        let env = [env, &[("AZA_IMAGE_CATALOG", catalog)]].concat();
+        let env = env.as_slice();
         let on_arm = dry_run(Command::new(&qemu).arg(&arm), env);
         let on_x86 = dry_run(&mut Command::new(&x86), env);
         let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
@@ -133,7 +158,11 @@ fn aarch64_dry_run_under_qemu_equals_x86_64() {
             assert_eq!(json["inputs"]["memory_mb"], expected_mb, "{json}");
             assert_eq!(json["inputs"]["memory_source"], "manual", "{json}");
         } else {
-            assert!(text(&on_arm.stderr).contains("POSTGRES_MEMORY"));
+            assert!(
+                text(&on_arm.stderr).contains("POSTGRES_MEMORY"),
+                "{env:?}: {}",
+                text(&on_arm.stderr)
+            );
         }
     }
     println!(
