@@ -16,39 +16,25 @@ use support::docker::{docker, docker_command, engine_or_skip, image, unique_name
 use support::server::{free_port, postgres_bin, PASSWORD};
 use support::{describe, text};
 
-/// A user-defined network, removed when dropped.
-struct Network(String);
+/// A Docker object this test made (`network` or `volume`), removed when dropped; declare a volume
+/// before the containers that use it, so that it is dropped after them.
+struct Owned {
+    kind: &'static str,
+    name: String,
+}
 
-impl Network {
-    fn new(tag: &str) -> Network {
+impl Owned {
+    fn create(kind: &'static str, tag: &str) -> Owned {
         let name = unique_name(tag);
-        let output = docker(&["network", "create", &name]);
+        let output = docker(&[kind, "create", &name]);
         assert!(output.status.success(), "{}", describe(&output));
-        Network(name)
+        Owned { kind, name }
     }
 }
 
-impl Drop for Network {
+impl Drop for Owned {
     fn drop(&mut self) {
-        let _ = docker(&["network", "rm", &self.0]);
-    }
-}
-
-/// A named volume, removed when dropped (after the containers using it: declare it first).
-struct Volume(String);
-
-impl Volume {
-    fn new(tag: &str) -> Volume {
-        let name = unique_name(tag);
-        let output = docker(&["volume", "create", &name]);
-        assert!(output.status.success(), "{}", describe(&output));
-        Volume(name)
-    }
-}
-
-impl Drop for Volume {
-    fn drop(&mut self) {
-        let _ = docker(&["volume", "rm", "-f", &self.0]);
+        let _ = docker(&[self.kind, "rm", &self.name]);
     }
 }
 
@@ -73,7 +59,7 @@ fn reachable_through_a_published_port_and_from_another_container_with_psql_as_it
     ) {
         return;
     }
-    let network = Network::new("dropin-net");
+    let network = Owned::create("network", "dropin-net");
     let port = free_port();
     let publish = format!("127.0.0.1:{port}:5432");
     let server = Container::start(
@@ -81,7 +67,7 @@ fn reachable_through_a_published_port_and_from_another_container_with_psql_as_it
         &[
             "--health-interval=1s",
             "--network",
-            &network.0,
+            &network.name,
             "-p",
             &publish,
         ],
@@ -111,7 +97,7 @@ fn reachable_through_a_published_port_and_from_another_container_with_psql_as_it
         "run",
         "--rm",
         "--network",
-        &network.0,
+        &network.name,
         "-e",
         "PGPASSWORD",
         "--entrypoint",
@@ -255,8 +241,8 @@ fn a_root_owned_bind_mount_an_image_user_an_arbitrary_uid_and_a_read_only_root_a
     let _ = std::fs::remove_dir_all(host_dir.path().join("18"));
 
     for (tag, user) in [("dropin-999", "999:999"), ("dropin-uid", "54321:0")] {
-        let volume = Volume::new(tag);
-        let mount = format!("{}:/var/lib/postgresql", volume.0);
+        let volume = Owned::create("volume", tag);
+        let mount = format!("{}:/var/lib/postgresql", volume.name);
         let server = Container::start(
             tag,
             &["--health-interval=1s", "--user", user, "-v", &mount],
@@ -269,8 +255,8 @@ fn a_root_owned_bind_mount_an_image_user_an_arbitrary_uid_and_a_read_only_root_a
     }
 
     // Read-only root filesystem, as the Kubernetes manifests run it.
-    let volume = Volume::new("dropin-ro");
-    let mount = format!("{}:/var/lib/postgresql", volume.0);
+    let volume = Owned::create("volume", "dropin-ro");
+    let mount = format!("{}:/var/lib/postgresql", volume.name);
     let server = Container::start(
         "dropin-ro",
         &[

@@ -367,15 +367,7 @@ impl Container {
     /// `psql -c SQL` inside the container as the superuser over the Unix socket (trusted, as in the
     /// official image): unaligned, tuples only, stopping at the first error.
     pub fn psql(&self, sql: &str) -> Result<String, String> {
-        let mut args = vec!["exec", &self.name];
-        args.extend(PSQL);
-        args.extend(["-c", sql]);
-        let output = docker(&args);
-        if output.status.success() {
-            Ok(text(&output.stdout).trim().to_string())
-        } else {
-            Err(format!("{}{}", text(&output.stdout), text(&output.stderr)))
-        }
+        self.psql_steps(&[sql])
     }
 
     /// Several statements in one psql session, each its own `-c` (so each its own transaction, as
