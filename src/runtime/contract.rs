@@ -127,7 +127,7 @@ impl RuntimeConfig {
                 variable: "POSTGRES_USER".into(),
                 problem: format!(
                     "='{}' contains {bad:?}: PostgreSQL refuses a superuser name with any of \
-                     {FORBIDDEN_IN_SUPERUSER} as the owner of the extensions initdb creates; choose \
+                     {FORBIDDEN_IN_SUPERUSER} as the owner of the cluster's first extensions; choose \
                      a name without them (spaces are fine; the database name may have quotes)",
                     user.escape_debug()
                 ),
