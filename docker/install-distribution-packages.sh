@@ -33,7 +33,9 @@ if [ "$list" != "-" ]; then
             [ "$method" = "source" ] || printf '%s\tabsent\t%s\n' "$name" "$reason" >>"$notes.tmp"
             continue
         fi
-        if apt-cache show --no-all-versions "$package" 2>/dev/null | grep -q '^Version:'; then
+        # The exit status, not a pipe into grep -q: under pipefail, grep closing the pipe early makes
+        # apt-cache die of SIGPIPE, and a package the archive has would be recorded as absent.
+        if apt-cache show --no-all-versions "$package" >/dev/null 2>&1; then
             wanted+=("$package")
             printf '%s\tinstalled\t%s\n' "$name" "$package" >>"$notes.tmp"
         else

@@ -24,8 +24,12 @@ pub const DEFAULT_MANIFEST: &str = "/etc/postgresql/extensions.manifest.json";
 const RULE: &str =
     "===============================================================================";
 
-/// Image build metadata, from the `AZA_IMAGE_VERSION`, `AZA_VCS_REF` and `AZA_BUILD_DATE` variables
-/// the Dockerfile sets from its build arguments.
+/// Where the image build records its metadata (`KEY=value` lines for the three variables below).
+pub const BUILD_INFO_FILE: &str = "/usr/share/aza-pg/build-info";
+
+/// Image build metadata: `AZA_IMAGE_VERSION`, `AZA_VCS_REF` and `AZA_BUILD_DATE` from the environment,
+/// else from [`BUILD_INFO_FILE`], which the Dockerfile writes from its build arguments. (A file, not
+/// `ENV`: under the legacy builder every instruction after the package layer costs seconds.)
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BuildInfo {
     pub image_version: Option<String>,
@@ -35,7 +39,25 @@ pub struct BuildInfo {
 
 impl BuildInfo {
     pub fn from_env() -> BuildInfo {
-        let get = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let recorded = std::fs::read_to_string(BUILD_INFO_FILE).unwrap_or_default();
+        BuildInfo::from_sources(|name| std::env::var(name).ok(), &recorded)
+    }
+
+    /// The environment's value wins; an empty one counts as unset. The file's lines are
+    /// `KEY=value`; other lines are not build metadata and are ignored.
+    pub fn from_sources(env: impl Fn(&str) -> Option<String>, recorded: &str) -> BuildInfo {
+        let get = |name: &str| {
+            env(name)
+                .filter(|v| !v.trim().is_empty())
+                .or_else(|| {
+                    recorded.lines().find_map(|line| {
+                        line.strip_prefix(name)
+                            .and_then(|rest| rest.strip_prefix('='))
+                            .map(|value| value.trim().to_string())
+                    })
+                })
+                .filter(|v| !v.is_empty())
+        };
         BuildInfo {
             image_version: get("AZA_IMAGE_VERSION"),
             vcs_ref: get("AZA_VCS_REF"),
@@ -421,6 +443,26 @@ pub fn manifest_path_from_env() -> PathBuf {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn build_info_comes_from_the_environment_else_from_the_image_file() {
+        let recorded = "AZA_IMAGE_VERSION=local\nAZA_VCS_REF=abc123\nAZA_BUILD_DATE=\n# other\n";
+        let none = |_: &str| None;
+        assert_eq!(
+            BuildInfo::from_sources(none, recorded),
+            BuildInfo {
+                image_version: Some("local".into()),
+                vcs_ref: Some("abc123".into()),
+                build_date: None,
+            }
+        );
+        let env = |name: &str| (name == "AZA_VCS_REF").then(|| "fromenv".to_string());
+        assert_eq!(
+            BuildInfo::from_sources(env, recorded).vcs_ref.as_deref(),
+            Some("fromenv")
+        );
+        assert_eq!(BuildInfo::from_sources(none, ""), BuildInfo::default());
+    }
+
     use super::*;
 
     fn manifest() -> Manifest {
