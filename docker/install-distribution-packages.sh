@@ -19,9 +19,14 @@ list=$1 notes=$2
 shift 2
 extra=("$@")
 
-# The archive's Release file may be past its Valid-Until date where the build runs (a frozen mirror);
-# the option is given to this one command, so nothing of it stays in the image.
-apt-get -o Acquire::Check-Valid-Until=false update -qq
+# The archive's Release file may be past its Valid-Until date where the local build runs (a frozen
+# mirror): only APT_CHECK_VALID_UNTIL=false (scripts/build-image.sh's build argument) turns the check
+# off, for this one command, so nothing of it stays in the image and no other build loses it.
+case "${APT_CHECK_VALID_UNTIL:-true}" in
+    true) apt-get update -qq ;;
+    false) apt-get -o Acquire::Check-Valid-Until=false update -qq ;;
+    *) echo "APT_CHECK_VALID_UNTIL must be true or false, not '$APT_CHECK_VALID_UNTIL'" >&2; exit 2 ;;
+esac
 
 wanted=()
 if [ "$list" != "-" ]; then
@@ -45,6 +50,11 @@ if [ "$list" != "-" ]; then
     done <"$list"
 fi
 
+# The server stays the base image's: an archive that moved on since the base was made must not
+# upgrade it under the extensions (PG_MAJOR and PG_VERSION are the base image's environment).
+if [ "${#wanted[@]}" -gt 0 ] && [ -n "${PG_MAJOR:-}" ] && [ -n "${PG_VERSION:-}" ]; then
+    wanted+=("postgresql-$PG_MAJOR=$PG_VERSION")
+fi
 if [ "$((${#wanted[@]} + ${#extra[@]}))" -gt 0 ]; then
     echo "install-distribution-packages: apt-get install ${wanted[*]} ${extra[*]}"
     DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${wanted[@]}" "${extra[@]}"

@@ -72,24 +72,36 @@ command -v debootstrap >/dev/null || fail "debootstrap is missing (apt-get insta
 started=$SECONDS
 work="$(mktemp -d "${TMPDIR:-/tmp}/aza-pg-base.XXXXXX")"
 rootfs="$work/rootfs"
+# The step running in the background (see with_progress): stopped and waited for before the root is
+# removed, so an interrupted build leaves no debootstrap or apt writing into a deleted tree.
+step_pid=""
 cleanup() {
-    if mountpoint -q "$rootfs/proc" 2>/dev/null; then umount "$rootfs/proc"; fi
+    if [ -n "$step_pid" ] && kill -0 "$step_pid" 2>/dev/null; then
+        kill "$step_pid" 2>/dev/null || true
+        wait "$step_pid" 2>/dev/null || true
+    fi
+    for mount in "$rootfs/proc" "$rootfs/sys" "$rootfs/dev/pts" "$rootfs/dev"; do
+        if mountpoint -q "$mount" 2>/dev/null; then umount -l "$mount"; fi
+    done
     rm -rf "$work"
 }
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 in_root() { chroot "$rootfs" /usr/bin/env -i PATH="$IMAGE_PATH" DEBIAN_FRONTEND=noninteractive "$@"; }
 # A long step prints a line every 15 s, so nobody watches a silent terminal.
 with_progress() {
-    local what="$1" logfile="$2" pid rc=0 waited=0
+    local what="$1" logfile="$2" rc=0 waited=0
     shift 2
     "$@" >"$logfile" 2>&1 &
-    pid=$!
-    while kill -0 "$pid" 2>/dev/null; do
+    step_pid=$!
+    while kill -0 "$step_pid" 2>/dev/null; do
         sleep 1
         waited=$((waited + 1))
         if [ $((waited % 15)) -eq 0 ]; then log "$what: still running after ${waited} s"; fi
     done
-    wait "$pid" || rc=$?
+    wait "$step_pid" || rc=$?
+    step_pid=""
     [ "$rc" -eq 0 ] || fail "$what failed (exit $rc); the end of its log:"$'\n'"$(tail -n 30 "$logfile")"
 }
 

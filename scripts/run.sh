@@ -60,7 +60,8 @@ env_args=()
 while IFS= read -r variable; do
     env_args+=(-e "$variable")
 done < <(compgen -e | grep -E '^(POSTGRES_|PG_|PGBOUNCER_|AZA_|PRIMARY_|REPLICATION_|DISABLE_DATA_CHECKSUMS$)' |
-    grep -vE '^(AZA_VOLUME|AZA_CONTAINER|AZA_RUN_ON_HOST|AZA_IMAGE)$')
+    grep -vE '^(AZA_(VOLUME|CONTAINER|RUN_ON_HOST|IMAGE|IMAGE_CATALOG|MANIFEST|VERSION_INFO_DIR|IMAGE_VERSION|VCS_REF|BUILD_DATE)|PG_MAJOR|PG_VERSION)$')
+# (This run's own settings, host paths and the image's build record stay out.)
 
 echo "aza-pg: $image on 127.0.0.1:$port, data in volume $volume (Ctrl-C stops it)" >&2
 echo "aza-pg: connect with psql postgresql://postgres:<password>@127.0.0.1:$port/postgres" >&2

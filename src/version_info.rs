@@ -27,8 +27,8 @@ const RULE: &str =
 /// Where the image build records its metadata (`KEY=value` lines for the three variables below).
 pub const BUILD_INFO_FILE: &str = "/usr/share/aza-pg/build-info";
 
-/// Image build metadata: `AZA_IMAGE_VERSION`, `AZA_VCS_REF` and `AZA_BUILD_DATE` from the environment,
-/// else from [`BUILD_INFO_FILE`], which the Dockerfile writes from its build arguments. (A file, not
+/// Image build metadata: `AZA_IMAGE_VERSION`, `AZA_VCS_REF` and `AZA_BUILD_DATE` from
+/// [`BUILD_INFO_FILE`], which the Dockerfile writes from its build arguments, else the environment. (A file, not
 /// `ENV`: under the legacy builder every instruction after the package layer costs seconds.)
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BuildInfo {
@@ -43,20 +43,20 @@ impl BuildInfo {
         BuildInfo::from_sources(|name| std::env::var(name).ok(), &recorded)
     }
 
-    /// The environment's value wins; an empty one counts as unset. The file's lines are
-    /// `KEY=value`; other lines are not build metadata and are ignored.
+    /// The image's record wins: it is a fact about the build, which a container's `-e` cannot
+    /// change; the environment fills in what the file lacks (a host run has no file). Empty values
+    /// count as unset. The file's lines are `KEY=value`; other lines are not build metadata.
     pub fn from_sources(env: impl Fn(&str) -> Option<String>, recorded: &str) -> BuildInfo {
         let get = |name: &str| {
-            env(name)
-                .filter(|v| !v.trim().is_empty())
-                .or_else(|| {
-                    recorded.lines().find_map(|line| {
-                        line.strip_prefix(name)
-                            .and_then(|rest| rest.strip_prefix('='))
-                            .map(|value| value.trim().to_string())
-                    })
+            recorded
+                .lines()
+                .find_map(|line| {
+                    line.strip_prefix(name)
+                        .and_then(|rest| rest.strip_prefix('='))
+                        .map(|value| value.trim().to_string())
                 })
                 .filter(|v| !v.is_empty())
+                .or_else(|| env(name).filter(|v| !v.trim().is_empty()))
         };
         BuildInfo {
             image_version: get("AZA_IMAGE_VERSION"),
@@ -444,7 +444,7 @@ pub fn manifest_path_from_env() -> PathBuf {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn build_info_comes_from_the_environment_else_from_the_image_file() {
+    fn build_info_comes_from_the_image_file_else_from_the_environment() {
         let recorded = "AZA_IMAGE_VERSION=local\nAZA_VCS_REF=abc123\nAZA_BUILD_DATE=\n# other\n";
         let none = |_: &str| None;
         assert_eq!(
@@ -455,10 +455,17 @@ mod tests {
                 build_date: None,
             }
         );
-        let env = |name: &str| (name == "AZA_VCS_REF").then(|| "fromenv".to_string());
+        let env = |name: &str| Some(format!("env-{name}"));
+        let both = BuildInfo::from_sources(env, recorded);
         assert_eq!(
-            BuildInfo::from_sources(env, recorded).vcs_ref.as_deref(),
-            Some("fromenv")
+            both.vcs_ref.as_deref(),
+            Some("abc123"),
+            "the image's record wins"
+        );
+        assert_eq!(
+            both.build_date.as_deref(),
+            Some("env-AZA_BUILD_DATE"),
+            "the environment fills a gap"
         );
         assert_eq!(BuildInfo::from_sources(none, ""), BuildInfo::default());
     }
