@@ -630,3 +630,29 @@ fn a_malformed_image_catalog_is_an_error_naming_the_file() {
         assert!(output.stdout.is_empty(), "{}", describe(&output));
     }
 }
+
+/// A pipe whose reader has gone: every write to it fails with EPIPE (Rust programs ignore SIGPIPE).
+fn broken_pipe() -> std::os::fd::OwnedFd {
+    let (reader, writer) = nix::unistd::pipe().expect("pipe");
+    drop(reader);
+    writer
+}
+
+#[test]
+fn a_start_whose_output_pipe_is_broken_still_ends_with_its_own_exit_code_not_a_panic() {
+    let pgdata = tempfile::tempdir().expect("temp dir");
+    let pgdata = pgdata.path().join("data");
+    // Valid tuning input, then a refusal (no password for a first start): info lines on stdout, the
+    // error on stderr, both into pipes nobody reads. Before, println! panicked (exit 101).
+    let output = support::entrypoint_command(&[
+        ("POSTGRES_MEMORY", "1g"),
+        ("PGDATA", pgdata.to_str().expect("UTF-8 path")),
+    ])
+    .arg("postgres")
+    .stdout(std::process::Stdio::from(broken_pipe()))
+    .stderr(std::process::Stdio::from(broken_pipe()))
+    .status()
+    .expect("run the entrypoint");
+    assert_eq!(output.code(), Some(1), "{output:?}");
+    assert!(!pgdata.exists(), "a refused start must not create PGDATA");
+}

@@ -5,6 +5,7 @@
 //! instead (`ts`, `level`, `msg` and structured fields), to the same streams. `AZA_LOG_LEVEL` filters.
 //! PostgreSQL's own output never passes through here: the server inherits the streams directly.
 
+use std::io::Write;
 use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -104,10 +105,12 @@ pub fn event(level: Level, message: &str, fields: &[(&str, Value)]) {
         Format::Text => text_line(level, message),
         Format::Json => json_line(level, message, fields, SystemTime::now()),
     };
-    match level {
-        Level::Error | Level::Warn => eprintln!("{line}"),
-        Level::Info | Level::Debug => println!("{line}"),
-    }
+    // Never println!: it panics when the stream is a pipe whose reader has gone (EPIPE), and a log
+    // line must not take PID 1 down. A line that cannot be written is lost; the start goes on.
+    let _ = match level {
+        Level::Error | Level::Warn => writeln!(std::io::stderr().lock(), "{line}"),
+        Level::Info | Level::Debug => writeln!(std::io::stdout().lock(), "{line}"),
+    };
 }
 
 fn text_line(level: Level, message: &str) -> String {
