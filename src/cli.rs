@@ -110,7 +110,7 @@ Environment (empty counts as unset):
   POSTGRES_WORKLOAD_TYPE             web (default), oltp, dw, mixed
   POSTGRES_STORAGE_TYPE              ssd (default), hdd, san
   POSTGRES_WAL_LEVEL                 logical (default), replica, minimal
-  POSTGRES_MAX_WORKER_PROCESSES      replaces the computed value (clamped to 8..64)
+  POSTGRES_MAX_WORKER_PROCESSES      replaces the computed value (1 or more, clamped to 8..64)
   POSTGRES_BIND_IP                   listen_addresses (default *: every address inside the
                                      container; -p, networks and pg_hba decide what reaches it)
   POSTGRES_SHARED_PRELOAD_LIBRARIES  comma-separated list (default: the image catalog's

@@ -368,17 +368,18 @@ fn parse_cpus(value: &str) -> Result<u32, String> {
 }
 
 fn parse_worker_processes(value: &str) -> Result<i64, String> {
+    const NOT_POSITIVE: &str =
+        "is not a positive whole number (1 or more; values outside 8..64 are clamped to it)";
     let text = value.trim();
     match text.parse::<i64>() {
+        // Zero or fewer background workers is no setting at all: a typo, never something to clamp.
+        Ok(n) if n <= 0 => Err(NOT_POSITIVE.to_string()),
         Ok(n) => Ok(n),
-        // Out-of-range integers are still integers: clamp them like any other value outside 8..64.
-        Err(_) if is_all_digits(text.strip_prefix('-').unwrap_or(text)) => {
-            Ok(if text.starts_with('-') {
-                i64::MIN
-            } else {
-                i64::MAX
-            })
+        Err(_) if text.starts_with('-') && is_all_digits(&text[1..]) => {
+            Err(NOT_POSITIVE.to_string())
         }
+        // Out-of-range integers are still integers: clamp them like any other value above 64.
+        Err(_) if is_all_digits(text) => Ok(i64::MAX),
         Err(_) => Err("is not a whole number (it is clamped to 8..64)".to_string()),
     }
 }
@@ -634,11 +635,21 @@ mod tests {
             Some(12)
         );
         assert_eq!(
-            config(&[("POSTGRES_MAX_WORKER_PROCESSES", "-4")])
+            config(&[("POSTGRES_MAX_WORKER_PROCESSES", "3")])
                 .unwrap()
                 .max_worker_processes,
-            Some(-4)
+            Some(3),
+            "below 8 is clamped later, with a warning"
         );
+        for not_positive in ["0", "-4", "-99999999999999999999"] {
+            let problem = single_problem(&[("POSTGRES_MAX_WORKER_PROCESSES", not_positive)]);
+            assert!(
+                problem
+                    .problem
+                    .starts_with("is not a positive whole number"),
+                "{not_positive}: {problem}"
+            );
+        }
         assert_eq!(
             config(&[("POSTGRES_MAX_WORKER_PROCESSES", "99999999999999999999")])
                 .unwrap()
