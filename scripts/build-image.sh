@@ -25,6 +25,11 @@ fail() {
 }
 started=$SECONDS
 
+# The base's first build needs debootstrap (Debian's package); installed here, as root, when missing.
+if ! command -v debootstrap >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+    log "installing debootstrap (apt-get)"
+    { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap; } >&2
+fi
 log "base image (Debian unstable + PostgreSQL 18; a minute or two the first time, then cached)"
 base="$(bash scripts/build-base-image.sh | tail -n 1)"
 [ -n "$base" ] || fail "scripts/build-base-image.sh printed no image"
