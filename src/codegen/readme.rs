@@ -51,12 +51,13 @@ pub fn render_tuning_table() -> String {
             settings.max_connections,
         ));
     }
-    out.push_str(
-        "\nDefault `web` workload on `ssd` storage, computed by `aza_pg::tuning::compute`. The CPU count \
-         changes only the worker and parallelism settings, not these columns; other workloads \
+    out.push_str(&format!(
+        "\nDefault `web` workload on `ssd` storage with {TABLE_CPUS} CPUs, computed by `aza_pg::tuning::compute`. \
+         More CPUs mean more parallel workers, and the memory budget counts them in its worst case, so \
+         on small memory they can lower `work_mem` and `max_connections`; other workloads \
          (`POSTGRES_WORKLOAD_TYPE`) change connections and memory per query. \
-         `aza-entrypoint --dry-run` shows the exact settings for a given container.\n",
-    );
+         `aza-entrypoint --dry-run` shows the exact settings for a given container.\n"
+    ));
     out.push_str(TUNING_END);
     out
 }
