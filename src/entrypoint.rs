@@ -109,17 +109,10 @@ fn read_alter_system(data_directory: &Path, warnings: &mut Vec<String>) -> Vec<(
 /// `<sharedir>/extension/pgsodium_getkey`, where `sharedir` comes from `pg_config` when it is on
 /// `PATH` and otherwise is the Debian layout of the official image.
 fn pgsodium_getkey_path() -> PathBuf {
-    let sharedir = Process::new("pg_config")
-        .arg("--sharedir")
-        .stderr(Stdio::null())
-        .output()
-        .ok()
-        .filter(|out| out.status.success())
-        .and_then(|out| String::from_utf8(out.stdout).ok())
-        .map(|text| text.trim().to_string())
-        .filter(|text| !text.is_empty())
-        .unwrap_or_else(|| "/usr/share/postgresql/18".to_string());
-    Path::new(&sharedir).join("extension/pgsodium_getkey")
+    let sharedir = crate::pg_config::directories(["--sharedir"])
+        .map(|[dir]| dir)
+        .unwrap_or_else(|_| PathBuf::from("/usr/share/postgresql/18"));
+    sharedir.join("extension/pgsodium_getkey")
 }
 
 /// pgsodium is usable only when its key script runs and prints a 256-bit key (64 hex digits).

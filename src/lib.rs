@@ -21,6 +21,7 @@ pub mod entrypoint;
 pub mod generated;
 pub mod image_catalog;
 pub mod manifest;
+pub mod pg_config;
 pub mod pgbouncer;
 pub mod plan;
 pub mod release;

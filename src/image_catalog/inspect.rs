@@ -14,6 +14,7 @@ use std::process::{Command, Stdio};
 
 use super::{Entry, ImageCatalog, PackageSource, Status, FORMAT};
 use crate::manifest::{Extension, Kind, Manifest};
+use crate::pg_config;
 
 /// Where the image keeps the manifest (the Dockerfile copies it there).
 pub const DEFAULT_MANIFEST: &str = crate::version_info::DEFAULT_MANIFEST;
@@ -556,38 +557,19 @@ pub fn package_source(
     )
 }
 
-/// `pg_config --pkglibdir --sharedir --bindir` (one line each, in that order).
+/// `pg_config --pkglibdir --sharedir --bindir`: the server's directories.
 fn pg_config_layout() -> Result<(Layout, PathBuf), WriteError> {
-    let output = Command::new("pg_config")
-        .args(["--pkglibdir", "--sharedir", "--bindir"])
-        .stderr(Stdio::inherit())
-        .output()
-        .or_else(|e| {
-            fail(format!(
-                "cannot run pg_config ({e}); the server's bin directory must be on PATH"
-            ))
-        })?;
-    let text = String::from_utf8_lossy(&output.stdout);
-    let lines: Vec<&str> = text.lines().map(str::trim).collect();
-    match (output.status.success(), lines.as_slice()) {
-        (true, [pkglibdir, sharedir, bindir])
-            if [pkglibdir, sharedir, bindir]
-                .iter()
-                .all(|d| d.starts_with('/')) =>
-        {
-            Ok((
-                Layout {
-                    pkglibdir: PathBuf::from(pkglibdir),
-                    sharedir: PathBuf::from(sharedir),
-                },
-                PathBuf::from(bindir),
-            ))
-        }
-        _ => fail(format!(
-            "pg_config --pkglibdir --sharedir --bindir answered {} with '{}', not three absolute \
-             directories; is PATH's pg_config the server's?",
-            output.status,
-            text.trim().escape_debug()
+    match pg_config::directories(["--pkglibdir", "--sharedir", "--bindir"]) {
+        Ok([pkglibdir, sharedir, bindir]) => Ok((
+            Layout {
+                pkglibdir,
+                sharedir,
+            },
+            bindir,
+        )),
+        Err(why) => fail(format!(
+            "{why}; the server's bin directory must come first on PATH (is PATH's pg_config the \
+             server's?)"
         )),
     }
 }

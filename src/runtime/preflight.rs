@@ -4,30 +4,15 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use crate::config::Origin;
 use crate::generated::defaults::PRELOAD_LIBRARIES;
+use crate::pg_config;
 use crate::plan::{OverrideSource, Plan};
 
 /// The library directory of the PostgreSQL on `PATH` (`pg_config --pkglibdir`), or why it is unknown.
 pub fn package_library_dir() -> Result<PathBuf, String> {
-    let output = Command::new("pg_config")
-        .arg("--pkglibdir")
-        .stderr(Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot run pg_config ({e})"))?;
-    let text = String::from_utf8_lossy(&output.stdout);
-    let dir = text.trim();
-    if output.status.success() && dir.starts_with('/') {
-        Ok(PathBuf::from(dir))
-    } else {
-        Err(format!(
-            "pg_config --pkglibdir answered {} with '{}', not a directory",
-            output.status,
-            dir.escape_debug()
-        ))
-    }
+    pg_config::directories(["--pkglibdir"]).map(|[dir]| dir)
 }
 
 /// What the preflight did when it did not refuse.
