@@ -147,25 +147,7 @@ pub fn build(inputs: &PlanInputs<'_>) -> Plan {
     }
     let mut settings = computed_settings(inputs, &tuning, &libraries, &socket_dir, wants_pgsodium);
     for setting in &mut settings {
-        let by_command_line = from_command_line
-            .iter()
-            .rev()
-            .find(|(name, _)| name == setting.name);
-        let by_alter_system = alter_system
-            .iter()
-            .rev()
-            .find(|(name, _)| normalise_name(name) == setting.name);
-        setting.overridden_by = match (by_command_line, by_alter_system) {
-            (Some((_, value)), _) => Some(Override {
-                source: OverrideSource::CommandLine,
-                value: value.clone(),
-            }),
-            (None, Some((_, value))) => Some(Override {
-                source: OverrideSource::AlterSystem,
-                value: value.clone(),
-            }),
-            (None, None) => None,
-        };
+        setting.overridden_by = set_by_user(setting.name, &from_command_line, alter_system);
     }
 
     let mut args: Vec<String> = user_args.to_vec();
@@ -189,35 +171,52 @@ pub fn build(inputs: &PlanInputs<'_>) -> Plan {
     }
 }
 
+/// The value a user gave `name`, and where: the command line outranks `ALTER SYSTEM`, as in
+/// PostgreSQL, and the last occurrence in each wins.
+fn set_by_user(
+    name: &str,
+    from_command_line: &[(String, String)],
+    alter_system: &[(String, String)],
+) -> Option<Override> {
+    let by_command_line = from_command_line.iter().rev().find(|(n, _)| n == name);
+    let by_alter_system = || {
+        alter_system
+            .iter()
+            .rev()
+            .find(|(n, _)| normalise_name(n) == name)
+    };
+    match by_command_line {
+        Some((_, value)) => Some(Override {
+            source: OverrideSource::CommandLine,
+            value: value.clone(),
+        }),
+        None => by_alter_system().map(|(_, value)| Override {
+            source: OverrideSource::AlterSystem,
+            value: value.clone(),
+        }),
+    }
+}
+
 /// The first of `unix_socket_directories` - where local clients such as pg_cron's jobs connect - and
 /// who chose it: the command line (`-k`, `-c`), `ALTER SYSTEM`, or the image's default.
 fn socket_directory(
     from_command_line: &[(String, String)],
     alter_system: &[(String, String)],
 ) -> (String, &'static str) {
-    const NAME: &str = "unix_socket_directories";
-    let chosen = from_command_line
-        .iter()
-        .rev()
-        .find(|(name, _)| name == NAME)
-        .map(|(_, v)| (v.as_str(), "the command line's"))
-        .or_else(|| {
-            alter_system
-                .iter()
-                .rev()
-                .find(|(name, _)| normalise_name(name) == NAME)
-                .map(|(_, v)| (v.as_str(), "ALTER SYSTEM's"))
-        });
-    match chosen {
-        Some((value, who)) => (
-            value
+    match set_by_user("unix_socket_directories", from_command_line, alter_system) {
+        Some(chosen) => (
+            chosen
+                .value
                 .split(',')
                 .next()
                 .unwrap_or("")
                 .trim()
                 .trim_matches('"')
                 .to_string(),
-            who,
+            match chosen.source {
+                OverrideSource::CommandLine => "the command line's",
+                OverrideSource::AlterSystem => "ALTER SYSTEM's",
+            },
         ),
         None => (DEFAULT_SOCKET_DIR.to_string(), "the image's"),
     }
