@@ -232,20 +232,26 @@ pub fn preload_source(origin: Origin, image: &CatalogFile) -> String {
 }
 
 impl Plan {
+    /// Who set `shared_preload_libraries` instead of the entrypoint, if anyone.
+    pub fn preload_override(&self) -> Option<&Override> {
+        self.settings
+            .iter()
+            .find(|s| s.name == "shared_preload_libraries")
+            .and_then(|s| s.overridden_by.as_ref())
+    }
+
     /// The `shared_preload_libraries` that will be in force: whoever set it last (the command line,
     /// `ALTER SYSTEM`), else the computed list; blanks, quotes and empty items dropped.
     pub fn preload_libraries_in_force(&self) -> Vec<String> {
-        let Some(setting) = self
+        let computed = self
             .settings
             .iter()
             .find(|s| s.name == "shared_preload_libraries")
-        else {
-            return Vec::new();
+            .map(|s| s.value.as_str());
+        let value = match self.preload_override() {
+            Some(by) => by.value.as_str(),
+            None => computed.unwrap_or_default(),
         };
-        let value = setting
-            .overridden_by
-            .as_ref()
-            .map_or(setting.value.as_str(), |o| o.value.as_str());
         value
             .split(',')
             .map(|item| item.trim().trim_matches('"').to_string())
@@ -255,12 +261,7 @@ impl Plan {
 
     /// Who set the preload list in force, in words: an override, or the list's own source.
     pub fn preload_libraries_source(&self) -> String {
-        let overridden = self
-            .settings
-            .iter()
-            .find(|s| s.name == "shared_preload_libraries")
-            .and_then(|s| s.overridden_by.as_ref());
-        match overridden {
+        match self.preload_override() {
             Some(by) => format!("set by {}", by.source.as_str()),
             None => preload_source(self.preload_origin, &self.image),
         }

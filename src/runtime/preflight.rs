@@ -166,12 +166,7 @@ pub fn judge(plan: &Plan, libraries: &[String], library_dir: &Path) -> Result<()
             .map(|library| library.to_string())
             .collect(),
     };
-    let overridden = plan
-        .settings
-        .iter()
-        .find(|s| s.name == "shared_preload_libraries")
-        .and_then(|s| s.overridden_by.as_ref())
-        .map(|o| o.source);
+    let overridden = plan.preload_override().map(|o| o.source);
     let path = plan.image.path.display().to_string();
     let chooser = match (overridden, plan.preload_origin) {
         (Some(OverrideSource::CommandLine), _) => Chooser::CommandLine,
@@ -198,34 +193,38 @@ fn bare_name(library: &str) -> &str {
     name.strip_suffix(".so").unwrap_or(name)
 }
 
-/// The file PostgreSQL would load for `library` (with `.so` added, as it tries).
-fn library_file(library: &str, library_dir: &Path) -> PathBuf {
+/// Where `library` resolves: `$libdir/` and bare names in `library_dir`, absolute paths as they are.
+fn library_base(library: &str, library_dir: &Path) -> PathBuf {
     let relative = library.strip_prefix("$libdir/").unwrap_or(library);
-    let base = if relative.starts_with('/') {
+    if relative.starts_with('/') {
         PathBuf::from(relative)
     } else {
         library_dir.join(relative)
-    };
-    if base.extension().is_some_and(|e| e == "so") {
-        base
-    } else {
-        PathBuf::from(format!("{}.so", base.display()))
     }
 }
 
-/// The libraries that PostgreSQL would fail to load, as named in the setting.
+fn with_so_suffix(base: &Path) -> PathBuf {
+    PathBuf::from(format!("{}.so", base.display()))
+}
+
+/// The file PostgreSQL would load for `library` (with `.so` added, as it tries).
+fn library_file(library: &str, library_dir: &Path) -> PathBuf {
+    let base = library_base(library, library_dir);
+    if base.extension().is_some_and(|e| e == "so") {
+        base
+    } else {
+        with_so_suffix(&base)
+    }
+}
+
+/// The libraries that PostgreSQL would fail to load, as named in the setting: neither the name
+/// nor the name with `.so` is a file.
 pub fn missing_libraries(libraries: &[String], library_dir: &Path) -> Vec<String> {
     libraries
         .iter()
         .filter(|name| {
-            let relative = name.strip_prefix("$libdir/").unwrap_or(name);
-            let base = if relative.starts_with('/') {
-                PathBuf::from(relative)
-            } else {
-                library_dir.join(relative)
-            };
-            let with_suffix = PathBuf::from(format!("{}.so", base.display()));
-            !base.is_file() && !with_suffix.is_file()
+            let base = library_base(name, library_dir);
+            !base.is_file() && !with_so_suffix(&base).is_file()
         })
         .cloned()
         .collect()
