@@ -5,9 +5,12 @@
 //! requested) its key script.
 
 use std::fmt;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command as Process, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use nix::fcntl::OFlag;
 
 use crate::cli::UsageError;
 use crate::config::{Config, ConfigError};
@@ -15,6 +18,7 @@ use crate::detect;
 use crate::image_catalog::{self, CatalogError};
 use crate::plan::{self, Pgsodium, Plan, PlanInputs};
 use crate::resources::{self, TooLittleMemory};
+use crate::runtime::supervise::{Limited, Supervisor};
 
 /// Why the entrypoint could not even work out how to start PostgreSQL.
 #[derive(Debug)]
@@ -23,6 +27,8 @@ pub enum PlanError {
     Config(ConfigError),
     Memory(TooLittleMemory),
     ImageCatalog(CatalogError),
+    /// A stop signal arrived while the pgsodium key script ran.
+    Stopped(nix::sys::signal::Signal),
 }
 
 impl fmt::Display for PlanError {
@@ -32,6 +38,9 @@ impl fmt::Display for PlanError {
             PlanError::Config(e) => e.fmt(f),
             PlanError::Memory(e) => e.fmt(f),
             PlanError::ImageCatalog(e) => e.fmt(f),
+            PlanError::Stopped(signal) => {
+                write!(f, "stopped by {signal} while the pgsodium key script ran")
+            }
         }
     }
 }
@@ -45,7 +54,7 @@ impl From<UsageError> for PlanError {
 }
 
 /// Builds the plan for `postgres_args` from the process environment and the real system (`/`).
-pub fn prepare(postgres_args: &[String]) -> Result<Plan, PlanError> {
+pub fn prepare(supervisor: &mut Supervisor, postgres_args: &[String]) -> Result<Plan, PlanError> {
     let config = Config::from_process_env().map_err(PlanError::Config)?;
     // Read once here: the plan carries it to the preflight, the log and version-info.
     let image = image_catalog::load_from_env().map_err(PlanError::ImageCatalog)?;
@@ -72,7 +81,7 @@ pub fn prepare(postgres_args: &[String]) -> Result<Plan, PlanError> {
         .iter()
         .any(|lib| lib == "pgsodium")
     {
-        check_pgsodium(&pgsodium_getkey_path())
+        check_pgsodium(supervisor, &pgsodium_getkey_path())?
     } else {
         Pgsodium::NotRequested
     };
@@ -115,93 +124,64 @@ fn pgsodium_getkey_path() -> PathBuf {
     sharedir.join("extension/pgsodium_getkey")
 }
 
-/// pgsodium is usable only when its key script runs and prints a 256-bit key (64 hex digits).
-pub fn check_pgsodium(script: &Path) -> Pgsodium {
+/// pgsodium is usable only when its key script runs and prints a 256-bit key (64 hex digits). The
+/// script runs under the supervisor, so a script that hangs is killed after 10 s and a stop signal ends
+/// it at once.
+pub fn check_pgsodium(supervisor: &mut Supervisor, script: &Path) -> Result<Pgsodium, PlanError> {
     use std::os::unix::fs::PermissionsExt;
     let shown = script.display().to_string();
+    let disabled = |reason: String| Ok(Pgsodium::Disabled { reason });
     let executable =
         std::fs::metadata(script).map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
     if !matches!(executable, Ok(true)) {
-        return Pgsodium::Disabled {
-            reason: format!("no executable script at {shown}"),
-        };
+        return disabled(format!("no executable script at {shown}"));
     }
-    let Ok(mut child) = Process::new(script)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-    else {
-        return Pgsodium::Disabled {
-            reason: format!("cannot run {shown}"),
-        };
+    let Ok((read_end, write_end)) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK) else {
+        return disabled(format!("cannot make a pipe to read {shown}'s key"));
     };
-    // A key script that hangs must not hang the container's start.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match child.try_wait() {
-            Ok(Some(_)) => break,
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(10)),
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Pgsodium::Disabled {
-                    reason: format!("{shown} did not finish within 10 s"),
-                };
-            }
+    // The script's end blocks as usual; ours does not, so a key read never waits for a background
+    // process the script left holding the pipe.
+    let _ = nix::fcntl::fcntl(
+        std::os::fd::AsRawFd::as_raw_fd(&write_end),
+        nix::fcntl::FcntlArg::F_SETFL(OFlag::empty()),
+    );
+    let mut command = Process::new(script);
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(write_end))
+        .stderr(Stdio::null());
+    let ended = supervisor.run_limited(&mut command, KEY_SCRIPT_LIMIT);
+    drop(command);
+    match ended {
+        Ok(Limited::Exited(_)) => {}
+        Ok(Limited::Stopped(signal)) => return Err(PlanError::Stopped(signal)),
+        Ok(Limited::TimedOut) => {
+            return disabled(format!(
+                "{shown} did not finish within {} s",
+                KEY_SCRIPT_LIMIT.as_secs()
+            ))
         }
+        Err(error) => return disabled(format!("cannot run {shown}: {error}")),
     }
-    let output = child
-        .wait_with_output()
-        .map(|o| o.stdout)
-        .unwrap_or_default();
+    let mut output = Vec::new();
+    let _ = std::fs::File::from(read_end).read_to_end(&mut output);
     let key: String = String::from_utf8_lossy(&output)
         .chars()
         .filter(|c| !c.is_whitespace())
         .collect();
     if key.len() == 64 && key.chars().all(|c| c.is_ascii_hexdigit()) {
-        Pgsodium::Enabled { script: shown }
+        Ok(Pgsodium::Enabled { script: shown })
     } else {
-        Pgsodium::Disabled {
-            reason: "getkey script output invalid: expected 64 hex chars".to_string(),
-        }
+        disabled("getkey script output invalid: expected 64 hex chars".to_string())
     }
 }
+
+/// A key script that hangs must not hang the container's start.
+const KEY_SCRIPT_LIMIT: Duration = Duration::from_secs(10);
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt;
-
-    fn script(dir: &Path, body: &str, mode: u32) -> PathBuf {
-        let path = dir.join("pgsodium_getkey");
-        std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
-        path
-    }
-
-    #[test]
-    fn pgsodium_needs_an_executable_script_printing_a_key() {
-        let dir = tempfile::tempdir().unwrap();
-        let key = "4670bdf714d653c15779e67e0bb6012f1e229c86edbdf75285f3c592670cece2";
-        let good = script(dir.path(), &format!("echo {key}"), 0o755);
-        assert!(matches!(check_pgsodium(&good), Pgsodium::Enabled { .. }));
-        let short = script(dir.path(), "echo abc", 0o755);
-        assert_eq!(
-            check_pgsodium(&short),
-            Pgsodium::Disabled {
-                reason: "getkey script output invalid: expected 64 hex chars".into()
-            }
-        );
-        let not_executable = script(dir.path(), &format!("echo {key}"), 0o644);
-        assert!(
-            matches!(check_pgsodium(&not_executable), Pgsodium::Disabled { reason } if reason.starts_with("no executable script"))
-        );
-        assert!(matches!(
-            check_pgsodium(&dir.path().join("missing")),
-            Pgsodium::Disabled { .. }
-        ));
-    }
 
     #[test]
     fn unreadable_auto_conf_is_a_warning() {

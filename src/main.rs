@@ -1,85 +1,109 @@
-//! `aza-entrypoint`: the container's ENTRYPOINT. Reads the lifecycle top to bottom; the work is in the
-//! library.
+//! `aza-entrypoint`: the container's ENTRYPOINT. Reads as the outline of the container's life; the
+//! work is in the library.
 
 use std::process::ExitCode;
 
 use aza_pg::cli::{self, Command};
-use aza_pg::entrypoint::{self, PlanError};
-use aza_pg::{pgbouncer, report, runtime};
+use aza_pg::runtime::lifecycle::{self, StartError};
+use aza_pg::runtime::supervise::Supervisor;
+use aza_pg::runtime::{self, log, stdio};
+use aza_pg::{pgbouncer, report};
 
 fn main() -> ExitCode {
-    if let Err(message) = runtime::log::configure_from_env() {
-        runtime::log::error(&message);
+    // First instruction: block the stop signals, so that a `docker stop` in any phase is seen (as
+    // PID 1, a signal with no handler would be dropped by the kernel).
+    let supervisor = match Supervisor::install(false) {
+        Ok(supervisor) => supervisor,
+        Err(error) => {
+            log::error(&error.to_string());
+            return ExitCode::from(1);
+        }
+    };
+    // Started with a closed stdout or stderr, the next file opened would take its number and our
+    // log lines would land in it.
+    stdio::fill_closed_standard_descriptors();
+    if let Err(message) = log::configure_from_env() {
+        log::error(&message);
         return ExitCode::from(1);
     }
-    match run() {
-        Ok(code) => code,
+    let command = match cli::parse(std::env::args_os().skip(1).collect()) {
+        Ok(command) => command,
         Err(error) => {
-            runtime::log::error(&error.to_string());
-            ExitCode::from(1)
+            log::error(&error.to_string());
+            return ExitCode::from(1);
+        }
+    };
+    match command {
+        Command::Postgres { args } => lifecycle::run(supervisor, &args),
+        Command::DryRun {
+            format,
+            postgres_args,
+        } => dry_run(supervisor, format, &postgres_args),
+        // The other commands run or become other programs, which expect the usual signals.
+        Command::Help => tool(supervisor, || {
+            stdio::print(cli::HELP);
+            ExitCode::SUCCESS
+        }),
+        Command::Version => tool(supervisor, || {
+            stdio::print(&format!("aza-entrypoint {}\n", env!("CARGO_PKG_VERSION")));
+            ExitCode::SUCCESS
+        }),
+        Command::Healthcheck { timeout } => tool(supervisor, || healthcheck(timeout)),
+        Command::VersionInfo { write, dir, json } => {
+            tool(supervisor, || runtime::version_info(write, dir, json))
+        }
+        Command::ImageCatalog { write, options } => {
+            tool(supervisor, || runtime::image_catalog(write, &options))
+        }
+        Command::PgbouncerConfig { output_dir, then } => {
+            tool(supervisor, || pgbouncer::run(&output_dir, &then))
+        }
+        Command::PassThrough { program, args } => {
+            tool(supervisor, || runtime::exec::pass_through(&program, &args))
         }
     }
 }
 
-fn run() -> Result<ExitCode, PlanError> {
-    match cli::parse(std::env::args_os().skip(1).collect())? {
-        Command::Help => {
-            print!("{}", cli::HELP);
-            Ok(ExitCode::SUCCESS)
+/// Runs a command that is a tool rather than the container's life, with the signal mask as it was.
+fn tool(supervisor: Supervisor, run: impl FnOnce() -> ExitCode) -> ExitCode {
+    supervisor.release();
+    run()
+}
+
+/// `--dry-run`: the start's own checks, then the plan; exits 1 on what a start would refuse.
+fn dry_run(mut supervisor: Supervisor, format: report::Format, args: &[String]) -> ExitCode {
+    let checks = match lifecycle::check_everything(&mut supervisor, args) {
+        Ok(checks) => checks,
+        Err(error) => {
+            log::error(&error.to_string());
+            return ExitCode::from(error.exit_code());
         }
-        Command::Version => {
-            println!("aza-entrypoint {}", env!("CARGO_PKG_VERSION"));
-            Ok(ExitCode::SUCCESS)
+    };
+    if let Some(plan) = &checks.plan {
+        stdio::print(&report::render(plan, format));
+    }
+    if checks.problems.is_empty() {
+        return ExitCode::SUCCESS;
+    }
+    log::error(&format!(
+        "a start would refuse this: {}",
+        StartError::Refused(checks.problems)
+    ));
+    ExitCode::from(1)
+}
+
+fn healthcheck(timeout: std::time::Duration) -> ExitCode {
+    match runtime::health::check(timeout) {
+        Ok(healthy) => {
+            for warning in &healthy.warnings {
+                stdio::eprint(&format!("warning: {warning}\n"));
+            }
+            stdio::print(&format!("healthy: {}\n", healthy.summary));
+            ExitCode::SUCCESS
         }
-        Command::Healthcheck { timeout } => match runtime::health::check(timeout) {
-            Ok(healthy) => {
-                for warning in &healthy.warnings {
-                    eprintln!("warning: {warning}");
-                }
-                println!("healthy: {}", healthy.summary);
-                Ok(ExitCode::SUCCESS)
-            }
-            Err(error) => {
-                eprintln!("unhealthy: {error}");
-                Ok(ExitCode::from(1))
-            }
-        },
-        Command::VersionInfo { write, dir, json } => Ok(runtime::version_info(write, dir, json)),
-        Command::ImageCatalog { write, options } => Ok(runtime::image_catalog(write, &options)),
-        Command::PgbouncerConfig { output_dir, then } => Ok(pgbouncer::run(&output_dir, &then)),
-        Command::PassThrough { program, args } => Ok(runtime::exec::pass_through(&program, &args)),
-        Command::DryRun {
-            format,
-            postgres_args,
-        } => {
-            let mut plan = entrypoint::prepare(&postgres_args)?;
-            // The start's own preflight, so the preview refuses exactly what a start would.
-            let refusal = match runtime::preflight::check(&plan) {
-                Ok(runtime::preflight::Preflight::Passed) => None,
-                Ok(runtime::preflight::Preflight::NotRun { warning }) => {
-                    plan.warnings.push(warning);
-                    None
-                }
-                Err(refusal) => Some(refusal),
-            };
-            print!("{}", report::render(&plan, format));
-            match refusal {
-                None => Ok(ExitCode::SUCCESS),
-                Some(refusal) => {
-                    runtime::log::error(&format!("a start would refuse this: {refusal}"));
-                    Ok(ExitCode::from(1))
-                }
-            }
-        }
-        Command::Postgres { args } => {
-            let plan = entrypoint::prepare(&args)?;
-            match runtime::start::start(&plan, &args) {
-                Ok(code) => Ok(code),
-                Err(error) => {
-                    runtime::log::error(&error.to_string());
-                    Ok(ExitCode::from(error.exit_code()))
-                }
-            }
+        Err(error) => {
+            stdio::eprint(&format!("unhealthy: {error}\n"));
+            ExitCode::from(1)
         }
     }
 }

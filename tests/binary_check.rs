@@ -85,6 +85,9 @@ fn dry_run(runner: &mut Command, env: &[(&str, &str)]) -> Output {
     runner
         .args(["--dry-run", "--format", "json"])
         .env_clear()
+        // A first start needs a password, and the dry run checks what a start would (the test password
+        // of tests/support, listed in tests/secrets.txt).
+        .env("POSTGRES_PASSWORD", "dry-run-only-p4ss")
         .envs(env.iter().copied())
         .output()
         .expect("run the entrypoint")

@@ -202,6 +202,7 @@ fn dry_run_in_namespace_with_cgroup_fixture(fixture: &Path) -> serde_json::Value
         .env_clear()
         .env("PATH", fake_image_path())
         .env("AZA_IMAGE_CATALOG", NO_IMAGE_CATALOG)
+        .env("POSTGRES_PASSWORD", support::DRY_RUN_PASSWORD)
         .output()
         .expect("unshare (util-linux) must be installed");
     assert!(output.status.success(), "{}", describe(&output));
@@ -304,6 +305,7 @@ fn detects_a_real_cgroup_v1_memory_and_cpu_limit() {
         .env_clear()
         .env("PATH", fake_image_path())
         .env("AZA_IMAGE_CATALOG", NO_IMAGE_CATALOG)
+        .env("POSTGRES_PASSWORD", support::DRY_RUN_PASSWORD)
         .output()
         .unwrap();
     assert!(output.status.success(), "{}", describe(&output));
@@ -367,6 +369,7 @@ fn dry_run_with_dev_shm(size: &str, vars: &[(&str, &str)]) -> serde_json::Value 
         .env_clear()
         .env("PATH", fake_image_path())
         .env("AZA_IMAGE_CATALOG", NO_IMAGE_CATALOG)
+        .env("POSTGRES_PASSWORD", support::DRY_RUN_PASSWORD)
         .envs(vars.iter().copied())
         .output()
         .expect("unshare (util-linux) must be installed");
@@ -646,6 +649,7 @@ fn a_start_whose_output_pipe_is_broken_still_ends_with_its_own_exit_code_not_a_p
     // error on stderr, both into pipes nobody reads. Before, println! panicked (exit 101).
     let output = support::entrypoint_command(&[
         ("POSTGRES_MEMORY", "1g"),
+        ("POSTGRES_PASSWORD", ""),
         ("PGDATA", pgdata.to_str().expect("UTF-8 path")),
     ])
     .arg("postgres")

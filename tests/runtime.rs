@@ -779,7 +779,7 @@ fn a_large_compressed_script_failing_early_fails_the_start_promptly() {
 /// Found in review: a second entrypoint on the same data directory, restarted while the first was
 /// still initialising, took the staging directory for an abandoned one and cleared it.
 #[test]
-fn a_second_entrypoint_does_not_touch_an_initialisation_in_progress() {
+fn a_second_entrypoint_touches_neither_an_initialisation_in_progress_nor_a_running_server() {
     let mut pg = Instance::new();
     let marker = pg.scratch.join("in-script");
     pg.script(
@@ -789,6 +789,20 @@ fn a_second_entrypoint_does_not_touch_an_initialisation_in_progress() {
     );
     pg.start();
     wait_for_file(&pg, &marker);
+    refused_as_second_entrypoint(&pg);
+    pg.wait_ready();
+    assert_eq!(pg.psql("SELECT 1").unwrap(), "1");
+    // The lock is held for the server's life too: two servers on one data directory would corrupt it.
+    refused_as_second_entrypoint(&pg);
+    assert!(
+        pg.pgdata.join(".aza-entrypoint.lock").exists(),
+        "the lock file stays (unlinking a held lock would let a third entrypoint lock a new file)"
+    );
+    pg.stop();
+}
+
+/// Runs a second entrypoint on `pg`'s data directory (another port) and asserts it refuses promptly.
+fn refused_as_second_entrypoint(pg: &Instance) {
     let mut second = Command::new(support::entrypoint());
     second
         .env_clear()
@@ -819,14 +833,7 @@ fn a_second_entrypoint_does_not_touch_an_initialisation_in_progress() {
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
     assert_eq!(status.code(), Some(1), "{stderr}");
     assert!(
-        stderr.contains("another aza-entrypoint is initialising"),
+        stderr.contains("another aza-entrypoint is using"),
         "{stderr}"
     );
-    pg.wait_ready();
-    assert_eq!(pg.psql("SELECT 1").unwrap(), "1");
-    assert!(
-        !pg.pgdata.join(".aza-init.lock").exists(),
-        "the lock file is removed after initialisation"
-    );
-    pg.stop();
 }

@@ -449,7 +449,7 @@ impl Default for Options {
 
 /// Gathers the facts from this system and decides. Reads only.
 pub fn inspect(options: &Options) -> Result<ImageCatalog, WriteError> {
-    let manifest = crate::manifest::load_file(&options.manifest).map_err(|errors| {
+    let manifest = crate::manifest::load_file_as_built(&options.manifest).map_err(|errors| {
         WriteError(vec![format!(
             "cannot use the extension manifest {}: {errors}",
             options.manifest.display()

@@ -6,8 +6,9 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::time::Duration;
 
-use super::signals::ShutdownMode;
+use super::signals::{self, ShutdownMode};
 use crate::config::{DEFAULT_PGDATA, DEFAULT_USER};
 
 pub const DEFAULT_INITDB_DIR: &str = "/docker-entrypoint-initdb.d";
@@ -66,6 +67,8 @@ pub struct RuntimeConfig {
     pub process_mode: ProcessMode,
     /// What SIGTERM (`docker stop`) means: `AZA_SIGTERM`.
     pub sigterm: ShutdownMode,
+    /// How long each shutdown step may take before the next, harder one: `AZA_STOP_TIMEOUT`.
+    pub stop_timeout: Duration,
 }
 
 /// One unusable variable; the message follows the variable's name.
@@ -183,6 +186,21 @@ impl RuntimeConfig {
                 })
             }
         };
+        let stop_timeout = match get("AZA_STOP_TIMEOUT") {
+            None => signals::default_stop_timeout_seconds(sigterm),
+            Some(text) => match text.trim().parse::<u32>() {
+                Ok(seconds) if (1..=3600).contains(&seconds) => seconds,
+                _ => {
+                    return Err(ContractError {
+                        variable: "AZA_STOP_TIMEOUT".into(),
+                        problem: format!(
+                            "='{text}' is not accepted: use whole seconds, 1 to 3600, for each shutdown \
+                             step (smart, fast, immediate); keep the steps within the stop grace period"
+                        ),
+                    })
+                }
+            },
+        };
         let absolute = |variable: &'static str,
                         default: Option<&str>|
          -> Result<Option<PathBuf>, ContractError> {
@@ -213,6 +231,7 @@ impl RuntimeConfig {
             initdb_dir,
             process_mode,
             sigterm,
+            stop_timeout: Duration::from_secs(u64::from(stop_timeout)),
         })
     }
 

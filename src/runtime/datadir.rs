@@ -13,40 +13,41 @@ use std::path::{Path, PathBuf};
 
 pub const STAGING_NAME: &str = ".aza-initdb";
 const COMMIT_MARKER: &str = "PG_VERSION";
-pub const LOCK_NAME: &str = ".aza-init.lock";
+pub const LOCK_NAME: &str = ".aza-entrypoint.lock";
 /// Entries that do not make a directory "someone else's": what a fresh filesystem brings along, and
-/// the lock of an initialisation in progress.
+/// the entrypoint's lock.
 const TOLERATED_ENTRIES: &[&str] = &["lost+found", LOCK_NAME];
 
-/// Held while a cluster is being initialised or bootstrapped in `PGDATA`, so that a second entrypoint
-/// on the same volume fails instead of clearing the first one's staging directory. Released (and the
-/// file removed) on drop.
-pub struct InitLock {
-    path: PathBuf,
+/// Held from before the data directory is inspected until the entrypoint ends (or execs PostgreSQL,
+/// which closes it), so that a second entrypoint on the same volume fails at once instead of clearing
+/// the first one's staging directory or starting a second server on the same files. The file stays:
+/// unlinking a locked file would let the next entrypoint lock a new file of the same name while this
+/// one still holds the old.
+pub struct DataDirLock {
     _lock: nix::fcntl::Flock<fs::File>,
 }
 
-impl InitLock {
-    /// Takes the lock without waiting; `Ok(None)` when another process holds it.
-    pub fn try_acquire(pgdata: &Path) -> io::Result<Option<InitLock>> {
-        let path = pgdata.join(LOCK_NAME);
+impl DataDirLock {
+    /// Takes the lock without waiting; `Ok(None)` when another process holds it. The descriptor is
+    /// close-on-exec, so no child (initdb, the server, a script) inherits the lock. Taken as root,
+    /// the file is given to `owner`, so a later start as that user can open it too.
+    pub fn try_acquire(
+        pgdata: &Path,
+        owner: Option<(nix::unistd::Uid, nix::unistd::Gid)>,
+    ) -> io::Result<Option<DataDirLock>> {
         let file = fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
-            .open(&path)?;
+            .open(pgdata.join(LOCK_NAME))?;
+        if let Some((uid, gid)) = owner {
+            nix::unistd::fchown(std::os::fd::AsRawFd::as_raw_fd(&file), Some(uid), Some(gid))?;
+        }
         match nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
-            Ok(lock) => Ok(Some(InitLock { path, _lock: lock })),
+            Ok(lock) => Ok(Some(DataDirLock { _lock: lock })),
             Err((_, nix::errno::Errno::EWOULDBLOCK)) => Ok(None),
             Err((_, errno)) => Err(io::Error::from(errno)),
         }
-    }
-}
-
-impl Drop for InitLock {
-    fn drop(&mut self) {
-        // Removed while still locked, so no other process can take a lock on a file about to vanish.
-        let _ = fs::remove_file(&self.path);
     }
 }
 
@@ -232,21 +233,25 @@ mod tests {
     }
 
     #[test]
-    fn only_one_initialisation_holds_the_lock() {
+    fn only_one_entrypoint_holds_the_lock_and_the_file_stays() {
         let dir = tempfile::tempdir().unwrap();
-        let first = InitLock::try_acquire(dir.path())
+        let first = DataDirLock::try_acquire(dir.path(), None)
             .unwrap()
             .expect("a free lock");
         // flock conflicts between open file descriptions, even in one process.
-        assert!(InitLock::try_acquire(dir.path()).unwrap().is_none());
+        assert!(DataDirLock::try_acquire(dir.path(), None)
+            .unwrap()
+            .is_none());
         assert_eq!(
             inspect(dir.path()).unwrap(),
             DataDirState::Empty,
             "the lock file is not foreign"
         );
         drop(first);
-        assert!(!dir.path().join(LOCK_NAME).exists());
-        assert!(InitLock::try_acquire(dir.path()).unwrap().is_some());
+        assert!(dir.path().join(LOCK_NAME).exists());
+        assert!(DataDirLock::try_acquire(dir.path(), None)
+            .unwrap()
+            .is_some());
     }
 
     #[test]

@@ -5,12 +5,12 @@
 //! instead (`ts`, `level`, `msg` and structured fields), to the same streams. `AZA_LOG_LEVEL` filters.
 //! PostgreSQL's own output never passes through here: the server inherits the streams directly.
 
-use std::io::Write;
 use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value};
 
+use super::stdio::Stream;
 use crate::plan::Plan;
 use crate::report;
 
@@ -105,12 +105,12 @@ pub fn event(level: Level, message: &str, fields: &[(&str, Value)]) {
         Format::Text => text_line(level, message),
         Format::Json => json_line(level, message, fields, SystemTime::now()),
     };
-    // Never println!: it panics when the stream is a pipe whose reader has gone (EPIPE), and a log
-    // line must not take PID 1 down. A line that cannot be written is lost; the start goes on.
-    let _ = match level {
-        Level::Error | Level::Warn => writeln!(std::io::stderr().lock(), "{line}"),
-        Level::Info | Level::Debug => writeln!(std::io::stdout().lock(), "{line}"),
+    // Never println!: a log line must neither panic nor block PID 1 (see `stdio`).
+    let stream = match level {
+        Level::Error | Level::Warn => Stream::Err,
+        Level::Info | Level::Debug => Stream::Out,
     };
+    super::stdio::write_line(stream, &line);
 }
 
 fn text_line(level: Level, message: &str) -> String {

@@ -6,13 +6,15 @@ pub mod datadir;
 pub mod exec;
 pub mod health;
 pub mod init;
+pub mod lifecycle;
 pub mod log;
 pub mod preflight;
 pub mod privileges;
 pub mod replica;
 pub mod replication;
 pub mod signals;
-pub mod start;
+pub mod stdio;
+
 pub mod supervise;
 
 use std::path::PathBuf;
@@ -85,7 +87,7 @@ pub fn image_catalog(write: bool, options: &inspect::Options) -> ExitCode {
 /// refreshes them.
 pub fn version_info(write: bool, dir: Option<PathBuf>, json: bool) -> ExitCode {
     let manifest_path = version_info::manifest_path_from_env();
-    let manifest = match crate::manifest::load_file(&manifest_path) {
+    let manifest = match crate::manifest::load_file_as_built(&manifest_path) {
         Ok(manifest) => manifest,
         Err(errors) => {
             log::error(&format!(
@@ -139,7 +141,7 @@ pub fn version_info(write: bool, dir: Option<PathBuf>, json: bool) -> ExitCode {
 /// a missing manifest is a warning, never a reason not to start.
 pub fn refresh_version_info(plan: &Plan) {
     let manifest_path = version_info::manifest_path_from_env();
-    let manifest = match crate::manifest::load_file(&manifest_path) {
+    let manifest = match crate::manifest::load_file_as_built(&manifest_path) {
         Ok(manifest) => Some(manifest),
         Err(errors) => {
             log::warning(&format!(

@@ -75,9 +75,22 @@ pub fn service_user_if_root() -> Result<Option<ServiceUser>, PrivilegeError> {
     }))
 }
 
+/// Whether a walk over a directory tree finished or was asked to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Walk {
+    Done,
+    Stopped,
+}
+
 /// Creates `dir` if needed, gives it (and anything in it not yet theirs) to `user`, mode 0700.
-/// Without a user (not root) it only creates the directory and tightens its mode.
-pub fn ensure_private_dir(dir: &Path, user: Option<&ServiceUser>) -> Result<(), PrivilegeError> {
+/// Without a user (not root) it only creates the directory and tightens its mode. On a large data
+/// directory the ownership walk takes seconds, so `stop_requested` is asked between entries; a stop
+/// leaves some entries handed over and the rest as they were, which the next start finishes.
+pub fn ensure_private_dir(
+    dir: &Path,
+    user: Option<&ServiceUser>,
+    stop_requested: &mut dyn FnMut() -> bool,
+) -> Result<Walk, PrivilegeError> {
     let fail = |action: &'static str| {
         move |source: io::Error| PrivilegeError::Directory {
             path: dir.to_path_buf(),
@@ -87,23 +100,43 @@ pub fn ensure_private_dir(dir: &Path, user: Option<&ServiceUser>) -> Result<(), 
     };
     fs::create_dir_all(dir).map_err(fail("create"))?;
     if let Some(user) = user {
-        chown_tree(dir, user).map_err(fail("change the owner of"))?;
+        let mut visited = 0u32;
+        if chown_tree(dir, user, &mut visited, stop_requested)
+            .map_err(fail("change the owner of"))?
+            == Walk::Stopped
+        {
+            return Ok(Walk::Stopped);
+        }
     }
-    fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(fail("set mode 0700 on"))
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700))
+        .map_err(fail("set mode 0700 on"))?;
+    Ok(Walk::Done)
 }
 
-/// Hands every entry not owned by `user` to them, without following symlinks.
-fn chown_tree(path: &Path, user: &ServiceUser) -> io::Result<()> {
+/// Hands every entry not owned by `user` to them, without following symlinks; asks `stop_requested`
+/// every 256 entries (a system call each time, so not on every one).
+fn chown_tree(
+    path: &Path,
+    user: &ServiceUser,
+    visited: &mut u32,
+    stop_requested: &mut dyn FnMut() -> bool,
+) -> io::Result<Walk> {
+    *visited = visited.wrapping_add(1);
+    if *visited % 256 == 0 && stop_requested() {
+        return Ok(Walk::Stopped);
+    }
     let metadata = fs::symlink_metadata(path)?;
     if metadata.uid() != user.uid.as_raw() || metadata.gid() != user.gid.as_raw() {
         lchown(path, Some(user.uid.as_raw()), Some(user.gid.as_raw()))?;
     }
     if metadata.is_dir() {
         for entry in fs::read_dir(path)? {
-            chown_tree(&entry?.path(), user)?;
+            if chown_tree(&entry?.path(), user, visited, stop_requested)? == Walk::Stopped {
+                return Ok(Walk::Stopped);
+            }
         }
     }
-    Ok(())
+    Ok(Walk::Done)
 }
 
 /// Becomes `user` for good: supplementary groups, then group, then user (the order matters: after

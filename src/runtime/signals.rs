@@ -22,6 +22,9 @@ pub const HANDLED: [Signal; 7] = [
     Signal::SIGUSR2,
 ];
 
+/// The signals that ask the container to stop: `docker stop`, Ctrl-C, and the immediate stop.
+pub const STOP: [Signal; 3] = [Signal::SIGTERM, Signal::SIGINT, Signal::SIGQUIT];
+
 /// What the supervisor does with a signal it received.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SignalAction {
@@ -68,6 +71,51 @@ pub fn postgres_action(mode: ShutdownMode, received: Signal) -> SignalAction {
                 ShutdownMode::Smart => smart,
             })
         })
+}
+
+/// A shutdown step that did not end the server within its time is followed by the next, harder one:
+/// smart (SIGTERM) → fast (SIGINT) → immediate (SIGQUIT) → SIGKILL. `None` after SIGKILL, and for a
+/// signal that is not a shutdown step.
+pub fn next_shutdown_step(sent: Signal) -> Option<Signal> {
+    match sent {
+        Signal::SIGTERM => Some(Signal::SIGINT),
+        Signal::SIGINT => Some(Signal::SIGQUIT),
+        Signal::SIGQUIT => Some(Signal::SIGKILL),
+        _ => None,
+    }
+}
+
+/// How hard a shutdown step is (0 is not a step), so a later, gentler request never replaces a harder
+/// one already under way.
+pub fn shutdown_strength(sent: Signal) -> u8 {
+    match sent {
+        Signal::SIGTERM => 1,
+        Signal::SIGINT => 2,
+        Signal::SIGQUIT => 3,
+        Signal::SIGKILL => 4,
+        _ => 0,
+    }
+}
+
+/// PostgreSQL's name for the shutdown a signal asks for, for the log.
+pub fn shutdown_name(sent: Signal) -> &'static str {
+    match sent {
+        Signal::SIGTERM => "smart",
+        Signal::SIGINT => "fast",
+        Signal::SIGQUIT => "immediate",
+        Signal::SIGKILL => "SIGKILL",
+        _ => "none",
+    }
+}
+
+/// Seconds each shutdown step may take when `AZA_STOP_TIMEOUT` is unset: chosen so the whole
+/// escalation fits Docker's default 10 s grace period (fast 4 + immediate 4; smart 3 + fast 3 +
+/// immediate 3), before Docker's own SIGKILL.
+pub fn default_stop_timeout_seconds(mode: ShutdownMode) -> u32 {
+    match mode {
+        ShutdownMode::Fast => 4,
+        ShutdownMode::Smart => 3,
+    }
 }
 
 /// The policy as the callback [`Supervisor::wait_for`](super::supervise::Supervisor::wait_for) takes.
@@ -119,6 +167,27 @@ mod tests {
     fn every_policy_signal_is_handled() {
         for (received, _, _) in POSTGRES_POLICY {
             assert!(HANDLED.contains(&received), "{received} is not blocked");
+        }
+    }
+
+    #[test]
+    fn shutdown_escalates_smart_fast_immediate_kill_and_stops_there() {
+        let mut step = SIGTERM;
+        let mut seen = vec![shutdown_name(step)];
+        while let Some(next) = next_shutdown_step(step) {
+            assert!(shutdown_strength(next) > shutdown_strength(step));
+            step = next;
+            seen.push(shutdown_name(step));
+        }
+        assert_eq!(seen, ["smart", "fast", "immediate", "SIGKILL"]);
+        assert_eq!(next_shutdown_step(SIGHUP), None);
+        assert_eq!(shutdown_strength(SIGHUP), 0);
+    }
+
+    #[test]
+    fn default_escalation_fits_dockers_ten_second_grace() {
+        for (mode, steps) in [(ShutdownMode::Fast, 2), (ShutdownMode::Smart, 3)] {
+            assert!(default_stop_timeout_seconds(mode) * steps < 10, "{mode:?}");
         }
     }
 

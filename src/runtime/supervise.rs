@@ -28,6 +28,7 @@ use std::fmt;
 use std::io;
 use std::os::unix::process::CommandExt;
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::libc;
@@ -35,8 +36,8 @@ use nix::sys::prctl;
 use nix::sys::signal::{self, kill, SaFlags, SigAction, SigHandler, SigSet, SigmaskHow, Signal};
 use nix::unistd::{getpid, setpgid, Pid};
 
-use super::signals::HANDLED;
 pub use super::signals::{postgres_signal_policy, ShutdownMode, SignalAction};
+use super::signals::{HANDLED, STOP};
 
 /// Whether this process is the init of its PID namespace (the container's PID 1).
 pub fn is_pid1() -> bool {
@@ -55,6 +56,19 @@ pub struct Supervisor {
     running: HashSet<Pid>,
     /// Children started by `spawn`, reaped while waiting for another one, and not yet handed back.
     finished: HashMap<Pid, ChildOutcome>,
+    /// The first stop signal taken by [`Supervisor::stop_requested`] or [`Supervisor::note_stop`]:
+    /// once asked to stop, every later phase sees it.
+    stop: Option<Signal>,
+}
+
+/// How [`Supervisor::run_limited`] ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limited {
+    Exited(ChildOutcome),
+    /// The time limit passed; the child's process group was killed.
+    TimedOut,
+    /// A stop signal arrived; the child's process group was killed.
+    Stopped(Signal),
 }
 
 impl Supervisor {
@@ -72,6 +86,7 @@ impl Supervisor {
             previous_mask,
             running: HashSet::new(),
             finished: HashMap::new(),
+            stop: None,
         };
         // A SIGCHLD disposition of SIG_IGN, inherited from whoever started us, would make the kernel
         // reap our children itself and throw their exit status away.
@@ -80,13 +95,23 @@ impl Supervisor {
             supervisor.release();
             return Err(SuperviseError::BlockSignals(error));
         }
-        if subreaper && !is_pid1() {
-            if let Err(error) = prctl::set_child_subreaper(true) {
+        if subreaper {
+            if let Err(error) = supervisor.adopt_orphans() {
                 supervisor.release();
-                return Err(SuperviseError::Subreaper(error));
+                return Err(error);
             }
         }
         Ok(supervisor)
+    }
+
+    /// Unless this is PID 1 (which adopts orphans anyway), registers as child subreaper, so that
+    /// orphaned descendants are reparented to us (and reaped by us) instead of to an init that may not
+    /// reap them.
+    pub fn adopt_orphans(&self) -> Result<(), SuperviseError> {
+        if is_pid1() {
+            return Ok(());
+        }
+        prctl::set_child_subreaper(true).map_err(SuperviseError::Subreaper)
     }
 
     /// Spawns `command` (stdio inherited unless the caller set otherwise) with an empty signal mask and
@@ -130,22 +155,45 @@ impl Supervisor {
         pid: Pid,
         on_signal: &mut dyn FnMut(Signal) -> SignalAction,
     ) -> Result<ChildOutcome, SuperviseError> {
+        loop {
+            if let Some(outcome) = self.wait_for_until(pid, None, on_signal)? {
+                return Ok(outcome);
+            }
+        }
+    }
+
+    /// [`Supervisor::wait_for`] with a deadline: `Ok(None)` when it passed and `pid` is still running.
+    pub fn wait_for_until(
+        &mut self,
+        pid: Pid,
+        deadline: Option<Instant>,
+        on_signal: &mut dyn FnMut(Signal) -> SignalAction,
+    ) -> Result<Option<ChildOutcome>, SuperviseError> {
         if !self.running.contains(&pid) && !self.finished.contains_key(&pid) {
             return Err(SuperviseError::NotOurChild(pid));
         }
         loop {
             // Reap before every wait: a SIGCHLD that arrives while reaping stays pending and wakes the
-            // next `sigwait`, and several merged SIGCHLDs are covered because the loop reaps all.
+            // next wait, and several merged SIGCHLDs are covered because the loop reaps all.
             let none_left = self.reap_children()?;
             if let Some(outcome) = self.finished.remove(&pid) {
-                return Ok(outcome);
+                return Ok(Some(outcome));
             }
             if none_left {
                 // Without this check we would wait forever for a SIGCHLD that cannot come.
                 self.running.remove(&pid);
                 return Err(SuperviseError::ReapedElsewhere(pid));
             }
-            let received = self.wait_signal()?;
+            let left = match deadline {
+                None => None,
+                Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
+                    Some(left) if !left.is_zero() => Some(left),
+                    _ => return Ok(None),
+                },
+            };
+            let Some(received) = wait_signal(&self.handled, left)? else {
+                continue;
+            };
             if received == Signal::SIGCHLD {
                 continue;
             }
@@ -156,6 +204,56 @@ impl Supervisor {
                 SignalAction::Ignore => {}
             }
         }
+    }
+
+    /// Runs `command` in a process group of its own for at most `limit`. A stop signal, or the limit,
+    /// kills the whole group (a script's own children included) and is reported as such.
+    pub fn run_limited(
+        &mut self,
+        command: &mut Command,
+        limit: Duration,
+    ) -> Result<Limited, SuperviseError> {
+        let pid = self.spawn(command, true)?;
+        let deadline = Instant::now() + limit;
+        let mut stopped = None;
+        let ended = self.wait_for_until(pid, Some(deadline), &mut |signal| {
+            if STOP.contains(&signal) {
+                stopped.get_or_insert(signal);
+                SignalAction::Forward(Signal::SIGKILL)
+            } else {
+                SignalAction::Ignore
+            }
+        })?;
+        let _ = kill(Pid::from_raw(-pid.as_raw()), Signal::SIGKILL);
+        let outcome = match ended {
+            Some(outcome) => outcome,
+            None => self.wait_for(pid, &mut |_| SignalAction::Ignore)?,
+        };
+        if let Some(signal) = stopped {
+            self.note_stop(signal);
+            return Ok(Limited::Stopped(signal));
+        }
+        Ok(match ended {
+            Some(_) => Limited::Exited(outcome),
+            None => Limited::TimedOut,
+        })
+    }
+
+    /// A stop signal (SIGTERM, SIGINT, SIGQUIT) that has arrived: taken without waiting when one is
+    /// pending (the other handled signals stay pending) and remembered, so that every phase between
+    /// the first instruction and the server's start can end promptly when asked.
+    pub fn stop_requested(&mut self) -> Option<Signal> {
+        if self.stop.is_none() {
+            let stop: SigSet = STOP.iter().copied().collect();
+            // An error here (EINVAL is impossible with a valid set) only means no stop is seen now.
+            self.stop = wait_signal(&stop, Some(Duration::ZERO)).ok().flatten();
+        }
+        self.stop
+    }
+
+    /// Records a stop signal that a phase took while waiting for a child.
+    pub fn note_stop(&mut self, signal: Signal) {
+        self.stop.get_or_insert(signal);
     }
 
     /// Sends `signal` to `pid`. A child that has already exited (ESRCH) is not an error.
@@ -170,6 +268,12 @@ impl Supervisor {
     /// (exec mode), since a program inherits the mask across exec. SIGCHLD stays at its default
     /// disposition, which is what any program expects.
     pub fn release(self) {
+        self.restore_signal_mask();
+    }
+
+    /// [`Supervisor::release`] for a caller that only borrows the supervisor (the exec of PostgreSQL
+    /// in place, which never returns on success).
+    pub fn restore_signal_mask(&self) {
         // SIG_SETMASK with a mask the kernel gave us cannot fail (EINVAL is only for a bad `how`).
         let _ = self.previous_mask.thread_set_mask();
     }
@@ -193,15 +297,34 @@ impl Supervisor {
             }
         }
     }
+}
 
-    fn wait_signal(&self) -> Result<Signal, SuperviseError> {
-        loop {
-            match self.handled.wait() {
-                Ok(signal) => return Ok(signal),
-                // POSIX says sigwait does not fail with EINTR, but some libcs did; retrying is harmless.
-                Err(Errno::EINTR) => continue,
+/// Waits for one of `set` (which must be blocked): for ever with `None`, else at most `limit`
+/// (`Ok(None)` when it passed). `sigtimedwait` comes from libc, as nix has no wrapper for it.
+fn wait_signal(set: &SigSet, limit: Option<Duration>) -> Result<Option<Signal>, SuperviseError> {
+    let timeout = limit.map(|limit| libc::timespec {
+        // Capped so it fits a 32-bit time_t too; no wait here is anywhere near 68 years.
+        tv_sec: limit.as_secs().min(i32::MAX as u64) as _,
+        tv_nsec: limit.subsec_nanos() as libc::c_long,
+    });
+    loop {
+        let timeout_ptr = timeout
+            .as_ref()
+            .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+        // SAFETY: `set` is a valid sigset_t, the info pointer may be null, and `timeout_ptr` is null or
+        // points to a timespec that lives for the whole call.
+        let number = unsafe { libc::sigtimedwait(set.as_ref(), std::ptr::null_mut(), timeout_ptr) };
+        match Errno::result(number) {
+            Ok(number) => match Signal::try_from(number) {
+                Ok(signal) => return Ok(Some(signal)),
+                // Only signals of `set` are taken, and those all have names.
                 Err(error) => return Err(SuperviseError::WaitSignal(error)),
-            }
+            },
+            Err(Errno::EAGAIN) => return Ok(None),
+            // A handler of another signal ran (none of ours do); the limit restarts, which only
+            // lengthens a wait that a real deadline bounds anyway.
+            Err(Errno::EINTR) => continue,
+            Err(error) => return Err(SuperviseError::WaitSignal(error)),
         }
     }
 }

@@ -12,18 +12,28 @@ pub fn entrypoint() -> PathBuf {
 
 /// A command for the entrypoint with an empty environment except `vars`, a `PATH` whose `pg_config`
 /// is [`fake_image`]'s and no image catalog, so neither the developer's own `POSTGRES_*` variables
-/// nor this machine's PostgreSQL can change what a test sees.
+/// nor this machine's PostgreSQL can change what a test sees. A first start needs a password, and
+/// `--dry-run` checks that too, so [`DRY_RUN_PASSWORD`] is set unless `vars` say how to authenticate.
 pub fn entrypoint_command(vars: &[(&str, &str)]) -> Command {
     let mut command = Command::new(entrypoint());
     command
         .env_clear()
         .env("PATH", fake_image_path())
         .env("AZA_IMAGE_CATALOG", NO_IMAGE_CATALOG);
+    let chooses_authentication = vars.iter().any(|(name, _)| {
+        name.starts_with("POSTGRES_PASSWORD") || *name == "POSTGRES_HOST_AUTH_METHOD"
+    });
+    if !chooses_authentication {
+        command.env("POSTGRES_PASSWORD", DRY_RUN_PASSWORD);
+    }
     for (name, value) in vars {
         command.env(name, value);
     }
     command
 }
+
+/// The password [`entrypoint_command`] sets; listed in tests/secrets.txt like every test password.
+pub const DRY_RUN_PASSWORD: &str = "dry-run-only-p4ss";
 
 /// A catalog path that does not exist: "not running in a built image".
 pub const NO_IMAGE_CATALOG: &str = "/nonexistent/aza-pg/image-catalog.json";

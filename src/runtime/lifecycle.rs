@@ -1,0 +1,584 @@
+//! The container's life as PID 1, phase by phase: check everything (read-only, every problem at
+//! once), hand the data directory to the service user, lock it, then inspect it and initialise,
+//! bootstrap or just start, and supervise the server through a bounded shutdown.
+//!
+//! The stop signals are blocked from `main`'s first instruction ([`Supervisor::install`]), so a
+//! `docker stop` in any phase is seen: the phases that run a child hand it on (initdb, scripts,
+//! `pg_basebackup`, the key script), the others ask [`Supervisor::stop_requested`] between steps. A stop
+//! before the server runs ends the entrypoint with 128 + the signal's number, leaving the data directory
+//! untouched or re-initialisable (see [`super::datadir`]).
+
+use std::fmt;
+use std::path::PathBuf;
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+
+use super::contract::{ContractError, ProcessMode, RuntimeConfig, SECRET_VARIABLES};
+use super::datadir::{self, DataDirLock, DataDirState};
+use super::init::{self, InitError, InitRequest};
+use super::privileges::{self, PrivilegeError, ServiceUser, Walk};
+use super::replication::Role;
+use super::signals::{self, SignalAction};
+use super::supervise::{self, SuperviseError, Supervisor};
+use super::{exec, log, preflight, replica};
+use crate::entrypoint::{self, PlanError};
+use crate::plan::{self, Plan};
+use crate::tuning::WalLevel;
+
+/// Why the container did not (or no longer) run PostgreSQL. Printed once, by [`run`].
+#[derive(Debug)]
+pub enum StartError {
+    /// Everything the read-only checks found wrong, each naming the input and the fix.
+    Refused(Vec<String>),
+    DataDir(String),
+    Privileges(PrivilegeError),
+    Init(InitError),
+    Supervise(SuperviseError),
+    /// A stop signal arrived in `phase`, before the server ran.
+    Stopped {
+        signal: Signal,
+        phase: &'static str,
+    },
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::Refused(problems) if problems.len() == 1 => f.write_str(&problems[0]),
+            StartError::Refused(problems) => {
+                write!(
+                    f,
+                    "{} problems (nothing was started or changed):",
+                    problems.len()
+                )?;
+                for problem in problems {
+                    write!(f, "\n  - {problem}")?;
+                }
+                Ok(())
+            }
+            StartError::DataDir(message) => f.write_str(message),
+            StartError::Privileges(e) => e.fmt(f),
+            StartError::Init(e) => e.fmt(f),
+            StartError::Supervise(e) => e.fmt(f),
+            StartError::Stopped { signal, phase } => write!(
+                f,
+                "stopped by {signal} while {phase}; the server was not started"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+impl StartError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            StartError::Init(e) => e.exit_code(),
+            StartError::Supervise(e) => e.exit_code(),
+            StartError::Stopped { signal, .. } => 128u8.saturating_add(*signal as u8),
+            _ => 1,
+        }
+    }
+}
+
+/// `aza-entrypoint postgres ARGS`: the whole life of the container, returning its exit code.
+pub fn run(mut supervisor: Supervisor, user_args: &[String]) -> ExitCode {
+    match live(&mut supervisor, user_args) {
+        Ok(code) => code,
+        Err(error) => {
+            let level = match error {
+                StartError::Stopped { .. } => log::Level::Info,
+                _ => log::Level::Error,
+            };
+            log::event(
+                level,
+                &error.to_string(),
+                &[("exit_code", error.exit_code().into())],
+            );
+            ExitCode::from(error.exit_code())
+        }
+    }
+}
+
+fn live(supervisor: &mut Supervisor, user_args: &[String]) -> Result<ExitCode, StartError> {
+    let (plan, checked) = check_everything(supervisor, user_args)?.passed()?;
+    stop_point(supervisor, "checking the environment")?;
+    // From here on the entrypoint changes things.
+    log::plan(&plan);
+    supervisor.adopt_orphans().map_err(StartError::Supervise)?;
+    hand_over_directories(supervisor, &checked)?;
+    let _lock = lock_data_directory(&checked)?;
+    super::refresh_version_info(&plan);
+    drop_privileges(&checked)?;
+    let state = inspect_locked(&checked)?;
+    ensure_cluster(supervisor, &checked, &plan, &state)?;
+    stop_point(supervisor, "initialising")?;
+    run_server(supervisor, &checked.config, &plan)
+}
+
+/// Ends the life here when a stop signal has arrived.
+fn stop_point(supervisor: &mut Supervisor, phase: &'static str) -> Result<(), StartError> {
+    match supervisor.stop_requested() {
+        Some(signal) => Err(StartError::Stopped { signal, phase }),
+        None => Ok(()),
+    }
+}
+
+/// What the read-only checks established.
+pub struct Checked {
+    config: RuntimeConfig,
+    port: u16,
+    role: Role,
+    /// `--locale=...` for initdb, when a primary may be initialised and the user did not choose one.
+    locale: Option<String>,
+    service_user: Option<ServiceUser>,
+}
+
+/// What the read-only checks found: the plan (when the tuning variables allowed one) and every
+/// problem.
+pub struct Checks {
+    pub plan: Option<Plan>,
+    checked: Option<Checked>,
+    pub problems: Vec<String>,
+}
+
+impl Checks {
+    /// The plan and the checked contract when nothing was wrong, else every problem.
+    fn passed(self) -> Result<(Plan, Checked), StartError> {
+        match (self.plan, self.checked) {
+            (Some(plan), Some(checked)) if self.problems.is_empty() => Ok((plan, checked)),
+            _ => Err(StartError::Refused(self.problems)),
+        }
+    }
+}
+
+/// Every check that needs no side effect, run by a start and by `--dry-run` alike: the tuning
+/// variables and the plan, the contract, the port, the role, the WAL level, the preload libraries,
+/// the data directory's state with the password it needs, and the service user. Every problem is
+/// collected, so one run names them all; only a stop signal ends it early.
+pub fn check_everything(
+    supervisor: &mut Supervisor,
+    user_args: &[String],
+) -> Result<Checks, StartError> {
+    let mut problems: Vec<String> = Vec::new();
+    let mut plan = match entrypoint::prepare(supervisor, user_args) {
+        Ok(plan) => Some(plan),
+        Err(PlanError::Stopped(signal)) => {
+            return Err(StartError::Stopped {
+                signal,
+                phase: "running the pgsodium key script",
+            })
+        }
+        Err(error) => {
+            problems.extend(error.to_string().lines().map(str::to_string));
+            None
+        }
+    };
+    let config = noted(&mut problems, RuntimeConfig::from_process_env()).map(|mut config| {
+        if let Some(dir) = plan::command_line_data_directory(user_args) {
+            config.pgdata = PathBuf::from(dir);
+        }
+        config
+    });
+    let port = noted(&mut problems, server_port(user_args));
+    let role = noted(&mut problems, Role::from_process_env());
+    if let (Some(plan), Some(role)) = (&plan, &role) {
+        if let Err(error) = check_wal_level(role, plan) {
+            problems.push(error.to_string());
+        }
+    }
+    if let Some(plan) = &mut plan {
+        match preflight::check(plan) {
+            Ok(preflight::Preflight::Passed) => {}
+            // Shown by the dry run's report and logged by the start with the plan's other warnings.
+            Ok(preflight::Preflight::NotRun { warning }) => plan.warnings.push(warning),
+            Err(refusal) => problems.push(refusal.to_string()),
+        }
+    }
+    let mut may_initialise = false;
+    if let (Some(config), Some(role)) = (&config, &role) {
+        match inspect_state(config) {
+            Err(message) => problems.push(message),
+            Ok(state) => {
+                may_initialise = state != DataDirState::Initialised;
+                if let Err(message) = check_state(config, role, &state) {
+                    problems.push(message);
+                }
+            }
+        }
+    }
+    let service_user = match privileges::service_user_if_root() {
+        Ok(user) => user,
+        Err(error) => {
+            problems.push(error.to_string());
+            None
+        }
+    };
+    let checked = match (config, port, role) {
+        (Some(config), Some(port), Some(role)) if problems.is_empty() => {
+            let initialising_primary = may_initialise && matches!(role, Role::Primary(_));
+            let locale =
+                (initialising_primary && !config.initdb_args_choose_locale()).then(initdb_locale);
+            Some(Checked {
+                config,
+                port,
+                role,
+                locale,
+                service_user,
+            })
+        }
+        _ => None,
+    };
+    Ok(Checks {
+        plan,
+        checked,
+        problems,
+    })
+}
+
+/// The value, or `None` with the problem added to `problems`.
+fn noted<T>(problems: &mut Vec<String>, result: Result<T, ContractError>) -> Option<T> {
+    result
+        .map_err(|error| problems.push(error.to_string()))
+        .ok()
+}
+
+fn inspect_state(config: &RuntimeConfig) -> Result<DataDirState, String> {
+    datadir::inspect(&config.pgdata)
+        .map_err(|e| format!("cannot read PGDATA {}: {e}", config.pgdata.display()))
+}
+
+/// What a data directory in `state` allows: someone else's files are never touched, and a primary
+/// that will be initialised needs a password (or trust).
+fn check_state(config: &RuntimeConfig, role: &Role, state: &DataDirState) -> Result<(), String> {
+    match state {
+        DataDirState::Foreign { example } => Err(format!(
+            "PGDATA {} is not empty (it holds '{example}') and has no PG_VERSION, so it is not a database \
+             cluster; empty it or point PGDATA elsewhere",
+            config.pgdata.display()
+        )),
+        DataDirState::Empty | DataDirState::Interrupted if matches!(role, Role::Primary(_)) => {
+            config.check_can_initialise().map_err(|e| e.to_string())
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Creates `PGDATA` (and the WAL directory) for the service user, giving them what is not yet theirs.
+fn hand_over_directories(supervisor: &mut Supervisor, checked: &Checked) -> Result<(), StartError> {
+    let config = &checked.config;
+    let user = checked.service_user.as_ref();
+    let mut stop_requested = || supervisor.stop_requested().is_some();
+    for dir in std::iter::once(&config.pgdata).chain(&config.waldir) {
+        let walk = privileges::ensure_private_dir(dir, user, &mut stop_requested)
+            .map_err(StartError::Privileges)?;
+        if walk == Walk::Stopped {
+            break;
+        }
+    }
+    stop_point(
+        supervisor,
+        "handing the data directory to the postgres user",
+    )
+}
+
+/// When started as root, becomes the service user for good.
+fn drop_privileges(checked: &Checked) -> Result<(), StartError> {
+    let config = &checked.config;
+    if let Some(user) = &checked.service_user {
+        privileges::drop_to(user).map_err(StartError::Privileges)?;
+        // Tools the children run (psql's history, initdb's messages) expect the user's own HOME.
+        std::env::set_var("HOME", &user.home);
+        std::env::set_var("USER", &user.name);
+    }
+    std::env::set_var("PGDATA", &config.pgdata);
+    Ok(())
+}
+
+/// Takes `PGDATA`'s lock for the rest of the entrypoint's life, before anything looks at what is there.
+fn lock_data_directory(checked: &Checked) -> Result<DataDirLock, StartError> {
+    let config = &checked.config;
+    let owner = checked
+        .service_user
+        .as_ref()
+        .map(|user| (user.uid, user.gid));
+    match DataDirLock::try_acquire(&config.pgdata, owner) {
+        Ok(Some(lock)) => Ok(lock),
+        Ok(None) => Err(StartError::DataDir(format!(
+            "another aza-entrypoint is using {} right now (it holds {}): it is initialising a cluster there \
+             or running its server; run one container per data directory",
+            config.pgdata.display(),
+            datadir::LOCK_NAME
+        ))),
+        Err(e) => Err(StartError::DataDir(format!(
+            "cannot lock {} ({}): {e}",
+            config.pgdata.display(),
+            datadir::LOCK_NAME
+        ))),
+    }
+}
+
+/// The data directory's state under the lock, which is what counts: another entrypoint may have
+/// initialised or filled it since the read-only checks looked.
+fn inspect_locked(checked: &Checked) -> Result<DataDirState, StartError> {
+    let state = inspect_state(&checked.config).map_err(StartError::DataDir)?;
+    check_state(&checked.config, &checked.role, &state).map_err(StartError::DataDir)?;
+    Ok(state)
+}
+
+/// Leaves `PGDATA` holding a complete cluster: initialises a primary, bootstraps a replica, or finds
+/// one there already. An unfinished earlier attempt is cleared first.
+fn ensure_cluster(
+    supervisor: &mut Supervisor,
+    checked: &Checked,
+    plan: &Plan,
+    state: &DataDirState,
+) -> Result<(), StartError> {
+    let config = &checked.config;
+    match state {
+        DataDirState::Initialised => {
+            log::info("[INIT] PGDATA holds a database cluster; skipping initialisation");
+            return Ok(());
+        }
+        DataDirState::Interrupted => {
+            log::warning(&format!(
+                "{} holds an initialisation that did not finish; starting it again from scratch",
+                config.pgdata.display()
+            ));
+            datadir::clear_interrupted(&config.pgdata, config.waldir.as_deref()).map_err(|e| {
+                StartError::DataDir(format!("cannot clear the unfinished initialisation: {e}"))
+            })?;
+        }
+        DataDirState::Empty | DataDirState::Foreign { .. } => {}
+    }
+    match &checked.role {
+        Role::Primary(setup) => {
+            let request = InitRequest {
+                config,
+                server_args: &plan.args,
+                port: checked.port,
+                locale: checked.locale.clone(),
+                primary: setup,
+            };
+            init::initialise(supervisor, &request).map_err(StartError::Init)
+        }
+        Role::Replica(source) => {
+            replica::bootstrap(supervisor, config, source).map_err(StartError::Init)
+        }
+    }
+}
+
+/// Runs the server: supervised as PID 1 (or `AZA_PROCESS_MODE=supervise`), else exec'd in place.
+fn run_server(
+    supervisor: &mut Supervisor,
+    config: &RuntimeConfig,
+    plan: &Plan,
+) -> Result<ExitCode, StartError> {
+    for secret in SECRET_VARIABLES {
+        std::env::remove_var(secret);
+    }
+    let supervise = match config.process_mode {
+        ProcessMode::Auto => supervise::is_pid1(),
+        ProcessMode::Supervise => true,
+        ProcessMode::Exec => false,
+    };
+    if !supervise {
+        supervisor.restore_signal_mask();
+        return Ok(exec::exec_postgres(&plan.args));
+    }
+    let mut command = Command::new("postgres");
+    command.args(&plan.args);
+    let pid = supervisor
+        .spawn(&mut command, true)
+        .map_err(StartError::Supervise)?;
+    let mut shutdown = Shutdown::new(config);
+    let outcome = loop {
+        let deadline = shutdown.deadline();
+        let mut on_signal = |received| shutdown.on_signal(received);
+        match supervisor
+            .wait_for_until(pid, deadline, &mut on_signal)
+            .map_err(StartError::Supervise)?
+        {
+            Some(outcome) => break outcome,
+            None => {
+                if let Some(next) = shutdown.escalate() {
+                    supervisor.send(pid, next).map_err(StartError::Supervise)?;
+                }
+            }
+        }
+    };
+    let level = if outcome.success() {
+        log::Level::Info
+    } else {
+        log::Level::Error
+    };
+    let step = shutdown
+        .step
+        .map_or("none", |(sent, _)| signals::shutdown_name(sent));
+    let ended_by = match shutdown.step {
+        Some((sent, _)) => format!(" after a {} shutdown", signals::shutdown_name(sent)),
+        None => String::new(),
+    };
+    log::event(
+        level,
+        &format!("postgres {outcome}{ended_by}"),
+        &[
+            ("exit_code", outcome.exit_code().into()),
+            ("shutdown", step.into()),
+        ],
+    );
+    Ok(ExitCode::from(outcome.exit_code()))
+}
+
+/// The shutdown under way: the hardest step sent so far and when it runs out of time. Each step has
+/// `AZA_STOP_TIMEOUT`; then the next, harder one is sent (smart → fast → immediate → SIGKILL).
+struct Shutdown {
+    mode: signals::ShutdownMode,
+    step_timeout: Duration,
+    step: Option<(Signal, Instant)>,
+}
+
+impl Shutdown {
+    fn new(config: &RuntimeConfig) -> Shutdown {
+        Shutdown {
+            mode: config.sigterm,
+            step_timeout: config.stop_timeout,
+            step: None,
+        }
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        match self.step {
+            // After SIGKILL there is nothing harder: wait for the kernel to end it.
+            Some((Signal::SIGKILL, _)) | None => None,
+            Some((_, started)) => Some(started + self.step_timeout),
+        }
+    }
+
+    /// The policy's answer for a received signal, logged; a shutdown step starts its clock.
+    fn on_signal(&mut self, received: Signal) -> SignalAction {
+        let action = signals::postgres_action(self.mode, received);
+        let (message, forwarded) = match action {
+            SignalAction::Forward(sent) => {
+                let strength = signals::shutdown_strength(sent);
+                let current = self.step.map_or(0, |(s, _)| signals::shutdown_strength(s));
+                if strength > current {
+                    self.step = Some((sent, Instant::now()));
+                }
+                let what = match strength {
+                    0 => String::new(),
+                    _ => format!(
+                        " ({} shutdown, {} s before the next step)",
+                        signals::shutdown_name(sent),
+                        self.step_timeout.as_secs()
+                    ),
+                };
+                (
+                    format!("received {received}, sent {sent} to postgres{what}"),
+                    sent.as_str(),
+                )
+            }
+            SignalAction::Ignore => (format!("received {received}, ignored"), ""),
+        };
+        log::event(
+            log::Level::Info,
+            &message,
+            &[
+                ("signal", received.as_str().into()),
+                ("forwarded", forwarded.into()),
+            ],
+        );
+        action
+    }
+
+    /// The current step ran out of time: the next one, logged, or `None` when there is none.
+    fn escalate(&mut self) -> Option<Signal> {
+        let (sent, _) = self.step?;
+        let next = signals::next_shutdown_step(sent)?;
+        log::event(
+            log::Level::Warn,
+            &format!(
+                "postgres did not finish the {} shutdown within {} s (AZA_STOP_TIMEOUT); sending {next} ({})",
+                signals::shutdown_name(sent),
+                self.step_timeout.as_secs(),
+                signals::shutdown_name(next)
+            ),
+            &[("signal", next.as_str().into())],
+        );
+        self.step = Some((next, Instant::now()));
+        Some(next)
+    }
+}
+
+/// Replication needs WAL for it: a replica, or a primary that creates a slot, cannot run with
+/// `wal_level=minimal`.
+fn check_wal_level(role: &Role, plan: &Plan) -> Result<(), ContractError> {
+    if plan.wal_level != WalLevel::Minimal {
+        return Ok(());
+    }
+    let problem = match role {
+        Role::Replica(_) => {
+            "='minimal' cannot stream to or from a replica, and POSTGRES_ROLE=replica"
+        }
+        Role::Primary(setup) if setup.replication.is_some() => {
+            "='minimal' cannot feed a replica, and PG_REPLICATION_PASSWORD is set"
+        }
+        Role::Primary(_) => return Ok(()),
+    };
+    Err(ContractError {
+        variable: "POSTGRES_WAL_LEVEL".into(),
+        problem: format!("{problem}: use replica or logical (the default)"),
+    })
+}
+
+/// `en_US.utf8` when the system has it (the reference image's locale), else `C.UTF-8`, which every
+/// glibc has built in.
+fn initdb_locale() -> String {
+    let available = Command::new("locale")
+        .arg("-a")
+        .stderr(Stdio::null())
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let has_en_us = available
+        .lines()
+        .any(|l| l.eq_ignore_ascii_case("en_US.utf8") || l.eq_ignore_ascii_case("en_US.UTF-8"));
+    if has_en_us {
+        "--locale=en_US.utf8".to_string()
+    } else {
+        log::warning("locale en_US.utf8 is not installed; initialising with C.UTF-8");
+        "--locale=C.UTF-8".to_string()
+    }
+}
+
+/// The port the server will listen on: `-p`/`-c port=` in the arguments, else `PGPORT`, else 5432.
+/// The temporary server must use the same one, so a value PostgreSQL would reject is an error here.
+fn server_port(user_args: &[String]) -> Result<u16, ContractError> {
+    let from_args = plan::command_line_settings(user_args)
+        .into_iter()
+        .rev()
+        .find(|(name, _)| name == "port")
+        .map(|(_, v)| ("port", v));
+    let from_env = std::env::var("PGPORT")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .map(|v| ("PGPORT", v));
+    match from_args.or(from_env) {
+        None => Ok(5432),
+        Some((source, value)) => value
+            .trim()
+            .parse::<u16>()
+            .ok()
+            .filter(|port| *port > 0)
+            .ok_or_else(|| ContractError {
+                variable: if source == "port" {
+                    "the port argument".to_string()
+                } else {
+                    source.to_string()
+                },
+                problem: format!("='{value}' is not a port number (1-65535)"),
+            }),
+    }
+}
