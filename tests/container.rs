@@ -154,7 +154,8 @@ fn docker_stop_with_an_open_transaction_exits_0_and_start_keeps_the_committed_ro
         "idle in transaction"
     );
 
-    // docker stop sends the image's STOPSIGNAL (SIGINT) and waits up to 60 s before SIGKILL.
+    // docker stop sends the image's STOPSIGNAL (SIGTERM, so AZA_SIGTERM applies) and waits up to 60 s
+    // before SIGKILL; the entrypoint makes it a fast shutdown.
     let stop_timeout = 60;
     let started = Instant::now();
     let stopped = docker(&["stop", "--time", &stop_timeout.to_string(), &server.name]);
@@ -169,6 +170,13 @@ fn docker_stop_with_an_open_transaction_exits_0_and_start_keeps_the_committed_ro
     assert!(
         took < timeout(Duration::from_secs(10)),
         "docker stop took {took:?} of its {stop_timeout} s"
+    );
+    assert!(
+        server
+            .logs()
+            .contains("received SIGTERM, sent SIGINT to postgres (fast shutdown"),
+        "{}",
+        server.context()
     );
     assert!(
         server.logs().contains("received fast shutdown request"),

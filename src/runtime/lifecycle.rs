@@ -21,7 +21,7 @@ use super::init::{self, InitError, InitRequest};
 use super::privileges::{self, PrivilegeError, ServiceUser, Walk};
 use super::replication::Role;
 use super::signals::{self, SignalAction};
-use super::supervise::{self, SuperviseError, Supervisor};
+use super::supervise::{self, SuperviseError, Supervisor, Waited};
 use super::{exec, log, preflight, replica};
 use crate::entrypoint::{self, PlanError};
 use crate::plan::{self, Plan};
@@ -401,8 +401,10 @@ fn run_server(
             .wait_for_until(pid, deadline, &mut on_signal)
             .map_err(StartError::Supervise)?
         {
-            Some(outcome) => break outcome,
-            None => {
+            Waited::Exited(outcome) => break outcome,
+            // A shutdown step may have begun: its deadline is worked out again.
+            Waited::Signalled => {}
+            Waited::TimedOut => {
                 if let Some(next) = shutdown.escalate() {
                     supervisor.send(pid, next).map_err(StartError::Supervise)?;
                 }

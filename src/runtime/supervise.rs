@@ -61,6 +61,16 @@ pub struct Supervisor {
     stop: Option<Signal>,
 }
 
+/// Why [`Supervisor::wait_for_until`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Waited {
+    Exited(ChildOutcome),
+    /// The deadline passed; the child still runs.
+    TimedOut,
+    /// A signal was handled (forwarded or ignored); the child still runs.
+    Signalled,
+}
+
 /// How [`Supervisor::run_limited`] ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Limited {
@@ -156,19 +166,20 @@ impl Supervisor {
         on_signal: &mut dyn FnMut(Signal) -> SignalAction,
     ) -> Result<ChildOutcome, SuperviseError> {
         loop {
-            if let Some(outcome) = self.wait_for_until(pid, None, on_signal)? {
+            if let Waited::Exited(outcome) = self.wait_for_until(pid, None, on_signal)? {
                 return Ok(outcome);
             }
         }
     }
 
-    /// [`Supervisor::wait_for`] with a deadline: `Ok(None)` when it passed and `pid` is still running.
+    /// [`Supervisor::wait_for`] with a deadline, returning early after each signal it handled, so a
+    /// caller whose deadline depends on the signals can work it out again.
     pub fn wait_for_until(
         &mut self,
         pid: Pid,
         deadline: Option<Instant>,
         on_signal: &mut dyn FnMut(Signal) -> SignalAction,
-    ) -> Result<Option<ChildOutcome>, SuperviseError> {
+    ) -> Result<Waited, SuperviseError> {
         if !self.running.contains(&pid) && !self.finished.contains_key(&pid) {
             return Err(SuperviseError::NotOurChild(pid));
         }
@@ -177,7 +188,7 @@ impl Supervisor {
             // next wait, and several merged SIGCHLDs are covered because the loop reaps all.
             let none_left = self.reap_children()?;
             if let Some(outcome) = self.finished.remove(&pid) {
-                return Ok(Some(outcome));
+                return Ok(Waited::Exited(outcome));
             }
             if none_left {
                 // Without this check we would wait forever for a SIGCHLD that cannot come.
@@ -188,7 +199,7 @@ impl Supervisor {
                 None => None,
                 Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
                     Some(left) if !left.is_zero() => Some(left),
-                    _ => return Ok(None),
+                    _ => return Ok(Waited::TimedOut),
                 },
             };
             let Some(received) = wait_signal(&self.handled, left)? else {
@@ -203,6 +214,7 @@ impl Supervisor {
                 SignalAction::Forward(forwarded) => self.send(pid, forwarded)?,
                 SignalAction::Ignore => {}
             }
+            return Ok(Waited::Signalled);
         }
     }
 
@@ -216,25 +228,33 @@ impl Supervisor {
         let pid = self.spawn(command, true)?;
         let deadline = Instant::now() + limit;
         let mut stopped = None;
-        let ended = self.wait_for_until(pid, Some(deadline), &mut |signal| {
-            if STOP.contains(&signal) {
-                stopped.get_or_insert(signal);
-                SignalAction::Forward(Signal::SIGKILL)
-            } else {
-                SignalAction::Ignore
+        let ended = loop {
+            let waited = self.wait_for_until(pid, Some(deadline), &mut |signal| {
+                if STOP.contains(&signal) {
+                    stopped.get_or_insert(signal);
+                    SignalAction::Forward(Signal::SIGKILL)
+                } else {
+                    SignalAction::Ignore
+                }
+            })?;
+            match waited {
+                Waited::Signalled => continue,
+                Waited::Exited(outcome) => break Some(outcome),
+                Waited::TimedOut => break None,
             }
-        })?;
-        let _ = kill(Pid::from_raw(-pid.as_raw()), Signal::SIGKILL);
-        let outcome = match ended {
-            Some(outcome) => outcome,
-            None => self.wait_for(pid, &mut |_| SignalAction::Ignore)?,
         };
+        // The group too: whatever the script started must not outlive it.
+        let _ = kill(Pid::from_raw(-pid.as_raw()), Signal::SIGKILL);
+        let timed_out = ended.is_none();
+        if timed_out {
+            self.wait_for(pid, &mut |_| SignalAction::Ignore)?;
+        }
         if let Some(signal) = stopped {
             self.note_stop(signal);
             return Ok(Limited::Stopped(signal));
         }
         Ok(match ended {
-            Some(_) => Limited::Exited(outcome),
+            Some(outcome) => Limited::Exited(outcome),
             None => Limited::TimedOut,
         })
     }

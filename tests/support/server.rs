@@ -175,12 +175,46 @@ impl Instance {
 
     /// Starts the entrypoint as PID 1 of new PID and mount namespaces; output goes to the log file.
     pub fn start(&mut self) {
-        assert!(self.unshare.is_none(), "instance already started");
         let log = fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&self.log)
             .expect("log file");
+        self.start_with_output(log.try_clone().expect("log fd").into(), log.into());
+    }
+
+    /// [`Instance::start`] with the entrypoint's stdout and stderr where the test wants them.
+    pub fn start_with_output(&mut self, stdout: Stdio, stderr: Stdio) {
+        let mut command = self.start_command();
+        command.stdin(Stdio::null()).stdout(stdout).stderr(stderr);
+        self.spawn(command);
+    }
+
+    /// [`Instance::start`] with descriptors 1 and 2 closed (not even `/dev/null`).
+    pub fn start_with_closed_output(&mut self) {
+        let mut command = self.start_command();
+        command.stdin(Stdio::null());
+        // SAFETY: close(2) is async-signal-safe; nothing else runs between fork and exec.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut command, || {
+                nix::unistd::close(1)?;
+                nix::unistd::close(2)?;
+                Ok(())
+            });
+        }
+        self.spawn(command);
+    }
+
+    fn spawn(&mut self, mut command: Command) {
+        self.unshare = Some(
+            command
+                .spawn()
+                .expect("unshare (util-linux) must be installed"),
+        );
+    }
+
+    fn start_command(&self) -> Command {
+        assert!(self.unshare.is_none(), "instance already started");
         let mut command = match &self.cgroup_procs {
             // The shell moves itself into the cgroup, then becomes `unshare` (same pid).
             Some(procs) => {
@@ -209,14 +243,6 @@ impl Instance {
             command.env(k, v);
         }
         command
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().expect("log fd"))
-            .stderr(log);
-        self.unshare = Some(
-            command
-                .spawn()
-                .expect("unshare (util-linux) must be installed"),
-        );
     }
 
     /// The host's pid of the namespace's PID 1 (the entrypoint).
