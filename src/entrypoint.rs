@@ -12,8 +12,7 @@ use std::time::Duration;
 
 use nix::fcntl::OFlag;
 
-use crate::cli::UsageError;
-use crate::config::{Config, ConfigError};
+use crate::config::Config;
 use crate::detect;
 use crate::image_catalog::{self, CatalogError};
 use crate::plan::{self, Pgsodium, Plan, PlanInputs};
@@ -23,8 +22,6 @@ use crate::runtime::supervise::{Limited, Supervisor};
 /// Why the entrypoint could not even work out how to start PostgreSQL.
 #[derive(Debug)]
 pub enum PlanError {
-    Usage(UsageError),
-    Config(ConfigError),
     Memory(TooLittleMemory),
     ImageCatalog(CatalogError),
     /// A stop signal arrived while the pgsodium key script ran.
@@ -34,8 +31,6 @@ pub enum PlanError {
 impl fmt::Display for PlanError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            PlanError::Usage(e) => e.fmt(f),
-            PlanError::Config(e) => e.fmt(f),
             PlanError::Memory(e) => e.fmt(f),
             PlanError::ImageCatalog(e) => e.fmt(f),
             PlanError::Stopped(signal) => {
@@ -47,15 +42,15 @@ impl fmt::Display for PlanError {
 
 impl std::error::Error for PlanError {}
 
-impl From<UsageError> for PlanError {
-    fn from(e: UsageError) -> Self {
-        PlanError::Usage(e)
-    }
-}
-
-/// Builds the plan for `postgres_args` from the process environment and the real system (`/`).
-pub fn prepare(supervisor: &mut Supervisor, postgres_args: &[String]) -> Result<Plan, PlanError> {
-    let config = Config::from_process_env().map_err(PlanError::Config)?;
+/// Builds the plan for `postgres_args` from the tuning inputs and the real system (`/`). With less
+/// memory than the minimum, the plan is made for the minimum and returned with that problem, so the
+/// other checks can run on it; it must not be shown or used.
+pub fn prepare(
+    supervisor: &mut Supervisor,
+    config: &Config,
+    postgres_args: &[String],
+) -> Result<(Plan, Option<TooLittleMemory>), PlanError> {
+    let config = config.clone();
     // Read once here: the plan carries it to the preflight, the log and version-info.
     let image = image_catalog::load_from_env().map_err(PlanError::ImageCatalog)?;
     let config = match &image.catalog {
@@ -63,12 +58,23 @@ pub fn prepare(supervisor: &mut Supervisor, postgres_args: &[String]) -> Result<
         None => config,
     };
     let root = Path::new("/");
-    let mut resources = resources::resolve(
-        &config,
-        || detect::detect_memory(root),
-        || detect::detect_cpus(root, detect::affinity_cpu_count()),
-    )
-    .map_err(PlanError::Memory)?;
+    let detect_cpus = || detect::detect_cpus(root, detect::affinity_cpu_count());
+    let (mut resources, too_little) =
+        match resources::resolve(&config, || detect::detect_memory(root), detect_cpus) {
+            Ok(resources) => (resources, None),
+            // Planned for the minimum instead, so that every other check still runs and is
+            // reported with this one; the caller shows no plan.
+            Err(too_little) => {
+                let minimum = Config {
+                    memory_mb: Some(crate::tuning::MIN_MEMORY_MB),
+                    ..config.clone()
+                };
+                let resources =
+                    resources::resolve(&minimum, || detect::detect_memory(root), detect_cpus)
+                        .map_err(PlanError::Memory)?;
+                (resources, Some(too_little))
+            }
+        };
     resources.shm_mb = detect::detect_shm_mb(root);
 
     let data_directory =
@@ -95,7 +101,7 @@ pub fn prepare(supervisor: &mut Supervisor, postgres_args: &[String]) -> Result<
         image: &image,
     });
     plan.warnings.extend(warnings);
-    Ok(plan)
+    Ok((plan, too_little))
 }
 
 /// Settings made with `ALTER SYSTEM`. A missing file is normal (first start); an unreadable one is

@@ -18,6 +18,7 @@ pub mod codegen;
 pub mod config;
 pub mod detect;
 pub mod entrypoint;
+pub mod environment;
 pub mod generated;
 pub mod image_catalog;
 pub mod manifest;

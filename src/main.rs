@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 use aza_pg::cli::{self, Command};
+use aza_pg::environment::Environment;
 use aza_pg::runtime::lifecycle::{self, StartError};
 use aza_pg::runtime::supervise::Supervisor;
 use aza_pg::runtime::{self, log, stdio};
@@ -22,10 +23,9 @@ fn main() -> ExitCode {
     // Started with a closed stdout or stderr, the next file opened would take its number and our
     // log lines would land in it.
     stdio::fill_closed_standard_descriptors();
-    if let Err(message) = log::configure_from_env() {
-        log::error(&message);
-        return ExitCode::from(1);
-    }
+    // The one parse of the environment; every command below takes its values from it.
+    let env = Environment::from_process();
+    log::configure(env.log);
     let command = match cli::parse(std::env::args_os().skip(1).collect()) {
         Ok(command) => command,
         Err(error) => {
@@ -34,11 +34,11 @@ fn main() -> ExitCode {
         }
     };
     match command {
-        Command::Postgres { args } => lifecycle::run(supervisor, &args),
+        Command::Postgres { args } => lifecycle::run(supervisor, &env, &args),
         Command::DryRun {
             format,
             postgres_args,
-        } => dry_run(supervisor, format, &postgres_args),
+        } => dry_run(supervisor, &env, format, &postgres_args),
         // The other commands run or become other programs, which expect the usual signals.
         Command::Help => tool(supervisor, || {
             stdio::print(cli::HELP);
@@ -48,7 +48,7 @@ fn main() -> ExitCode {
             stdio::print(&format!("aza-entrypoint {}\n", env!("CARGO_PKG_VERSION")));
             ExitCode::SUCCESS
         }),
-        Command::Healthcheck { timeout } => tool(supervisor, || healthcheck(timeout)),
+        Command::Healthcheck { timeout } => tool(supervisor, || healthcheck(&env, timeout)),
         Command::VersionInfo { write, dir, json } => {
             tool(supervisor, || runtime::version_info(write, dir, json))
         }
@@ -56,7 +56,7 @@ fn main() -> ExitCode {
             tool(supervisor, || runtime::image_catalog(write, &options))
         }
         Command::PgbouncerConfig { output_dir, then } => {
-            tool(supervisor, || pgbouncer::run(&output_dir, &then))
+            tool(supervisor, || pgbouncer::run(&env, &output_dir, &then))
         }
         Command::PassThrough { program, args } => {
             tool(supervisor, || runtime::exec::pass_through(&program, &args))
@@ -71,15 +71,21 @@ fn tool(supervisor: Supervisor, run: impl FnOnce() -> ExitCode) -> ExitCode {
 }
 
 /// `--dry-run`: the start's own checks, then the plan; exits 1 on what a start would refuse.
-fn dry_run(mut supervisor: Supervisor, format: report::Format, args: &[String]) -> ExitCode {
-    let checks = match lifecycle::check_everything(&mut supervisor, args) {
+fn dry_run(
+    mut supervisor: Supervisor,
+    env: &Environment,
+    format: report::Format,
+    args: &[String],
+) -> ExitCode {
+    let mut checks = match lifecycle::check_everything(&mut supervisor, env, args) {
         Ok(checks) => checks,
         Err(error) => {
             log::error(&error.to_string());
             return ExitCode::from(error.exit_code());
         }
     };
-    if let Some(plan) = &checks.plan {
+    if let Some(plan) = &mut checks.plan {
+        plan.warnings.append(&mut checks.port_in_use);
         stdio::print(&report::render(plan, format));
     }
     if checks.problems.is_empty() {
@@ -92,8 +98,12 @@ fn dry_run(mut supervisor: Supervisor, format: report::Format, args: &[String]) 
     ExitCode::from(1)
 }
 
-fn healthcheck(timeout: std::time::Duration) -> ExitCode {
-    match runtime::health::check(timeout) {
+fn healthcheck(env: &Environment, timeout: std::time::Duration) -> ExitCode {
+    if let Some(refusal) = env.refusal() {
+        stdio::eprint(&format!("unhealthy: {refusal}\n"));
+        return ExitCode::from(1);
+    }
+    match runtime::health::check(&env.health, timeout) {
         Ok(healthy) => {
             for warning in &healthy.warnings {
                 stdio::eprint(&format!("warning: {warning}\n"));

@@ -19,9 +19,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::config::parse_listen_addresses;
-use crate::runtime::contract::{Secret, SECRET_VARIABLES};
-use crate::runtime::exec;
+use crate::environment::Environment;
+use crate::runtime::contract::{Reader, Secret, SECRET_VARIABLES};
 use crate::runtime::replication::PGBOUNCER_AUTH_USER;
+use crate::runtime::{exec, stdio};
 
 /// libpq's `sslmode` values, which PgBouncer's `server_tls_sslmode` takes.
 pub const SSLMODES: [&str; 6] = [
@@ -59,78 +60,80 @@ impl fmt::Display for SettingError {
 impl std::error::Error for SettingError {}
 
 impl Settings {
-    /// Reads the `PGBOUNCER_*`, `POSTGRES_HOST` and `POSTGRES_PORT` variables; empty counts as unset.
+    /// Reads the `PGBOUNCER_*`, `POSTGRES_HOST` and `POSTGRES_PORT` variables through one parse of the
+    /// contract (see [`Settings::read`]).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings, SettingError> {
-        let get = |name: &str| lookup(name).filter(|v| !v.is_empty());
-        let auth_password = get("PGBOUNCER_AUTH_PASS").map(Secret::new).ok_or_else(|| {
-            SettingError(
-                "PGBOUNCER_AUTH_PASS not set: set it to the password the primary gave pgbouncer_auth \
-                 (its own PGBOUNCER_AUTH_PASS)"
-                    .to_string(),
-            )
-        })?;
-        let listen_addr = match get("PGBOUNCER_LISTEN_ADDR") {
-            None => "127.0.0.1".to_string(),
-            Some(value) => parse_listen_addresses(&value).map_err(|problem| {
-                SettingError(format!("PGBOUNCER_LISTEN_ADDR='{value}' {problem}"))
-            })?,
+        let no_files = |_: &str| -> std::io::Result<(u64, Vec<u8>)> {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "this test reads no files",
+            ))
         };
-        let server_sslmode = match get("PGBOUNCER_SERVER_SSLMODE") {
-            None => "prefer".to_string(),
-            Some(mode) if SSLMODES.contains(&mode.as_str()) => mode,
-            Some(mode) => {
-                return Err(SettingError(format!(
-                    "PGBOUNCER_SERVER_SSLMODE='{mode}' is not accepted: use one of {}",
-                    SSLMODES.join(", ")
-                )))
+        let mut reader = Reader::new(&lookup, &no_files);
+        let auth = reader.value_or_file("PGBOUNCER_AUTH_PASS").map(Secret::new);
+        let settings = Settings::read(&mut reader, auth);
+        match reader.finish(()) {
+            Err(problems) => Err(SettingError(problems.to_string())),
+            Ok(()) => settings,
+        }
+    }
+
+    /// Reads PgBouncer's settings; bad values are kept in `r`. `auth_password` is
+    /// `PGBOUNCER_AUTH_PASS[_FILE]`, read once for the primary's setup and for this: without it there
+    /// is no configuration to write, which only `pgbouncer-config` minds.
+    pub fn read(
+        r: &mut Reader<'_>,
+        auth_password: Option<Secret>,
+    ) -> Result<Settings, SettingError> {
+        fn checked(r: &mut Reader<'_>, name: &str, result: Result<String, SettingError>) -> String {
+            result.unwrap_or_else(|SettingError(problem)| {
+                r.problem(name, problem);
+                String::new()
+            })
+        }
+        let listen_addr = match r.get("PGBOUNCER_LISTEN_ADDR") {
+            None => "127.0.0.1".to_string(),
+            Some(value) => {
+                let parsed = parse_listen_addresses(&value)
+                    .map_err(|problem| SettingError(format!("='{value}' {problem}")));
+                checked(r, "PGBOUNCER_LISTEN_ADDR", parsed)
             }
         };
-        let postgres_host = match get("POSTGRES_HOST") {
+        let postgres_host = match r.get("POSTGRES_HOST") {
             None => "postgres".to_string(),
-            Some(host) => check_host(&host)?,
+            Some(host) => checked(r, "POSTGRES_HOST", check_host(&host)),
         };
-        Ok(Settings {
-            auth_password,
+        let modes: Vec<(&str, &str)> = SSLMODES.iter().map(|m| (*m, *m)).collect();
+        let server_sslmode = r
+            .choice("PGBOUNCER_SERVER_SSLMODE", &modes, "prefer")
+            .to_string();
+        let port = |r: &mut Reader<'_>, name: &str, default: u16| {
+            r.whole_number(name, 1..=65_535, default.into(), "a TCP port") as u16
+        };
+        let count = |r: &mut Reader<'_>, name: &str, default: u32| {
+            r.whole_number(name, 1..=1_000_000, default.into(), "a whole number") as u32
+        };
+        let settings = Settings {
+            auth_password: Secret::new(String::new()),
             listen_addr,
-            port: port(get("PGBOUNCER_PORT"), "PGBOUNCER_PORT", 6432)?,
+            port: port(r, "PGBOUNCER_PORT", 6432),
             server_sslmode,
-            max_client_conn: count(
-                get("PGBOUNCER_MAX_CLIENT_CONN"),
-                "PGBOUNCER_MAX_CLIENT_CONN",
-                200,
-            )?,
-            default_pool_size: count(
-                get("PGBOUNCER_DEFAULT_POOL_SIZE"),
-                "PGBOUNCER_DEFAULT_POOL_SIZE",
-                25,
-            )?,
+            max_client_conn: count(r, "PGBOUNCER_MAX_CLIENT_CONN", 200),
+            default_pool_size: count(r, "PGBOUNCER_DEFAULT_POOL_SIZE", 25),
             postgres_host,
-            postgres_port: port(get("POSTGRES_PORT"), "POSTGRES_PORT", 5432)?,
-        })
-    }
-}
-
-fn port(value: Option<String>, name: &str, default: u16) -> Result<u16, SettingError> {
-    match value {
-        None => Ok(default),
-        Some(text) => match text.trim().parse::<u16>() {
-            Ok(p) if p > 0 => Ok(p),
-            _ => Err(SettingError(format!(
-                "{name}='{text}' is not accepted: use a TCP port, 1 to 65535"
-            ))),
-        },
-    }
-}
-
-fn count(value: Option<String>, name: &str, default: u32) -> Result<u32, SettingError> {
-    match value {
-        None => Ok(default),
-        Some(text) => match text.trim().parse::<u32>() {
-            Ok(n) if (1..=1_000_000).contains(&n) => Ok(n),
-            _ => Err(SettingError(format!(
-                "{name}='{text}' is not accepted: use a whole number, 1 to 1000000"
-            ))),
-        },
+            postgres_port: port(r, "POSTGRES_PORT", 5432),
+        };
+        match auth_password {
+            Some(auth_password) => Ok(Settings {
+                auth_password,
+                ..settings
+            }),
+            None => Err(SettingError(
+                "PGBOUNCER_AUTH_PASS is not set: set it (or PGBOUNCER_AUTH_PASS_FILE) to the password \
+                 the primary gave pgbouncer_auth (its own PGBOUNCER_AUTH_PASS)"
+                    .to_string(),
+            )),
+        }
     }
 }
 
@@ -146,7 +149,7 @@ fn check_host(host: &str) -> Result<String, SettingError> {
     match parse_listen_addresses(host) {
         Ok(parsed) if !parsed.contains(',') && parsed != "*" => Ok(parsed),
         _ => Err(SettingError(format!(
-            "POSTGRES_HOST='{host}' is not accepted: use one host name, IP address or absolute socket directory"
+            "='{host}' is not accepted: use one host name, IP address or absolute socket directory"
         ))),
     }
 }
@@ -273,28 +276,32 @@ fn with_path(error: std::io::Error, path: &Path) -> std::io::Error {
 }
 
 /// The subcommand: render, write, then run `then` (if any) in place of this process.
-pub fn run(output_dir: &Path, then: &[OsString]) -> ExitCode {
-    let settings = match Settings::from_lookup(|name| std::env::var(name).ok()) {
-        Ok(settings) => settings,
-        Err(error) => {
-            eprintln!("[PGBOUNCER] ERROR: {error}");
+pub fn run(env: &Environment, output_dir: &Path, then: &[OsString]) -> ExitCode {
+    let settings = match (env.refusal(), &env.pgbouncer) {
+        (Some(refusal), _) => {
+            stdio::eprint(&format!("[PGBOUNCER] ERROR: {refusal}\n"));
             return ExitCode::from(1);
         }
+        (None, Err(error)) => {
+            stdio::eprint(&format!("[PGBOUNCER] ERROR: {error}\n"));
+            return ExitCode::from(1);
+        }
+        (None, Ok(settings)) => settings,
     };
     let output_dir = absolute(output_dir);
-    if let Err(error) = write(&output_dir, &render(&settings, &output_dir)) {
-        eprintln!("[PGBOUNCER] ERROR: cannot write the configuration: {error}; pass a writable --output-dir");
+    if let Err(error) = write(&output_dir, &render(settings, &output_dir)) {
+        stdio::eprint(&format!("[PGBOUNCER] ERROR: cannot write the configuration: {error}; pass a writable --output-dir\n"));
         return ExitCode::from(1);
     }
-    println!(
-        "[PGBOUNCER] wrote pgbouncer.ini, userlist.txt and .pgpass to {} (listen {}:{}, server {}:{}, sslmode {})",
+    stdio::print(&format!(
+        "[PGBOUNCER] wrote pgbouncer.ini, userlist.txt and .pgpass to {} (listen {}:{}, server {}:{}, sslmode {})\n",
         output_dir.display(),
         settings.listen_addr,
         settings.port,
         settings.postgres_host,
         settings.postgres_port,
         settings.server_sslmode
-    );
+    ));
     let Some((program, args)) = then.split_first() else {
         return ExitCode::SUCCESS;
     };
@@ -385,7 +392,7 @@ mod tests {
     #[test]
     fn bad_values_name_the_variable_and_what_is_accepted() {
         let e = settings(&[]).unwrap_err();
-        assert!(e.0.starts_with("PGBOUNCER_AUTH_PASS not set"), "{e}");
+        assert!(e.0.starts_with("PGBOUNCER_AUTH_PASS is not set"), "{e}");
         for (name, value, accepted) in [
             ("PGBOUNCER_LISTEN_ADDR", "300.1.1.1", "not an address"),
             ("PGBOUNCER_SERVER_SSLMODE", "on", "disable, allow, prefer"),

@@ -148,13 +148,23 @@ fn recovery_must_match_postgres_role() {
     pg.start();
     pg.wait_ready();
     assert_healthy(&healthcheck(&pg, &[("POSTGRES_ROLE", "primary")]));
+    // A replica's environment, as its start parsed it: every spelling the start accepts counts.
+    for spelling in ["replica", "Replica"] {
+        assert_unhealthy(
+            &healthcheck(
+                &pg,
+                &[
+                    ("POSTGRES_ROLE", spelling),
+                    ("PRIMARY_HOST", "primary.example"),
+                    ("PG_REPLICATION_PASSWORD", "unused"),
+                ],
+            ),
+            "expected a replica in recovery (POSTGRES_ROLE=replica), but PostgreSQL is not in recovery",
+        );
+    }
     assert_unhealthy(
-        &healthcheck(&pg, &[("POSTGRES_ROLE", "replica")]),
-        "expected a replica in recovery (POSTGRES_ROLE=replica), but PostgreSQL is not in recovery",
-    );
-    assert_unhealthy(
-        &healthcheck(&pg, &[("POSTGRES_ROLE", "Replica")]),
-        "POSTGRES_ROLE='Replica' is not accepted: use primary or replica",
+        &healthcheck(&pg, &[("POSTGRES_ROLE", "standby")]),
+        "POSTGRES_ROLE='standby' is not accepted: use primary, replica (any case)",
     );
     pg.stop();
 
@@ -169,7 +179,14 @@ fn recovery_must_match_postgres_role() {
     pg.start();
     pg.wait_ready();
     assert_eq!(pg.psql("SELECT pg_is_in_recovery()").unwrap(), "t");
-    let stdout = assert_healthy(&healthcheck(&pg, &[("POSTGRES_ROLE", "replica")]));
+    let stdout = assert_healthy(&healthcheck(
+        &pg,
+        &[
+            ("POSTGRES_ROLE", "replica"),
+            ("PRIMARY_HOST", "primary.example"),
+            ("PG_REPLICATION_PASSWORD", "unused"),
+        ],
+    ));
     assert!(
         stdout.starts_with("healthy: replica in recovery"),
         "{stdout}"
@@ -268,7 +285,7 @@ fn bad_arguments_and_settings_are_usage_errors() {
         (
             &[],
             &[("PGPORT", "fivefourthreetwo")],
-            "PGPORT='fivefourthreetwo' is not a port number",
+            "PGPORT='fivefourthreetwo' is not accepted: use a port number, 1 to 65535",
         ),
     ] {
         let (output, _) = healthcheck_with(&pg, &[], vars, args);

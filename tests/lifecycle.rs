@@ -384,3 +384,60 @@ fn closed_stdout_and_stderr_do_not_stop_the_start() {
         );
     }
 }
+
+#[test]
+fn a_start_and_its_dry_run_report_every_problem_at_once_and_change_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let pgdata = dir.path().join("data");
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").expect("hold a port");
+    let port = holder.local_addr().expect("address").port().to_string();
+    let vars = [
+        // Below the minimum, a library the image does not have, no password for a first start, a
+        // bad shutdown mode, and a port somebody else listens on.
+        ("POSTGRES_MEMORY", "64m"),
+        (
+            "POSTGRES_SHARED_PRELOAD_LIBRARIES",
+            "pg_stat_statements,not_in_this_image",
+        ),
+        ("POSTGRES_PASSWORD", ""),
+        ("AZA_SIGTERM", "gentle"),
+        ("POSTGRES_BIND_IP", "127.0.0.1"),
+        ("PGDATA", pgdata.to_str().expect("UTF-8 path")),
+    ];
+    let expected = [
+        "POSTGRES_MEMORY gives 64MB of RAM - minimum",
+        "POSTGRES_SHARED_PRELOAD_LIBRARIES names not_in_this_image",
+        "POSTGRES_PASSWORD is not set, and the database is not initialised yet",
+        "AZA_SIGTERM='gentle' is not accepted: use fast, smart (any case)",
+    ];
+    let start = support::entrypoint_command(&vars)
+        .args(["postgres", "-p", &port])
+        .output()
+        .expect("run the entrypoint");
+    assert_eq!(start.status.code(), Some(1), "{}", describe(&start));
+    let stderr = text(&start.stderr);
+    assert!(
+        stderr.contains("5 problems (nothing was started or changed)"),
+        "{stderr}"
+    );
+    for words in expected
+        .iter()
+        .chain(&[&*format!("port {port} is already in use on 127.0.0.1")])
+    {
+        assert!(stderr.contains(words), "'{words}' not reported:\n{stderr}");
+    }
+    assert!(!pgdata.exists(), "a refused start wrote PGDATA");
+
+    // The dry run refuses the same (the port only warns: it may run beside the server it previews).
+    let dry_run = support::entrypoint_command(&vars)
+        .args(["--dry-run", "-p", &port])
+        .output()
+        .expect("run the dry run");
+    assert_eq!(dry_run.status.code(), Some(1), "{}", describe(&dry_run));
+    let stderr = text(&dry_run.stderr);
+    for words in expected {
+        assert!(stderr.contains(words), "'{words}' not reported:\n{stderr}");
+    }
+    assert!(!pgdata.exists());
+    drop(holder);
+}

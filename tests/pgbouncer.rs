@@ -281,7 +281,7 @@ fn pgbouncer_config_without_a_password_writes_nothing() {
         .unwrap();
     assert_eq!(output.status.code(), Some(1));
     assert!(
-        text(&output.stderr).starts_with("[PGBOUNCER] ERROR: PGBOUNCER_AUTH_PASS not set"),
+        text(&output.stderr).starts_with("[PGBOUNCER] ERROR: PGBOUNCER_AUTH_PASS is not set"),
         "{}",
         text(&output.stderr)
     );

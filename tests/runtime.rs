@@ -526,7 +526,8 @@ fn an_invalid_port_is_an_error_before_anything_is_written() {
     let output = command.arg("postgres").output().unwrap();
     assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
     assert!(
-        text(&output.stderr).contains("PGPORT='54x' is not a port number"),
+        text(&output.stderr)
+            .contains("PGPORT='54x' is not accepted: use a port number, 1 to 65535"),
         "{}",
         text(&output.stderr)
     );

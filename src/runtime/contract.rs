@@ -111,115 +111,231 @@ const HOST_AUTH_METHODS: &[&str] = &[
     "ident",
 ];
 
+/// Every unusable variable one parse found, each on its own line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContractErrors(pub Vec<ContractError>);
+
+impl fmt::Display for ContractErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let lines: Vec<String> = self.0.iter().map(ToString::to_string).collect();
+        f.write_str(&lines.join("\n"))
+    }
+}
+
+impl std::error::Error for ContractErrors {}
+
+/// Reads a variable: the process environment, or a test's table.
+pub type Lookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+/// Reads a `*_FILE` file: its size, and its content unless implausibly large.
+pub type ReadFile<'a> = &'a dyn Fn(&str) -> std::io::Result<(u64, Vec<u8>)>;
+
+/// The one way every part of the contract reads the environment: an empty value counts as unset,
+/// `NAME_FILE` stands in for `NAME` wherever a value may be a secret (setting both is an error), a
+/// choice is compared without case, and every problem is kept, so one parse reports them all.
+pub struct Reader<'a> {
+    lookup: Lookup<'a>,
+    read_file: ReadFile<'a>,
+    problems: Vec<ContractError>,
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(lookup: Lookup<'a>, read_file: ReadFile<'a>) -> Reader<'a> {
+        Reader {
+            lookup,
+            read_file,
+            problems: Vec::new(),
+        }
+    }
+
+    /// `name`'s value, `None` when unset or empty.
+    pub fn get(&self, name: &str) -> Option<String> {
+        (self.lookup)(name).filter(|v| !v.is_empty())
+    }
+
+    pub fn lookup(&self) -> Lookup<'a> {
+        self.lookup
+    }
+
+    pub fn read_file(&self) -> ReadFile<'a> {
+        self.read_file
+    }
+
+    /// `name`'s value, else the content of the file `name_FILE` names (the official image's
+    /// `file_env`); a problem (both set, a bad file) is kept and gives `None`.
+    pub fn value_or_file(&mut self, name: &str) -> Option<String> {
+        match env_or_file(name, self.lookup, self.read_file) {
+            Ok(value) => value,
+            Err(problem) => {
+                self.problems.push(problem);
+                None
+            }
+        }
+    }
+
+    /// One of `accepted` (names compared without case, blanks around ignored), `default` when unset.
+    pub fn choice<T: Copy>(&mut self, name: &str, accepted: &[(&str, T)], default: T) -> T {
+        let Some(raw) = self.get(name) else {
+            return default;
+        };
+        let wanted = raw.trim();
+        if let Some((_, value)) = accepted
+            .iter()
+            .find(|(option, _)| option.eq_ignore_ascii_case(wanted))
+        {
+            return *value;
+        }
+        let names: Vec<&str> = accepted.iter().map(|(option, _)| *option).collect();
+        self.problem(
+            name,
+            format!(
+                "='{raw}' is not accepted: use {} (any case)",
+                names.join(", ")
+            ),
+        );
+        default
+    }
+
+    /// A whole number in `range`, `default` when unset; `what` names it for the error ("whole seconds").
+    pub fn whole_number(
+        &mut self,
+        name: &str,
+        range: std::ops::RangeInclusive<u64>,
+        default: u64,
+        what: &str,
+    ) -> u64 {
+        let Some(raw) = self.get(name) else {
+            return default;
+        };
+        match raw.trim().parse::<u64>() {
+            Ok(n) if range.contains(&n) => n,
+            _ => {
+                self.problem(
+                    name,
+                    format!(
+                        "='{raw}' is not accepted: use {what}, {} to {}",
+                        range.start(),
+                        range.end()
+                    ),
+                );
+                default
+            }
+        }
+    }
+
+    /// Keeps a problem; `problem` follows the variable's name (start it with `=` to quote the value).
+    pub fn problem(&mut self, variable: impl Into<String>, problem: impl Into<String>) {
+        self.problems.push(ContractError {
+            variable: variable.into(),
+            problem: problem.into(),
+        });
+    }
+
+    /// Keeps a problem found by a check of its own.
+    pub fn keep(&mut self, problem: ContractError) {
+        self.problems.push(problem);
+    }
+
+    /// `value`, or every problem found while reading it.
+    pub fn finish<T>(self, value: T) -> Result<T, ContractErrors> {
+        if self.problems.is_empty() {
+            Ok(value)
+        } else {
+            Err(ContractErrors(self.problems))
+        }
+    }
+
+    pub fn into_problems(self) -> Vec<ContractError> {
+        self.problems
+    }
+}
+
 impl RuntimeConfig {
-    /// Parses the contract. `lookup` reads a variable, `read_file` a `*_FILE` path (both injectable for
-    /// tests). Empty values count as unset.
+    /// Parses the contract through `lookup` and `read_file` (both injectable for tests).
     pub fn from_lookup(
         lookup: impl Fn(&str) -> Option<String>,
         read_file: impl Fn(&str) -> std::io::Result<(u64, Vec<u8>)>,
-    ) -> Result<RuntimeConfig, ContractError> {
-        let get = |name: &str| lookup(name).filter(|v| !v.is_empty());
-        let with_file = |name: &'static str| env_or_file(name, &lookup, &read_file);
+    ) -> Result<RuntimeConfig, ContractErrors> {
+        let mut reader = Reader::new(&lookup, &read_file);
+        let config = RuntimeConfig::read(&mut reader);
+        reader.finish(config)
+    }
 
-        let user = with_file("POSTGRES_USER")?.unwrap_or_else(|| DEFAULT_USER.to_string());
+    /// Reads the initialisation contract and the process settings; problems are kept in `r`, and the
+    /// value returned then holds defaults in their place.
+    pub fn read(r: &mut Reader<'_>) -> RuntimeConfig {
+        let mut user = r
+            .value_or_file("POSTGRES_USER")
+            .unwrap_or_else(|| DEFAULT_USER.to_string());
         // The superuser owns the extensions initdb creates, and PostgreSQL refuses an extension owner
         // whose name has any of these (initdb then fails creating plpgsql); initdb's own ALTER USER
         // does not escape a double quote either. Spaces are fine.
         if let Some(bad) = user.chars().find(|c| FORBIDDEN_IN_SUPERUSER.contains(*c)) {
-            return Err(ContractError {
-                variable: "POSTGRES_USER".into(),
-                problem: format!(
+            r.problem(
+                "POSTGRES_USER",
+                format!(
                     "='{}' contains {bad:?}: PostgreSQL refuses a superuser name with any of \
                      {FORBIDDEN_IN_SUPERUSER} as the owner of the cluster's first extensions; choose \
                      a name without them (spaces are fine; the database name may have quotes)",
                     user.escape_debug()
                 ),
-            });
+            );
+            user = DEFAULT_USER.to_string();
         }
-        let password = with_file("POSTGRES_PASSWORD")?.map(Secret::new);
-        let database = with_file("POSTGRES_DB")?.unwrap_or_else(|| user.clone());
-        let initdb_args = with_file("POSTGRES_INITDB_ARGS")?
+        let password = r.value_or_file("POSTGRES_PASSWORD").map(Secret::new);
+        let database = r
+            .value_or_file("POSTGRES_DB")
+            .unwrap_or_else(|| user.clone());
+        let initdb_args = r
+            .value_or_file("POSTGRES_INITDB_ARGS")
             .map(|args| args.split_whitespace().map(str::to_string).collect())
             .unwrap_or_default();
-
-        let host_auth_method = match get("POSTGRES_HOST_AUTH_METHOD") {
-            None => "scram-sha-256".to_string(),
-            Some(method) if HOST_AUTH_METHODS.contains(&method.as_str()) => method,
-            Some(method) => {
-                return Err(ContractError {
-                    variable: "POSTGRES_HOST_AUTH_METHOD".into(),
-                    problem: format!(
-                        "='{method}' is not a pg_hba.conf method: use one of {}",
-                        HOST_AUTH_METHODS.join(", ")
-                    ),
-                })
-            }
-        };
-        let data_checksums = match get("DISABLE_DATA_CHECKSUMS").as_deref() {
-            None | Some("false") => true,
-            Some("true") => false,
-            Some(other) => {
-                return Err(ContractError {
-                    variable: "DISABLE_DATA_CHECKSUMS".into(),
-                    problem: format!("='{other}' is not accepted: use true or false"),
-                })
-            }
-        };
-        let process_mode = match get("AZA_PROCESS_MODE").as_deref() {
-            None | Some("auto") => ProcessMode::Auto,
-            Some("supervise") => ProcessMode::Supervise,
-            Some("exec") => ProcessMode::Exec,
-            Some(other) => {
-                return Err(ContractError {
-                    variable: "AZA_PROCESS_MODE".into(),
-                    problem: format!("='{other}' is not accepted: use auto, supervise or exec"),
-                })
-            }
-        };
-        let sigterm = match get("AZA_SIGTERM").as_deref() {
-            None | Some("fast") => ShutdownMode::Fast,
-            Some("smart") => ShutdownMode::Smart,
-            Some(other) => {
-                return Err(ContractError {
-                    variable: "AZA_SIGTERM".into(),
-                    problem: format!("='{other}' is not accepted: use fast or smart"),
-                })
-            }
-        };
-        let stop_timeout = match get("AZA_STOP_TIMEOUT") {
-            None => signals::default_stop_timeout_seconds(sigterm),
-            Some(text) => match text.trim().parse::<u32>() {
-                Ok(seconds) if (1..=3600).contains(&seconds) => seconds,
-                _ => {
-                    return Err(ContractError {
-                        variable: "AZA_STOP_TIMEOUT".into(),
-                        problem: format!(
-                            "='{text}' is not accepted: use whole seconds, 1 to 3600, for each shutdown \
-                             step (smart, fast, immediate); keep the steps within the stop grace period"
-                        ),
-                    })
+        // pg_hba.conf itself takes the method in lower case only.
+        let methods: Vec<(&str, &str)> = HOST_AUTH_METHODS.iter().map(|m| (*m, *m)).collect();
+        let host_auth_method = r
+            .choice("POSTGRES_HOST_AUTH_METHOD", &methods, "scram-sha-256")
+            .to_string();
+        let data_checksums = !r.choice(
+            "DISABLE_DATA_CHECKSUMS",
+            &[("true", true), ("false", false)],
+            false,
+        );
+        let process_mode = r.choice(
+            "AZA_PROCESS_MODE",
+            &[
+                ("auto", ProcessMode::Auto),
+                ("supervise", ProcessMode::Supervise),
+                ("exec", ProcessMode::Exec),
+            ],
+            ProcessMode::Auto,
+        );
+        let sigterm = r.choice(
+            "AZA_SIGTERM",
+            &[("fast", ShutdownMode::Fast), ("smart", ShutdownMode::Smart)],
+            ShutdownMode::Fast,
+        );
+        let stop_timeout = r.whole_number(
+            "AZA_STOP_TIMEOUT",
+            1..=3600,
+            u64::from(signals::default_stop_timeout_seconds(sigterm)),
+            "whole seconds per shutdown step (smart, fast, immediate)",
+        );
+        let mut absolute = |variable: &'static str, default: Option<&str>| -> Option<PathBuf> {
+            match r.get(variable).as_deref().or(default) {
+                None => None,
+                Some(path) if path.starts_with('/') => Some(PathBuf::from(path)),
+                Some(path) => {
+                    r.problem(variable, format!("='{path}' is not an absolute path"));
+                    default.map(PathBuf::from)
                 }
-            },
-        };
-        let absolute = |variable: &'static str,
-                        default: Option<&str>|
-         -> Result<Option<PathBuf>, ContractError> {
-            match get(variable).as_deref().or(default) {
-                None => Ok(None),
-                Some(path) if path.starts_with('/') => Ok(Some(PathBuf::from(path))),
-                Some(path) => Err(ContractError {
-                    variable: variable.into(),
-                    problem: format!("='{path}' is not an absolute path"),
-                }),
             }
         };
-        let pgdata = absolute("PGDATA", Some(DEFAULT_PGDATA))?
+        let pgdata = absolute("PGDATA", Some(DEFAULT_PGDATA))
             .unwrap_or_else(|| PathBuf::from(DEFAULT_PGDATA));
-        let waldir = absolute("POSTGRES_INITDB_WALDIR", None)?;
-        let initdb_dir = absolute("AZA_INITDB_DIR", Some(DEFAULT_INITDB_DIR))?
+        let waldir = absolute("POSTGRES_INITDB_WALDIR", None);
+        let initdb_dir = absolute("AZA_INITDB_DIR", Some(DEFAULT_INITDB_DIR))
             .unwrap_or_else(|| PathBuf::from(DEFAULT_INITDB_DIR));
 
-        Ok(RuntimeConfig {
+        RuntimeConfig {
             pgdata,
             user,
             password,
@@ -231,11 +347,11 @@ impl RuntimeConfig {
             initdb_dir,
             process_mode,
             sigterm,
-            stop_timeout: Duration::from_secs(u64::from(stop_timeout)),
-        })
+            stop_timeout: Duration::from_secs(stop_timeout),
+        }
     }
 
-    pub fn from_process_env() -> Result<RuntimeConfig, ContractError> {
+    pub fn from_process_env() -> Result<RuntimeConfig, ContractErrors> {
         RuntimeConfig::from_lookup(process_env, read_value_file)
     }
 
@@ -348,7 +464,10 @@ mod tests {
         vars: &[(&str, &str)],
         files: &[(&str, &str)],
     ) -> Result<RuntimeConfig, ContractError> {
-        RuntimeConfig::from_lookup(fake_env(vars), fake_files(files))
+        RuntimeConfig::from_lookup(fake_env(vars), fake_files(files)).map_err(|mut e| {
+            assert_eq!(e.0.len(), 1, "one problem expected: {e}");
+            e.0.remove(0)
+        })
     }
 
     #[test]

@@ -22,8 +22,8 @@ use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::contract::{self, ContractError, SECRET_VARIABLES};
-use crate::config::DEFAULT_USER;
+use super::contract::{ContractErrors, Reader, RuntimeConfig, SECRET_VARIABLES};
+use super::replication;
 
 /// PostgreSQL's `unix_socket_directories` in the image (Debian's build default).
 pub use crate::config::DEFAULT_SOCKET_DIR;
@@ -79,69 +79,53 @@ pub struct HealthConfig {
 }
 
 impl HealthConfig {
-    /// Resolves the settings. `PGHOST`/`PGPORT`/`PGUSER`/`PGDATABASE` win; otherwise the socket
-    /// directory and port are the image's defaults, the user is the superuser first start created
-    /// (`POSTGRES_USER[_FILE]`, default `postgres`) and the database the one it created
-    /// (`POSTGRES_DB[_FILE]`, default `POSTGRES_USER`). Empty values count as unset.
+    /// Resolves the settings from a whole parse of the contract (see [`HealthConfig::read`]).
     pub fn from_lookup(
         lookup: impl Fn(&str) -> Option<String>,
         read_file: impl Fn(&str) -> std::io::Result<(u64, Vec<u8>)>,
     ) -> Result<HealthConfig, HealthError> {
-        let get = |name: &str| lookup(name).filter(|v| !v.is_empty());
-        let role = match get("POSTGRES_ROLE").as_deref() {
-            None | Some("primary") => Role::Primary,
-            Some("replica") => Role::Replica,
-            Some(other) => {
-                return Err(HealthError::Config(ContractError {
-                    variable: "POSTGRES_ROLE".into(),
-                    problem: format!("='{other}' is not accepted: use primary or replica"),
-                }))
-            }
-        };
-        let port = match get("PGPORT") {
-            None => DEFAULT_PORT,
-            Some(text) => match text.trim().parse::<u16>() {
-                Ok(port) if port > 0 => port,
-                _ => {
-                    return Err(HealthError::Config(ContractError {
-                        variable: "PGPORT".into(),
-                        problem: format!("='{text}' is not a port number (1-65535)"),
-                    }))
-                }
-            },
-        };
-        let file_env = |name: &str| {
-            contract::env_or_file(name, &lookup, &read_file).map_err(HealthError::Config)
-        };
-        // Only read the *_FILE secrets when the PG* variables leave them needed.
-        let created_user = || -> Result<String, HealthError> {
-            Ok(file_env("POSTGRES_USER")?.unwrap_or_else(|| DEFAULT_USER.to_string()))
-        };
-        let user = match get("PGUSER") {
-            Some(user) => user,
-            None => created_user()?,
-        };
-        let database = match get("PGDATABASE") {
-            Some(database) => database,
-            None => match file_env("POSTGRES_DB")? {
-                Some(database) => database,
-                None => created_user()?,
-            },
-        };
-        Ok(HealthConfig {
-            target: Target {
-                host: get("PGHOST").unwrap_or_else(|| DEFAULT_SOCKET_DIR.to_string()),
-                port,
-                user,
-                database,
-            },
-            role,
-        })
+        let mut reader = Reader::new(&lookup, &read_file);
+        let runtime = RuntimeConfig::read(&mut reader);
+        let role = replication::Role::read(&mut reader, None).kind();
+        let pgport = read_pgport(&mut reader);
+        let config = HealthConfig::read(&reader, &runtime, role, pgport);
+        reader.finish(config).map_err(HealthError::Config)
     }
 
-    pub fn from_process_env() -> Result<HealthConfig, HealthError> {
-        HealthConfig::from_lookup(contract::process_env, contract::read_value_file)
+    /// `PGHOST`/`PGPORT`/`PGUSER`/`PGDATABASE` win; otherwise the socket directory and port are the
+    /// image's defaults, the user is the superuser first start created (`POSTGRES_USER[_FILE]`) and the
+    /// database the one it created (`POSTGRES_DB[_FILE]`), as the contract parsed them.
+    pub fn read(
+        r: &Reader<'_>,
+        runtime: &RuntimeConfig,
+        role: replication::RoleKind,
+        pgport: Option<u16>,
+    ) -> HealthConfig {
+        HealthConfig {
+            target: Target {
+                host: r
+                    .get("PGHOST")
+                    .unwrap_or_else(|| DEFAULT_SOCKET_DIR.to_string()),
+                port: pgport.unwrap_or(DEFAULT_PORT),
+                user: r.get("PGUSER").unwrap_or_else(|| runtime.user.clone()),
+                database: r
+                    .get("PGDATABASE")
+                    .unwrap_or_else(|| runtime.database.clone()),
+            },
+            role: match role {
+                replication::RoleKind::Primary => Role::Primary,
+                replication::RoleKind::Replica => Role::Replica,
+            },
+        }
     }
+}
+
+/// `PGPORT`: the port a start listens on unless its arguments say otherwise, and the one the
+/// healthcheck asks.
+pub fn read_pgport(r: &mut Reader<'_>) -> Option<u16> {
+    r.get("PGPORT")?;
+    let port = r.whole_number("PGPORT", 1..=65_535, DEFAULT_PORT.into(), "a port number");
+    u16::try_from(port).ok()
 }
 
 /// What `pg_aza_status` says about the initialisation.
@@ -174,8 +158,8 @@ pub struct Healthy {
 /// Why the server is not healthy (or the check could not run).
 #[derive(Debug)]
 pub enum HealthError {
-    /// An unusable environment variable.
-    Config(ContractError),
+    /// Unusable environment variables.
+    Config(ContractErrors),
     /// psql could not be started.
     Psql(std::io::Error),
     /// No session: nothing listens, or the server refused (starting up, shutting down, no such role).
@@ -455,8 +439,7 @@ pub fn judge(answer: &Answer, config: &HealthConfig) -> Result<Healthy, HealthEr
 }
 
 /// Runs the checks against the server the environment names, giving up after `timeout`.
-pub fn check(timeout: Duration) -> Result<Healthy, HealthError> {
-    let config = HealthConfig::from_process_env()?;
+pub fn check(config: &HealthConfig, timeout: Duration) -> Result<Healthy, HealthError> {
     let target = &config.target;
     let mut command = Command::new("psql");
     for secret in SECRET_VARIABLES {
@@ -512,7 +495,7 @@ pub fn check(timeout: Duration) -> Result<Healthy, HealthError> {
     }
     let as_root = nix::unistd::Uid::effective().is_root();
     let answer = interpret(status.code(), &stdout, &stderr, target, as_root)?;
-    judge(&answer, &config)
+    judge(&answer, config)
 }
 
 #[cfg(test)]
@@ -581,17 +564,27 @@ mod tests {
             (c.target.user.as_str(), c.target.database.as_str()),
             ("app", "app")
         );
-        // Not needed, so not read: an unreadable file does not matter when PG* say it all.
+        // PG* win over what first start created.
         let c = config(
             &[
                 ("PGUSER", "u"),
                 ("PGDATABASE", "d"),
-                ("POSTGRES_USER_FILE", "/missing"),
+                ("POSTGRES_USER_FILE", "/run/secrets/user"),
             ],
-            &[],
+            &[("/run/secrets/user", "app\n")],
         )
         .unwrap();
-        assert_eq!(c.target.user, "u");
+        assert_eq!(
+            (c.target.user.as_str(), c.target.database.as_str()),
+            ("u", "d")
+        );
+        // One contract: a file the start would refuse is refused here too, even when PG* say it all.
+        let e = config(&[("PGUSER", "u"), ("POSTGRES_USER_FILE", "/missing")], &[]).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("POSTGRES_USER_FILE='/missing' cannot be read"),
+            "{e}"
+        );
         let e = config(&[("POSTGRES_DB_FILE", "/missing")], &[]).unwrap_err();
         assert!(
             e.to_string()
@@ -611,20 +604,27 @@ mod tests {
             config(&[("POSTGRES_ROLE", "primary")], &[]).unwrap().role,
             Role::Primary
         );
-        assert_eq!(
-            config(&[("POSTGRES_ROLE", "replica")], &[]).unwrap().role,
-            Role::Replica
-        );
+        // The same parse as the start's: a replica's own settings come with it, and any case works.
+        let replica = [("PRIMARY_HOST", "db"), ("PG_REPLICATION_PASSWORD", "x")];
+        for spelling in ["replica", "Replica", "REPLICA"] {
+            let mut vars = replica.to_vec();
+            vars.push(("POSTGRES_ROLE", spelling));
+            assert_eq!(
+                config(&vars, &[]).unwrap().role,
+                Role::Replica,
+                "{spelling}"
+            );
+        }
         let e = config(&[("POSTGRES_ROLE", "standby")], &[]).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "POSTGRES_ROLE='standby' is not accepted: use primary or replica"
+            "POSTGRES_ROLE='standby' is not accepted: use primary, replica (any case)"
         );
         for port in ["0", "65536", "five", "-1"] {
             let e = config(&[("PGPORT", port)], &[]).unwrap_err();
             assert_eq!(
                 e.to_string(),
-                format!("PGPORT='{port}' is not a port number (1-65535)")
+                format!("PGPORT='{port}' is not accepted: use a port number, 1 to 65535")
             );
         }
     }

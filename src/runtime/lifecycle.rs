@@ -22,8 +22,9 @@ use super::privileges::{self, PrivilegeError, ServiceUser, Walk};
 use super::replication::Role;
 use super::signals::{self, SignalAction};
 use super::supervise::{self, SuperviseError, Supervisor, Waited};
-use super::{exec, log, preflight, replica};
+use super::{exec, log, ports, preflight, replica};
 use crate::entrypoint::{self, PlanError};
+use crate::environment::Environment;
 use crate::plan::{self, Plan};
 use crate::tuning::WalLevel;
 
@@ -84,8 +85,8 @@ impl StartError {
 }
 
 /// `aza-entrypoint postgres ARGS`: the whole life of the container, returning its exit code.
-pub fn run(mut supervisor: Supervisor, user_args: &[String]) -> ExitCode {
-    match live(&mut supervisor, user_args) {
+pub fn run(mut supervisor: Supervisor, env: &Environment, user_args: &[String]) -> ExitCode {
+    match live(&mut supervisor, env, user_args) {
         Ok(code) => code,
         Err(error) => {
             let level = match error {
@@ -102,8 +103,12 @@ pub fn run(mut supervisor: Supervisor, user_args: &[String]) -> ExitCode {
     }
 }
 
-fn live(supervisor: &mut Supervisor, user_args: &[String]) -> Result<ExitCode, StartError> {
-    let (plan, checked) = check_everything(supervisor, user_args)?.passed()?;
+fn live(
+    supervisor: &mut Supervisor,
+    env: &Environment,
+    user_args: &[String],
+) -> Result<ExitCode, StartError> {
+    let (plan, checked) = check_everything(supervisor, env, user_args)?.passed()?;
     stop_point(supervisor, "checking the environment")?;
     // From here on the entrypoint changes things.
     log::plan(&plan);
@@ -142,11 +147,15 @@ pub struct Checks {
     pub plan: Option<Plan>,
     checked: Option<Checked>,
     pub problems: Vec<String>,
+    /// The server's port is taken right now: a start refuses that, while `--dry-run` (which may well
+    /// run beside the very server it previews) only warns.
+    pub port_in_use: Vec<String>,
 }
 
 impl Checks {
     /// The plan and the checked contract when nothing was wrong, else every problem.
-    fn passed(self) -> Result<(Plan, Checked), StartError> {
+    fn passed(mut self) -> Result<(Plan, Checked), StartError> {
+        self.problems.append(&mut self.port_in_use);
         match (self.plan, self.checked) {
             (Some(plan), Some(checked)) if self.problems.is_empty() => Ok((plan, checked)),
             _ => Err(StartError::Refused(self.problems)),
@@ -160,31 +169,39 @@ impl Checks {
 /// collected, so one run names them all; only a stop signal ends it early.
 pub fn check_everything(
     supervisor: &mut Supervisor,
+    env: &Environment,
     user_args: &[String],
 ) -> Result<Checks, StartError> {
-    let mut problems: Vec<String> = Vec::new();
-    let mut plan = match entrypoint::prepare(supervisor, user_args) {
-        Ok(plan) => Some(plan),
-        Err(PlanError::Stopped(signal)) => {
-            return Err(StartError::Stopped {
-                signal,
-                phase: "running the pgsodium key script",
-            })
-        }
-        Err(error) => {
-            problems.extend(error.to_string().lines().map(str::to_string));
-            None
-        }
+    let mut problems = env.problems.clone();
+    let mut planned_for_minimum = false;
+    let mut plan = match &env.tuning {
+        None => None,
+        Some(tuning) => match entrypoint::prepare(supervisor, tuning, user_args) {
+            Ok((plan, None)) => Some(plan),
+            Ok((plan, Some(too_little))) => {
+                problems.push(too_little.to_string());
+                planned_for_minimum = true;
+                Some(plan)
+            }
+            Err(PlanError::Stopped(signal)) => {
+                return Err(StartError::Stopped {
+                    signal,
+                    phase: "running the pgsodium key script",
+                })
+            }
+            Err(error) => {
+                problems.extend(error.to_string().lines().map(str::to_string));
+                None
+            }
+        },
     };
-    let config = noted(&mut problems, RuntimeConfig::from_process_env()).map(|mut config| {
-        if let Some(dir) = plan::command_line_data_directory(user_args) {
-            config.pgdata = PathBuf::from(dir);
-        }
-        config
-    });
-    let port = noted(&mut problems, server_port(user_args));
-    let role = noted(&mut problems, Role::from_process_env());
-    if let (Some(plan), Some(role)) = (&plan, &role) {
+    let mut config = env.runtime.clone();
+    if let Some(dir) = plan::command_line_data_directory(user_args) {
+        config.pgdata = PathBuf::from(dir);
+    }
+    let role = &env.role;
+    let port = noted(&mut problems, server_port(user_args, env.pgport));
+    if let Some(plan) = &plan {
         if let Err(error) = check_wal_level(role, plan) {
             problems.push(error.to_string());
         }
@@ -197,15 +214,17 @@ pub fn check_everything(
             Err(refusal) => problems.push(refusal.to_string()),
         }
     }
+    let port_in_use = match (&plan, port) {
+        (Some(plan), Some(port)) => ports::in_use(port, &plan.args),
+        _ => Vec::new(),
+    };
     let mut may_initialise = false;
-    if let (Some(config), Some(role)) = (&config, &role) {
-        match inspect_state(config) {
-            Err(message) => problems.push(message),
-            Ok(state) => {
-                may_initialise = state != DataDirState::Initialised;
-                if let Err(message) = check_state(config, role, &state) {
-                    problems.push(message);
-                }
+    match inspect_state(&config) {
+        Err(message) => problems.push(message),
+        Ok(state) => {
+            may_initialise = state != DataDirState::Initialised;
+            if let Err(message) = check_state(&config, role, &state) {
+                problems.push(message);
             }
         }
     }
@@ -216,15 +235,15 @@ pub fn check_everything(
             None
         }
     };
-    let checked = match (config, port, role) {
-        (Some(config), Some(port), Some(role)) if problems.is_empty() => {
+    let checked = match port {
+        Some(port) if problems.is_empty() => {
             let initialising_primary = may_initialise && matches!(role, Role::Primary(_));
             let locale =
                 (initialising_primary && !config.initdb_args_choose_locale()).then(initdb_locale);
             Some(Checked {
                 config,
                 port,
-                role,
+                role: role.clone(),
                 locale,
                 service_user,
             })
@@ -232,9 +251,11 @@ pub fn check_everything(
         _ => None,
     };
     Ok(Checks {
-        plan,
+        // A plan made for the minimum memory served the checks; it is not what the user asked for.
+        plan: plan.filter(|_| !planned_for_minimum),
         checked,
         problems,
+        port_in_use,
     })
 }
 
@@ -557,29 +578,21 @@ fn initdb_locale() -> String {
 
 /// The port the server will listen on: `-p`/`-c port=` in the arguments, else `PGPORT`, else 5432.
 /// The temporary server must use the same one, so a value PostgreSQL would reject is an error here.
-fn server_port(user_args: &[String]) -> Result<u16, ContractError> {
+fn server_port(user_args: &[String], pgport: Option<u16>) -> Result<u16, ContractError> {
     let from_args = plan::command_line_settings(user_args)
         .into_iter()
         .rev()
-        .find(|(name, _)| name == "port")
-        .map(|(_, v)| ("port", v));
-    let from_env = std::env::var("PGPORT")
-        .ok()
-        .filter(|v| !v.is_empty())
-        .map(|v| ("PGPORT", v));
-    match from_args.or(from_env) {
-        None => Ok(5432),
-        Some((source, value)) => value
+        .find(|(name, _)| name == "port");
+    match from_args {
+        // PGPORT was checked with the rest of the environment.
+        None => Ok(pgport.unwrap_or(5432)),
+        Some((_, value)) => value
             .trim()
             .parse::<u16>()
             .ok()
             .filter(|port| *port > 0)
             .ok_or_else(|| ContractError {
-                variable: if source == "port" {
-                    "the port argument".to_string()
-                } else {
-                    source.to_string()
-                },
+                variable: "the port argument".to_string(),
                 problem: format!("='{value}' is not a port number (1-65535)"),
             }),
     }

@@ -10,6 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value};
 
+use super::contract::Reader;
 use super::stdio::Stream;
 use crate::plan::Plan;
 use crate::report;
@@ -56,38 +57,33 @@ impl Default for LogSettings {
 
 static SETTINGS: OnceLock<LogSettings> = OnceLock::new();
 
-/// Parses `AZA_LOG_FORMAT` and `AZA_LOG_LEVEL` (empty = unset); the message names a bad value.
-pub fn parse_settings(format: Option<&str>, level: Option<&str>) -> Result<LogSettings, String> {
-    let format = match format.unwrap_or("") {
-        "" | "text" => Format::Text,
-        "json" => Format::Json,
-        other => {
-            return Err(format!(
-                "AZA_LOG_FORMAT='{other}' is not accepted: use text or json"
-            ))
+impl LogSettings {
+    /// Reads `AZA_LOG_FORMAT` and `AZA_LOG_LEVEL` (any case; empty = unset); bad values are kept in `r`.
+    pub fn read(r: &mut Reader<'_>) -> LogSettings {
+        LogSettings {
+            format: r.choice(
+                "AZA_LOG_FORMAT",
+                &[("text", Format::Text), ("json", Format::Json)],
+                Format::Text,
+            ),
+            level: r.choice(
+                "AZA_LOG_LEVEL",
+                &[
+                    ("error", Level::Error),
+                    ("warn", Level::Warn),
+                    ("warning", Level::Warn),
+                    ("info", Level::Info),
+                    ("debug", Level::Debug),
+                ],
+                Level::Info,
+            ),
         }
-    };
-    let level = match level.unwrap_or("").to_ascii_lowercase().as_str() {
-        "" | "info" => Level::Info,
-        "error" => Level::Error,
-        "warn" | "warning" => Level::Warn,
-        "debug" => Level::Debug,
-        other => {
-            return Err(format!(
-                "AZA_LOG_LEVEL='{other}' is not accepted: use error, warn, info or debug"
-            ))
-        }
-    };
-    Ok(LogSettings { format, level })
+    }
 }
 
-/// Reads the log settings from the environment, once, before anything is logged.
-pub fn configure_from_env() -> Result<(), String> {
-    let format = std::env::var("AZA_LOG_FORMAT").ok();
-    let level = std::env::var("AZA_LOG_LEVEL").ok();
-    let parsed = parse_settings(format.as_deref(), level.as_deref())?;
-    let _ = SETTINGS.set(parsed);
-    Ok(())
+/// Sets the log settings, once, before anything else is logged (later calls change nothing).
+pub fn configure(settings: LogSettings) {
+    let _ = SETTINGS.set(settings);
 }
 
 fn settings() -> LogSettings {
@@ -313,20 +309,24 @@ mod tests {
     }
 
     #[test]
-    fn settings_are_validated() {
-        assert_eq!(parse_settings(None, None), Ok(LogSettings::default()));
+    fn settings_are_validated_in_any_case() {
+        let read = |vars: &[(&str, &str)]| {
+            let lookup = crate::test_support::fake_env(vars);
+            let files = crate::test_support::fake_files(&[]);
+            let mut reader = Reader::new(&lookup, &files);
+            let settings = LogSettings::read(&mut reader);
+            reader.finish(settings).map_err(|e| e.to_string())
+        };
+        assert_eq!(read(&[]), Ok(LogSettings::default()));
         assert_eq!(
-            parse_settings(Some("json"), Some("WARN")),
+            read(&[("AZA_LOG_FORMAT", "JSON"), ("AZA_LOG_LEVEL", "WARN")]),
             Ok(LogSettings {
                 format: Format::Json,
                 level: Level::Warn
             })
         );
-        assert!(parse_settings(Some("yaml"), None)
-            .unwrap_err()
-            .contains("AZA_LOG_FORMAT='yaml'"));
-        assert!(parse_settings(None, Some("loud"))
-            .unwrap_err()
-            .contains("AZA_LOG_LEVEL='loud'"));
+        let both = read(&[("AZA_LOG_FORMAT", "yaml"), ("AZA_LOG_LEVEL", "loud")]).unwrap_err();
+        assert!(both.contains("AZA_LOG_FORMAT='yaml'"), "{both}");
+        assert!(both.contains("AZA_LOG_LEVEL='loud'"), "{both}");
     }
 }

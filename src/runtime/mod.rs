@@ -8,6 +8,7 @@ pub mod health;
 pub mod init;
 pub mod lifecycle;
 pub mod log;
+pub mod ports;
 pub mod preflight;
 pub mod privileges;
 pub mod replica;
@@ -39,7 +40,7 @@ pub fn image_catalog(write: bool, options: &inspect::Options) -> ExitCode {
     if !write {
         return match image_catalog::to_json(&catalog) {
             Ok(text) => {
-                print!("{text}");
+                stdio::print(&text);
                 ExitCode::SUCCESS
             }
             Err(e) => {
@@ -51,24 +52,24 @@ pub fn image_catalog(write: bool, options: &inspect::Options) -> ExitCode {
     match inspect::write(&catalog, &options.output) {
         Ok(()) => {
             let counts = catalog.counts();
-            println!(
-                "wrote {}: {} installed, {} absent, {} disabled; default preload: {}",
+            stdio::print(&format!(
+                "wrote {}: {} installed, {} absent, {} disabled; default preload: {}\n",
                 options.output.display(),
                 counts.installed,
                 counts.absent,
                 counts.disabled,
                 catalog.default_preload.join(",")
-            );
+            ));
             for entry in catalog
                 .entries
                 .iter()
                 .filter(|e| e.status == image_catalog::Status::Absent)
             {
-                println!(
-                    "  absent: {}: {}",
+                stdio::print(&format!(
+                    "  absent: {}: {}\n",
                     entry.name,
                     entry.reason.as_deref().unwrap_or("")
-                );
+                ));
             }
             ExitCode::SUCCESS
         }
@@ -113,9 +114,9 @@ pub fn version_info(write: bool, dir: Option<PathBuf>, json: bool) -> ExitCode {
     };
     if !write {
         if json {
-            println!("{:#}", version_info::to_json(&info));
+            stdio::print(&format!("{:#}\n", version_info::to_json(&info)));
         } else {
-            print!("{}", version_info::to_text(&info));
+            stdio::print(&version_info::to_text(&info));
         }
         return ExitCode::SUCCESS;
     }
@@ -123,7 +124,7 @@ pub fn version_info(write: bool, dir: Option<PathBuf>, json: bool) -> ExitCode {
     match version_info::write(&dir, &info) {
         Ok(paths) => {
             for path in paths {
-                println!("wrote {}", path.display());
+                stdio::print(&format!("wrote {}\n", path.display()));
             }
             ExitCode::SUCCESS
         }

@@ -16,7 +16,7 @@
 
 use std::time::Duration;
 
-use super::contract::{read_secret_file, ContractError, Secret};
+use super::contract::{ContractError, ContractErrors, Reader, Secret};
 use crate::config::parse_listen_addresses;
 
 pub const DEFAULT_REPLICATION_USER: &str = "replicator";
@@ -76,95 +76,119 @@ pub enum Role {
     Replica(ReplicaSource),
 }
 
+/// What `POSTGRES_ROLE` says this container is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RoleKind {
+    Primary,
+    Replica,
+}
+
 impl Role {
     /// Parses the replication settings; `lookup` and `read_file` as in
-    /// [`super::contract::RuntimeConfig::from_lookup`]. Empty values count as unset.
+    /// [`super::contract::RuntimeConfig::from_lookup`].
     pub fn from_lookup(
         lookup: impl Fn(&str) -> Option<String>,
         read_file: impl Fn(&str) -> std::io::Result<(u64, Vec<u8>)>,
-    ) -> Result<Role, ContractError> {
-        let get = |name: &str| lookup(name).filter(|v| !v.is_empty());
-        let secret = |name: &str| -> Result<Option<Secret>, ContractError> {
-            let file_var = format!("{name}_FILE");
-            match (get(name), get(&file_var)) {
-                (Some(_), Some(_)) => Err(ContractError {
-                    variable: format!("{name} and {file_var}"),
-                    problem: "are both set; set only one of them".to_string(),
-                }),
-                (Some(value), None) => Ok(Some(Secret::new(value))),
-                (None, Some(path)) => {
-                    read_secret_file(&file_var, &path, &read_file).map(|v| Some(Secret::new(v)))
-                }
-                (None, None) => Ok(None),
-            }
-        };
-        let user = match get("PG_REPLICATION_USER") {
-            None => DEFAULT_REPLICATION_USER.to_string(),
-            Some(name) => check_role_name("PG_REPLICATION_USER", &name)?,
-        };
-        let slot = match get("REPLICATION_SLOT_NAME") {
-            None => DEFAULT_SLOT.to_string(),
-            Some(name) => check_slot_name(&name)?,
-        };
-        let password = secret("PG_REPLICATION_PASSWORD")?;
+    ) -> Result<Role, ContractErrors> {
+        let mut reader = Reader::new(&lookup, &read_file);
+        let pgbouncer_password = reader.value_or_file("PGBOUNCER_AUTH_PASS").map(Secret::new);
+        let role = Role::read(&mut reader, pgbouncer_password);
+        reader.finish(role)
+    }
 
-        match get("POSTGRES_ROLE")
-            .map(|r| r.trim().to_ascii_lowercase())
-            .as_deref()
-        {
-            None | Some("primary") => Ok(Role::Primary(PrimarySetup {
+    /// Reads `POSTGRES_ROLE` and what that role needs; problems are kept in `r`. The PgBouncer
+    /// password is read once by the caller, since `pgbouncer-config` needs it too.
+    pub fn read(r: &mut Reader<'_>, pgbouncer_password: Option<Secret>) -> Role {
+        let user = match r.get("PG_REPLICATION_USER") {
+            None => DEFAULT_REPLICATION_USER.to_string(),
+            Some(name) => check_role_name("PG_REPLICATION_USER", &name).unwrap_or_else(|problem| {
+                r.keep(problem);
+                DEFAULT_REPLICATION_USER.to_string()
+            }),
+        };
+        let slot = match r.get("REPLICATION_SLOT_NAME") {
+            None => DEFAULT_SLOT.to_string(),
+            Some(name) => check_slot_name(&name).unwrap_or_else(|problem| {
+                r.keep(problem);
+                DEFAULT_SLOT.to_string()
+            }),
+        };
+        let password = r.value_or_file("PG_REPLICATION_PASSWORD").map(Secret::new);
+        let kind = r.choice(
+            "POSTGRES_ROLE",
+            &[
+                ("primary", RoleKind::Primary),
+                ("replica", RoleKind::Replica),
+            ],
+            RoleKind::Primary,
+        );
+        if kind == RoleKind::Primary {
+            return Role::Primary(PrimarySetup {
                 replication: password.map(|password| ReplicationUser {
                     name: user,
                     password,
                     slot,
                 }),
-                pgbouncer_password: secret("PGBOUNCER_AUTH_PASS")?,
-            })),
-            Some("replica") => {
-                let host = get("PRIMARY_HOST").ok_or_else(|| ContractError {
-                    variable: "PRIMARY_HOST".into(),
-                    problem: "is not set, and POSTGRES_ROLE=replica needs it: set it to the primary's host \
-                              name or address"
-                        .into(),
-                })?;
-                let host = check_host(&host)?;
-                let port = match get("PRIMARY_PORT") {
-                    None => DEFAULT_PRIMARY_PORT,
-                    Some(port) => check_port(&port)?,
-                };
-                let password = password.ok_or_else(|| ContractError {
-                    variable: "PG_REPLICATION_PASSWORD".into(),
-                    problem: format!(
-                        "is not set, and POSTGRES_ROLE=replica needs it: set it (or \
-                         PG_REPLICATION_PASSWORD_FILE) to the password of {user} on the primary"
-                    ),
-                })?;
-                let wait = match get("AZA_PRIMARY_WAIT_SECONDS") {
-                    None => DEFAULT_PRIMARY_WAIT,
-                    Some(seconds) => check_wait(&seconds)?,
-                };
-                Ok(Role::Replica(ReplicaSource {
-                    host,
-                    port,
-                    user,
-                    password,
-                    slot,
-                    wait,
-                }))
+                pgbouncer_password,
+            });
+        }
+        let host = match r.get("PRIMARY_HOST") {
+            None => {
+                r.problem(
+                    "PRIMARY_HOST",
+                    "is not set, and POSTGRES_ROLE=replica needs it: set it to the primary's host name or \
+                     address",
+                );
+                String::new()
             }
-            Some(_) => Err(ContractError {
-                variable: "POSTGRES_ROLE".into(),
-                problem: format!(
-                    "='{}' is not accepted: use primary (the default) or replica",
-                    get("POSTGRES_ROLE").unwrap_or_default()
-                ),
+            Some(host) => check_host(&host).unwrap_or_else(|problem| {
+                r.keep(problem);
+                String::new()
             }),
+        };
+        let port = match r.get("PRIMARY_PORT") {
+            None => DEFAULT_PRIMARY_PORT,
+            Some(port) => check_port(&port).unwrap_or_else(|problem| {
+                r.keep(problem);
+                DEFAULT_PRIMARY_PORT
+            }),
+        };
+        let password = password.unwrap_or_else(|| {
+            r.problem(
+                "PG_REPLICATION_PASSWORD",
+                format!(
+                    "is not set, and POSTGRES_ROLE=replica needs it: set it (or \
+                     PG_REPLICATION_PASSWORD_FILE) to the password of {user} on the primary"
+                ),
+            );
+            Secret::new(String::new())
+        });
+        let wait = Duration::from_secs(r.whole_number(
+            "AZA_PRIMARY_WAIT_SECONDS",
+            1..=86_400,
+            DEFAULT_PRIMARY_WAIT.as_secs(),
+            "whole seconds",
+        ));
+        Role::Replica(ReplicaSource {
+            host,
+            port,
+            user,
+            password,
+            slot,
+            wait,
+        })
+    }
+
+    pub fn kind(&self) -> RoleKind {
+        match self {
+            Role::Primary(_) => RoleKind::Primary,
+            Role::Replica(_) => RoleKind::Replica,
         }
     }
 
-    pub fn from_process_env() -> Result<Role, ContractError> {
+    pub fn from_process_env() -> Result<Role, ContractErrors> {
         Role::from_lookup(
-            |name| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned()),
+            super::contract::process_env,
             super::contract::read_value_file,
         )
     }
@@ -225,16 +249,6 @@ fn check_port(port: &str) -> Result<u16, ContractError> {
         _ => Err(ContractError {
             variable: "PRIMARY_PORT".into(),
             problem: format!("='{port}' is not accepted: use a TCP port, 1 to 65535"),
-        }),
-    }
-}
-
-fn check_wait(seconds: &str) -> Result<Duration, ContractError> {
-    match seconds.trim().parse::<u64>() {
-        Ok(s) if (1..=86_400).contains(&s) => Ok(Duration::from_secs(s)),
-        _ => Err(ContractError {
-            variable: "AZA_PRIMARY_WAIT_SECONDS".into(),
-            problem: format!("='{seconds}' is not accepted: use whole seconds, 1 to 86400"),
         }),
     }
 }
@@ -362,6 +376,7 @@ mod tests {
             fake_env(vars),
             fake_files(&[("/run/secrets/repl", "s3cret\n")]),
         )
+        .map_err(|mut e| e.0.remove(0))
     }
 
     #[test]
@@ -430,7 +445,7 @@ mod tests {
             (
                 "POSTGRES_ROLE",
                 "standby",
-                "primary (the default) or replica",
+                "use primary, replica (any case)",
             ),
             ("PRIMARY_HOST", "a,b", "one host name"),
             ("PRIMARY_HOST", "*", "one host name"),
