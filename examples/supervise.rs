@@ -7,7 +7,7 @@
 use std::ffi::OsString;
 use std::process::{Command, ExitCode};
 
-use aza_pg::runtime::supervise::{
+use aza_pg::runtime::reaper::{
     postgres_signal_policy, ShutdownMode, SignalAction, SuperviseError, Supervisor,
 };
 

@@ -12,7 +12,7 @@
 #
 # Method: a small Python harness (posix_spawn + waitpid, perf_counter_ns) runs baseline and subject
 # alternately in one loop, so drift in machine load hits both equally; stdout goes to /dev/null,
-# POSTGRES_MEMORY=4g avoids the host-RAM fallback warning. hyperfine, when installed, gives a
+# POSTGRES_MEMORY=4g avoids the host-RAM fallback warning, POSTGRES_PASSWORD the first-start refusal. hyperfine, when installed, gives a
 # cross-check (it runs all of one command, then all of the other, so it does not alternate).
 #
 # Usage: scripts/bench-dry-run.sh [--runs N] [--strict]
@@ -52,6 +52,8 @@ rustc --edition 2021 --target "$TARGET" -C opt-level=s -C panic=abort -C strip=s
     -C codegen-units=1 -o "$baseline" "$work/noop.rs"
 
 export POSTGRES_MEMORY=4g
+# The dry run checks what a first start needs, a password included.
+export POSTGRES_PASSWORD=bench-only
 # The dry run runs the start's preflight. In the image it checks the library directory the image
 # catalog recorded at build time, without running pg_config: measure that case, with a catalog whose
 # library directory is PostgreSQL 18's own (contrib modules, which every server has).
@@ -66,7 +68,7 @@ cat >"$work/image-catalog.json" <<JSON
 JSON
 export AZA_IMAGE_CATALOG="$work/image-catalog.json"
 # The subject must work before it is timed.
-POSTGRES_MEMORY=4g "$subject" --dry-run --format json | python3 -c 'import json, sys; json.load(sys.stdin)' ||
+"$subject" --dry-run --format json | python3 -c 'import json, sys; json.load(sys.stdin)' ||
     { echo "aza-entrypoint --dry-run --format json failed or printed invalid JSON" >&2; exit 1; }
 
 echo "binaries: subject $(stat --format=%s "$subject") bytes, baseline $(stat --format=%s "$baseline") bytes" >&2

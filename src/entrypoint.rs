@@ -17,7 +17,7 @@ use crate::detect;
 use crate::image_catalog::{self, CatalogError};
 use crate::plan::{self, Pgsodium, Plan, PlanInputs};
 use crate::resources::{self, TooLittleMemory};
-use crate::runtime::supervise::{Limited, Supervisor};
+use crate::runtime::reaper::{Limited, Supervisor};
 
 /// Why the entrypoint could not even work out how to start PostgreSQL.
 #[derive(Debug)]

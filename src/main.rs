@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use aza_pg::cli::{self, Command};
 use aza_pg::environment::Environment;
 use aza_pg::runtime::lifecycle::{self, StartError};
-use aza_pg::runtime::supervise::Supervisor;
+use aza_pg::runtime::reaper::Supervisor;
 use aza_pg::runtime::{self, log, stdio};
 use aza_pg::{pgbouncer, report};
 

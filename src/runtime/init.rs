@@ -1,15 +1,14 @@
 //! First-start initialisation: initdb, `pg_hba.conf`, a temporary socket-only server, the database,
 //! the init scripts, then the atomic commit (see [`super::datadir`]).
 //!
-//! Every child runs under the [`Supervisor`], so a SIGTERM or SIGINT during initialisation stops the
-//! current step and the temporary server cleanly and the entrypoint exits non-zero; the next start
-//! then finds the staging directory and initialises again from scratch.
+//! Every child runs in a [`Session`] under the [`Supervisor`], so a stop signal during initialisation
+//! stops the current step and the temporary server cleanly and the entrypoint exits 128 + the signal;
+//! the next start then finds the staging directory and initialises again from scratch.
 
-use std::ffi::OsString;
 use std::fmt;
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -18,12 +17,13 @@ use nix::fcntl::OFlag;
 use nix::sys::signal::Signal;
 use nix::unistd::pipe2;
 
-use super::contract::{RuntimeConfig, SECRET_VARIABLES};
+use super::contract::RuntimeConfig;
 use super::datadir;
 use super::log;
+use super::reaper::{ChildOutcome, SuperviseError, Supervisor};
 use super::replication::{self, PrimarySetup};
+use super::session::{quiet_command, Session, TempServer, WorkDir};
 use super::signals::SignalAction;
-use super::supervise::{ChildOutcome, SuperviseError, Supervisor};
 
 /// Why initialisation did not complete.
 #[derive(Debug)]
@@ -145,107 +145,7 @@ pub fn initialise(supervisor: &mut Supervisor, request: &InitRequest<'_>) -> Res
     Ok(())
 }
 
-/// A private directory for the temporary server's socket and the password file, removed on drop.
-pub(super) struct WorkDir {
-    pub(super) path: PathBuf,
-}
-
-impl WorkDir {
-    pub(super) fn create() -> Result<WorkDir, InitError> {
-        let base = std::env::temp_dir();
-        // Every container's entrypoint is PID 1, so the pid alone does not make the name unique.
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        for attempt in 0..100u32 {
-            let path = base.join(format!("aza-init-{}-{nanos}-{attempt}", std::process::id()));
-            match fs::DirBuilder::new().mode(0o700).create(&path) {
-                Ok(()) => return Ok(WorkDir { path }),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(e) => {
-                    return Err(io_error(format!(
-                        "create a directory in {}",
-                        base.display()
-                    ))(e))
-                }
-            }
-        }
-        Err(InitError::Io {
-            action: format!("create a private directory in {}", base.display()),
-            source: std::io::Error::other("too many leftovers from earlier runs"),
-        })
-    }
-}
-
-impl Drop for WorkDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.path);
-    }
-}
-
-/// The temporary server: listens on a private Unix socket only, so no client can reach a
-/// half-initialised database.
-struct TempServer {
-    data: PathBuf,
-    socket_dir: PathBuf,
-    port: u16,
-    running: bool,
-}
-
-/// The children of one initialisation, and whether a signal asked us to stop.
-pub(super) struct Session<'s> {
-    pub(super) supervisor: &'s mut Supervisor,
-    pub(super) interrupted: Option<Signal>,
-}
-
 impl Session<'_> {
-    /// Runs one child to completion. SIGTERM, SIGINT and SIGQUIT stop it (SIGTERM) and mark the whole
-    /// initialisation as interrupted; other signals are ignored while initialising.
-    pub(super) fn run(&mut self, step: &str, command: &mut Command) -> Result<(), InitError> {
-        let started = Instant::now();
-        let outcome = self.run_status(command)?;
-        if !outcome.success() {
-            return Err(InitError::Step {
-                step: step.to_string(),
-                outcome,
-            });
-        }
-        let elapsed = started.elapsed();
-        log::event(
-            log::Level::Info,
-            &format!("[INIT] {step} done in {:.1} s", elapsed.as_secs_f64()),
-            &[
-                ("step", step.into()),
-                ("duration_ms", (elapsed.as_millis() as u64).into()),
-            ],
-        );
-        Ok(())
-    }
-
-    /// Runs one child to completion and returns how it ended; only an interruption is an error.
-    pub(super) fn run_status(&mut self, command: &mut Command) -> Result<ChildOutcome, InitError> {
-        let pid = self
-            .supervisor
-            .spawn(command, false)
-            .map_err(InitError::Spawn)?;
-        let interrupted = &mut self.interrupted;
-        let outcome = self
-            .supervisor
-            .wait_for(pid, &mut |signal| match signal {
-                Signal::SIGTERM | Signal::SIGINT | Signal::SIGQUIT => {
-                    interrupted.get_or_insert(signal);
-                    SignalAction::Forward(Signal::SIGTERM)
-                }
-                _ => SignalAction::Ignore,
-            })
-            .map_err(InitError::Spawn)?;
-        if let Some(signal) = self.interrupted {
-            return Err(InitError::Interrupted(signal));
-        }
-        Ok(outcome)
-    }
-
     fn run_initdb(
         &mut self,
         request: &InitRequest<'_>,
@@ -292,46 +192,6 @@ impl Session<'_> {
         let result = self.run("initdb", &mut command);
         let _ = fs::remove_file(work.path.join("pwfile"));
         result
-    }
-
-    /// Starts the temporary server, runs `body`, and stops the server again whatever happened.
-    fn with_temp_server(
-        &mut self,
-        server: &mut TempServer,
-        request: &InitRequest<'_>,
-        body: impl FnOnce(&mut Self, &TempServer) -> Result<(), InitError>,
-    ) -> Result<(), InitError> {
-        let options: Vec<String> =
-            temp_server_args(request.server_args, &server.socket_dir, server.port);
-        let mut start = quiet_command("pg_ctl");
-        start
-            .arg("-D")
-            .arg(&server.data)
-            .args(["-w", "-t", "3600", "-o"])
-            .arg(shell_words(&options))
-            .arg("start");
-        let started = self.run("starting the temporary server", &mut start);
-        server.running = started.is_ok() || self.interrupted.is_some();
-        let result = started.and_then(|()| body(self, server));
-
-        if server.running {
-            // Stop it even after an interruption: a second signal must not leave it running.
-            let interrupted = self.interrupted.take();
-            let mut stop = quiet_command("pg_ctl");
-            stop.arg("-D")
-                .arg(&server.data)
-                .args(["-w", "-t", "3600", "-m", "fast", "stop"]);
-            let stopped = self.run("stopping the temporary server", &mut stop);
-            self.interrupted = self.interrupted.or(interrupted);
-            server.running = stopped.is_err();
-            if let (Ok(()), Err(e)) = (&result, stopped) {
-                return Err(e);
-            }
-        }
-        match (result, self.interrupted) {
-            (_, Some(signal)) => Err(InitError::Interrupted(signal)),
-            (result, None) => result,
-        }
     }
 
     /// Creates `POSTGRES_DB` unless it exists (initdb made `postgres`).
@@ -525,15 +385,7 @@ impl ScriptKind {
     }
 }
 
-/// A command whose environment lacks the secrets: initdb, pg_ctl, psql and the server never need them.
-pub(super) fn quiet_command(program: &str) -> Command {
-    let mut command = Command::new(program);
-    for secret in SECRET_VARIABLES {
-        command.env_remove(secret);
-    }
-    command
-}
-
+/// psql against the temporary server, as the superuser, stopping at the first error.
 fn psql(server: &TempServer, config: &RuntimeConfig, database: &str) -> Command {
     let mut command = quiet_command("psql");
     command
@@ -564,31 +416,6 @@ fn script_environment(command: &mut Command, server: &TempServer, config: &Runti
         .env("PGPORT", server.port.to_string())
         .env("PGUSER", &config.user)
         .env("PGDATABASE", &config.database);
-}
-
-/// The real start's arguments minus `-D` (the temporary server runs on the staging directory), made
-/// unreachable over TCP and pointed at a private socket directory.
-pub fn temp_server_args(server_args: &[String], socket_dir: &Path, port: u16) -> Vec<String> {
-    let mut args = Vec::new();
-    let mut rest = server_args.iter();
-    while let Some(arg) = rest.next() {
-        match arg.as_str() {
-            "-D" => {
-                rest.next();
-            }
-            a if a.starts_with("-D") => {}
-            _ => args.push(arg.clone()),
-        }
-    }
-    args.extend([
-        "-p".to_string(),
-        port.to_string(),
-        "-c".to_string(),
-        "listen_addresses=".to_string(),
-        "-c".to_string(),
-        format!("unix_socket_directories={}", socket_dir.display()),
-    ]);
-    args
 }
 
 /// Where Debian and the official image install nss_wrapper.
@@ -673,15 +500,6 @@ fn append_host_rule(data: &Path, method: &str) -> Result<(), InitError> {
     .map_err(io_error(format!("append to {}", hba.display())))
 }
 
-/// Quotes each word for the shell `pg_ctl -o` hands its options to.
-pub fn shell_words(words: &[String]) -> OsString {
-    let quoted: Vec<String> = words
-        .iter()
-        .map(|w| format!("'{}'", w.replace('\'', "'\\''")))
-        .collect();
-    OsString::from(quoted.join(" "))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -713,50 +531,5 @@ mod tests {
         );
         assert_eq!(ScriptKind::of("README.md"), None);
         assert_eq!(ScriptKind::of("x.sql.bz2"), None);
-    }
-
-    #[test]
-    fn temp_server_is_socket_only_and_drops_the_data_directory() {
-        let args: Vec<String> = [
-            "-D",
-            "/data",
-            "-c",
-            "shared_buffers=128MB",
-            "-D/x",
-            "-c",
-            "listen_addresses=*",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        let out = temp_server_args(&args, Path::new("/tmp/s"), 5433);
-        assert_eq!(
-            out,
-            [
-                "-c",
-                "shared_buffers=128MB",
-                "-c",
-                "listen_addresses=*",
-                "-p",
-                "5433",
-                "-c",
-                "listen_addresses=",
-                "-c",
-                "unix_socket_directories=/tmp/s"
-            ]
-        );
-    }
-
-    #[test]
-    fn shell_words_survive_quotes() {
-        let words = vec![
-            "a b".to_string(),
-            "it's".to_string(),
-            "listen_addresses=".to_string(),
-        ];
-        assert_eq!(
-            shell_words(&words),
-            OsString::from(r#"'a b' 'it'\''s' 'listen_addresses='"#)
-        );
     }
 }

@@ -19,9 +19,9 @@ use super::contract::{ContractError, ProcessMode, RuntimeConfig, SECRET_VARIABLE
 use super::datadir::{self, DataDirLock, DataDirState};
 use super::init::{self, InitError, InitRequest};
 use super::privileges::{self, PrivilegeError, ServiceUser, Walk};
+use super::reaper::{self, SuperviseError, Supervisor, Waited};
 use super::replication::Role;
 use super::signals::{self, SignalAction};
-use super::supervise::{self, SuperviseError, Supervisor, Waited};
 use super::{exec, log, ports, preflight, replica};
 use crate::entrypoint::{self, PlanError};
 use crate::environment::Environment;
@@ -136,8 +136,6 @@ pub struct Checked {
     config: RuntimeConfig,
     port: u16,
     role: Role,
-    /// `--locale=...` for initdb, when a primary may be initialised and the user did not choose one.
-    locale: Option<String>,
     service_user: Option<ServiceUser>,
 }
 
@@ -218,11 +216,9 @@ pub fn check_everything(
         (Some(plan), Some(port)) => ports::in_use(port, &plan.args),
         _ => Vec::new(),
     };
-    let mut may_initialise = false;
     match inspect_state(&config) {
         Err(message) => problems.push(message),
         Ok(state) => {
-            may_initialise = state != DataDirState::Initialised;
             if let Err(message) = check_state(&config, role, &state) {
                 problems.push(message);
             }
@@ -236,18 +232,12 @@ pub fn check_everything(
         }
     };
     let checked = match port {
-        Some(port) if problems.is_empty() => {
-            let initialising_primary = may_initialise && matches!(role, Role::Primary(_));
-            let locale =
-                (initialising_primary && !config.initdb_args_choose_locale()).then(initdb_locale);
-            Some(Checked {
-                config,
-                port,
-                role: role.clone(),
-                locale,
-                service_user,
-            })
-        }
+        Some(port) if problems.is_empty() => Some(Checked {
+            config,
+            port,
+            role: role.clone(),
+            service_user,
+        }),
         _ => None,
     };
     Ok(Checks {
@@ -380,7 +370,9 @@ fn ensure_cluster(
                 config,
                 server_args: &plan.args,
                 port: checked.port,
-                locale: checked.locale.clone(),
+                // Asked only now: it runs `locale -a`, which a start that initialises nothing (and
+                // the dry run) need not pay for.
+                locale: (!config.initdb_args_choose_locale()).then(initdb_locale),
                 primary: setup,
             };
             init::initialise(supervisor, &request).map_err(StartError::Init)
@@ -401,7 +393,7 @@ fn run_server(
         std::env::remove_var(secret);
     }
     let supervise = match config.process_mode {
-        ProcessMode::Auto => supervise::is_pid1(),
+        ProcessMode::Auto => reaper::is_pid1(),
         ProcessMode::Supervise => true,
         ProcessMode::Exec => false,
     };

@@ -1,5 +1,7 @@
-//! Process control: logging, handing over to other programs, supervising PostgreSQL as PID 1,
-//! checking its health, and the build-time commands (version-info, image-catalog).
+//! Process control: the container's life as PID 1 (`lifecycle`), the reaper and signal policy
+//! (`reaper`, `signals`), the children of an initialisation (`session`, `init`, `replica`), the
+//! environment contract's primitives (`contract`), logging that cannot stop PID 1 (`log`, `stdio`),
+//! health, and the build-time commands (version-info, image-catalog).
 
 pub mod contract;
 pub mod datadir;
@@ -11,12 +13,12 @@ pub mod log;
 pub mod ports;
 pub mod preflight;
 pub mod privileges;
+pub mod reaper;
 pub mod replica;
 pub mod replication;
+pub mod session;
 pub mod signals;
 pub mod stdio;
-
-pub mod supervise;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

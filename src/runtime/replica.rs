@@ -17,10 +17,11 @@ use std::time::{Duration, Instant};
 
 use super::contract::RuntimeConfig;
 use super::datadir;
-use super::init::{io_error, quiet_command, InitError, Session, WorkDir};
+use super::init::{io_error, InitError};
 use super::log;
+use super::reaper::Supervisor;
 use super::replication::ReplicaSource;
-use super::supervise::Supervisor;
+use super::session::{quiet_command, Session, WorkDir};
 
 const POLL_INTERVAL: Duration = Duration::from_secs(2);
 

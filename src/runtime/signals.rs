@@ -118,7 +118,7 @@ pub fn default_stop_timeout_seconds(mode: ShutdownMode) -> u32 {
     }
 }
 
-/// The policy as the callback [`Supervisor::wait_for`](super::supervise::Supervisor::wait_for) takes.
+/// The policy as the callback [`Supervisor::wait_for`](super::reaper::Supervisor::wait_for) takes.
 pub fn postgres_signal_policy(mode: ShutdownMode) -> impl FnMut(Signal) -> SignalAction {
     move |received| postgres_action(mode, received)
 }
