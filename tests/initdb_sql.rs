@@ -51,17 +51,22 @@ fn status_row(
             "SELECT status, array_to_string(expected_extensions, ','), \
              array_to_string(created_extensions, ','), array_to_string(missing_extensions, ','), \
              array_to_string(failed_extensions, ','), array_to_string(details, E'\\n'), \
-             finished_at IS NOT NULL AND finished_at >= started_at \
+             finished_at IS NOT NULL AND finished_at >= started_at, \
+             script_version LIKE current_setting('server_version') || '-%' \
              FROM public.pg_aza_status",
         )
         .expect("pg_aza_status exists");
     let fields: Vec<&str> = rows.split('|').collect();
     assert_eq!(
         fields.len(),
-        7,
+        8,
         "exactly one status row expected, got:\n{rows}"
     );
     assert_eq!(fields[6], "t", "finished_at is set:\n{rows}");
+    assert_eq!(
+        fields[7], "t",
+        "script_version names the server's version:\n{rows}"
+    );
     (
         fields[0].to_string(),
         list(fields[1]),

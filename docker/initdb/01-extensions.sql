@@ -64,7 +64,7 @@ DECLARE
         FROM unnest(string_to_array(current_setting('shared_preload_libraries'), ',')) AS library);
 BEGIN
     INSERT INTO public.pg_aza_status (script_version, expected_extensions, status)
-    VALUES ('18.4-91e3f473', expected, 'in_progress')
+    VALUES (current_setting('server_version') || '-91e3f473', expected, 'in_progress')
     RETURNING id INTO status_id;
 
     -- What the image has; no file means this is not a built image, and the server is asked instead.

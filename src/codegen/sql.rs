@@ -14,18 +14,16 @@ use crate::manifest::{Extension, Manifest};
 
 use super::generated_notice;
 
-/// `<pg version>-<fingerprint of the expected list>`: changes whenever the set or order changes.
+/// A fingerprint of the expected list: changes whenever the set or order changes. The script
+/// records `<the server's version>-<fingerprint>`, the version read from the server it runs on
+/// (`server_version`), not the manifest's, which names the release the catalog was written for.
 pub fn script_version(manifest: &Manifest) -> String {
     let names: Vec<&str> = manifest
         .creation_order()
         .iter()
         .map(|e| e.name.as_str())
         .collect();
-    format!(
-        "{}-{:08x}",
-        manifest.postgres.version,
-        fnv1a32(names.join(",").as_bytes())
-    )
+    format!("{:08x}", fnv1a32(names.join(",").as_bytes()))
 }
 
 /// FNV-1a (32 bit): a stable content fingerprint, not a security measure.
@@ -83,7 +81,13 @@ pub fn render_initdb_sql(manifest: &Manifest) -> String {
     };
     TEMPLATE
         .replace("{{NOTICE}}", &generated_notice())
-        .replace("{{SCRIPT_VERSION}}", &literal(&script_version(manifest)))
+        .replace(
+            "{{SCRIPT_VERSION}}",
+            &format!(
+                "current_setting('server_version') || {}",
+                literal(&format!("-{}", script_version(manifest)))
+            ),
+        )
         .replace("{{EXPECTED}}", &array_literal(&names))
         .replace("{{CATALOG_PATH}}", &literal(image_catalog::DEFAULT_PATH))
         .replace("{{ROWS}}", &rows)

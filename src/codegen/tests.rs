@@ -85,7 +85,10 @@ fn initdb_sql_creates_the_auto_created_extensions_in_dependency_order() {
         !sql.contains("'postgis'"),
         "disabled entries are never created"
     );
-    assert!(sql.contains(&format!("VALUES ('{}'", script_version(&manifest))));
+    assert!(sql.contains(&format!(
+        "VALUES (current_setting('server_version') || '-{}'",
+        script_version(&manifest)
+    )));
 }
 
 #[test]
@@ -106,7 +109,7 @@ fn initdb_sql_with_nothing_to_create_is_still_valid() {
 fn script_version_follows_the_expected_set() {
     let manifest = tiny_manifest();
     let before = script_version(&manifest);
-    assert!(before.starts_with("18.4-"), "{before}");
+    assert_eq!(before.len(), 8, "{before}");
     let mut changed = manifest.clone();
     changed.extensions.retain(|e| e.name != "pg_trgm");
     assert_ne!(before, script_version(&changed));
