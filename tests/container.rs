@@ -18,9 +18,10 @@ use support::docker::{
 use support::server::{free_port, is_listed_for_the_leak_check, postgres_bin, PASSWORD};
 use support::{describe, text, timeout};
 
-/// `--dry-run --format json` in a container with the same options the server runs with.
+/// `--dry-run --format json` in a container with the same options the server runs with (and, as
+/// [`Container::start`] gives it, the password a first start needs).
 fn dry_run(options: &[&str]) -> Value {
-    let mut args = vec!["run", "--rm"];
+    let mut args = vec!["run", "--rm", "-e", "POSTGRES_PASSWORD"];
     args.extend_from_slice(options);
     args.extend([image().reference.as_str(), "--dry-run", "--format", "json"]);
     let output = docker(&args);

@@ -284,6 +284,62 @@ fn a_failed_or_interrupted_bootstrap_is_redone_on_the_next_start() {
     primary.stop();
 }
 
+/// The host pid of a `name` process whose parent is `parent`, if one runs.
+fn child_named(parent: i32, name: &str) -> Option<i32> {
+    fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
+        let pid: i32 = entry.file_name().to_str()?.parse().ok()?;
+        let status = fs::read_to_string(entry.path().join("status")).ok()?;
+        let field = |key: &str| {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix(key))
+                .map(str::trim)
+        };
+        (field("Name:") == Some(name) && field("PPid:") == Some(&*parent.to_string()))
+            .then_some(pid)
+    })
+}
+
+#[test]
+fn a_stop_during_the_base_backup_ends_it_and_the_next_start_copies_again() {
+    let mut primary = primary();
+    primary.start();
+    primary.wait_ready();
+    // Enough to copy that the copy (and the fast checkpoint before it) takes a while.
+    primary
+        .psql("CREATE TABLE big AS SELECT g, repeat(md5(g::text), 30) AS filler FROM generate_series(1, 200000) AS g")
+        .unwrap();
+    let mut replica = replica_of(&primary);
+    replica.start();
+    let pid1 = replica.pid1();
+    let deadline = Instant::now() + timeout(Duration::from_secs(30));
+    while child_named(pid1, "pg_basebackup").is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "pg_basebackup never ran\n{}",
+            replica.log_tail()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    replica.signal_pid1("TERM");
+    let status = replica.wait_exit(Duration::from_secs(15));
+    assert_eq!(status.code(), Some(143), "{}", replica.log_tail());
+    assert!(
+        replica
+            .log_text()
+            .contains("initialisation interrupted by SIGTERM"),
+        "{}",
+        replica.log_tail()
+    );
+    assert!(!replica.is_initialised(), "a half copy was committed");
+
+    replica.start();
+    replica.wait_ready();
+    assert_eq!(replica.psql("SELECT count(*) FROM big").unwrap(), "200000");
+    replica.stop();
+    primary.stop();
+}
+
 #[test]
 fn test_passwords_are_listed_for_the_leak_check() {
     assert!(
