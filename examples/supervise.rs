@@ -38,7 +38,9 @@ fn main() -> ExitCode {
     let mut on_signal = |received| {
         let action = policy(received);
         match action {
-            SignalAction::Forward(sent) => eprintln!("forwarded {sent} (received {received})"),
+            SignalAction::Forward(sent) | SignalAction::ForwardToGroup(sent) => {
+                eprintln!("forwarded {sent} (received {received})")
+            }
             SignalAction::Ignore => eprintln!("ignored {received}"),
         }
         action

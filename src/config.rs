@@ -118,6 +118,19 @@ impl Config {
         lookup: impl Fn(&str) -> Option<String>,
         read_file: impl Fn(&str) -> std::io::Result<(u64, Vec<u8>)>,
     ) -> Result<Config, ConfigError> {
+        match Config::read_with_defaults(lookup, read_file) {
+            (config, problems) if problems.is_empty() => Ok(config),
+            (_, problems) => Err(ConfigError { problems }),
+        }
+    }
+
+    /// [`Config::from_sources`] that always gives a configuration: each unusable variable is
+    /// reported and its default used in its place, so the other checks of a start can still run on
+    /// it (such a configuration is never used to start).
+    pub fn read_with_defaults(
+        lookup: impl Fn(&str) -> Option<String>,
+        read_file: impl Fn(&str) -> std::io::Result<(u64, Vec<u8>)>,
+    ) -> (Config, Vec<InvalidVariable>) {
         let mut problems = Vec::new();
         let get = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
         let mut check =
@@ -219,32 +232,21 @@ impl Config {
         let cron_database = value_or_file("POSTGRES_DB", "POSTGRES_DB_FILE").unwrap_or(user);
         let pgdata = get("PGDATA").unwrap_or_else(|| DEFAULT_PGDATA.to_string());
 
-        match (
-            memory_mb, cpus, workload, storage, wal_level, workers, listen, preload,
-        ) {
-            (
-                Ok(memory_mb),
-                Ok(cpus),
-                Ok(workload),
-                Ok(storage),
-                Ok(wal_level),
-                Ok(workers),
-                Ok(listen),
-                Ok(preload),
-            ) if problems.is_empty() => Ok(Config {
-                memory_mb,
-                cpus,
-                workload,
-                storage,
-                wal_level,
-                max_worker_processes: workers,
-                listen_addresses: listen,
-                shared_preload_libraries: preload,
-                cron_database,
-                pgdata,
-            }),
-            _ => Err(ConfigError { problems }),
-        }
+        let config = Config {
+            memory_mb: memory_mb.unwrap_or(None),
+            cpus: cpus.unwrap_or(None),
+            workload: workload.unwrap_or((Workload::Web, Origin::Default)),
+            storage: storage.unwrap_or((Storage::Ssd, Origin::Default)),
+            wal_level: wal_level.unwrap_or((WalLevel::Logical, Origin::Default)),
+            max_worker_processes: workers.unwrap_or(None),
+            listen_addresses: listen
+                .unwrap_or_else(|_| (DEFAULT_LISTEN_ADDRESSES.to_string(), Origin::Default)),
+            shared_preload_libraries: preload
+                .unwrap_or_else(|_| (default_preload_libraries(), Origin::Default)),
+            cron_database,
+            pgdata,
+        };
+        (config, problems)
     }
 
     /// Reads the configuration from the process environment. A variable that is not valid UTF-8 is

@@ -14,8 +14,10 @@ use crate::runtime::replication::Role;
 #[derive(Debug)]
 pub struct Environment {
     pub log: LogSettings,
-    /// The tuning inputs; `None` when one of them is unusable (the problem is in `problems`).
-    pub tuning: Option<Config>,
+    /// The tuning inputs, with defaults in place of unusable ones (then `tuning_usable` is false and
+    /// the problems are in `problems`): a start refuses, but its other checks still run on these.
+    pub tuning: Config,
+    pub tuning_usable: bool,
     /// The initialisation contract and the process settings.
     pub runtime: RuntimeConfig,
     /// Primary or replica, with what each needs.
@@ -26,8 +28,58 @@ pub struct Environment {
     /// PgBouncer's configuration, or why there is none (no `PGBOUNCER_AUTH_PASS`), which only
     /// `pgbouncer-config` minds.
     pub pgbouncer: Result<pgbouncer::Settings, pgbouncer::SettingError>,
-    /// Every unusable variable, each a line naming it, its value and what is accepted.
-    pub problems: Vec<String>,
+    /// Every unusable variable, each naming it, its value and what is accepted.
+    pub problems: Vec<Problem>,
+}
+
+/// One unusable variable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The variable, as the message names it (`X`, `X_FILE`, or `X and X_FILE`).
+    pub variable: String,
+    /// The whole message.
+    pub text: String,
+}
+
+impl Problem {
+    /// The variable without a `_FILE` suffix: what the problem is about.
+    fn subject(&self) -> &str {
+        let first = self.variable.split_whitespace().next().unwrap_or("");
+        first.strip_suffix("_FILE").unwrap_or(first)
+    }
+}
+
+/// What a command reads, so that it refuses only its own problems: PgBouncer's container, say, may
+/// share an env file naming a secret only the server's container has mounted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Uses {
+    /// A start and its dry run: every variable.
+    Everything,
+    /// `healthcheck`: where and as whom to connect, and the role.
+    Healthcheck,
+    /// `pgbouncer-config`: PgBouncer's variables and the server's address.
+    Pgbouncer,
+}
+
+impl Uses {
+    fn reads(self, subject: &str) -> bool {
+        let own: &[&str] = match self {
+            Uses::Everything => return true,
+            Uses::Healthcheck => &[
+                "PGHOST",
+                "PGPORT",
+                "PGUSER",
+                "PGDATABASE",
+                "POSTGRES_USER",
+                "POSTGRES_DB",
+                "POSTGRES_ROLE",
+            ],
+            Uses::Pgbouncer => &["POSTGRES_HOST", "POSTGRES_PORT"],
+        };
+        subject.starts_with("AZA_LOG_")
+            || own.contains(&subject)
+            || (self == Uses::Pgbouncer && subject.starts_with("PGBOUNCER_"))
+    }
 }
 
 impl Environment {
@@ -43,15 +95,33 @@ impl Environment {
         let pgport = health::read_pgport(&mut r);
         let health = HealthConfig::read(&r, &runtime, role.kind(), pgport);
         let pgbouncer = pgbouncer::Settings::read(&mut r, pgbouncer_password);
-        let (tuning, tuning_problems) = match Config::from_sources(lookup, read_file) {
-            Ok(config) => (Some(config), Vec::new()),
-            Err(error) => (None, error.problems),
+        let (tuning, tuning_problems) = Config::read_with_defaults(lookup, read_file);
+        let tuning_usable = tuning_problems.is_empty();
+        let mut problems: Vec<Problem> = Vec::new();
+        let tuning_problems = tuning_problems.iter().map(|p| Problem {
+            variable: p.variable.to_string(),
+            text: p.to_string(),
+        });
+        let contract_problems = r.into_problems().into_iter().map(|p| Problem {
+            text: p.to_string(),
+            variable: p.variable,
+        });
+        for problem in tuning_problems.chain(contract_problems) {
+            // The tuning reads POSTGRES_USER_FILE and POSTGRES_DB_FILE too (for pg_cron's database):
+            // a bad file is one problem, not two.
+            if !problems.iter().any(|p| p.text == problem.text) {
+                problems.push(problem);
+            }
+        }
+        // pg_cron's database is the one the first start creates, exactly as the contract read it.
+        let tuning = Config {
+            cron_database: runtime.database.clone(),
+            ..tuning
         };
-        let mut problems: Vec<String> = tuning_problems.iter().map(ToString::to_string).collect();
-        problems.extend(r.into_problems().iter().map(ToString::to_string));
         Environment {
             log,
             tuning,
+            tuning_usable,
             runtime,
             role,
             pgport,
@@ -66,9 +136,18 @@ impl Environment {
         Environment::read(&contract::process_env, &contract::read_value_file)
     }
 
-    /// Every problem as one message, or `None` when there is none.
-    pub fn refusal(&self) -> Option<String> {
-        match self.problems.as_slice() {
+    /// The problems a command that `uses` these variables must refuse, each as one line.
+    pub fn problems_for(&self, uses: Uses) -> Vec<String> {
+        self.problems
+            .iter()
+            .filter(|p| uses.reads(p.subject()))
+            .map(|p| p.text.clone())
+            .collect()
+    }
+
+    /// Those problems as one message, or `None` when there is none.
+    pub fn refusal(&self, uses: Uses) -> Option<String> {
+        match self.problems_for(uses).as_slice() {
             [] => None,
             [one] => Some(one.clone()),
             many => Some(format!(
@@ -112,12 +191,38 @@ mod tests {
             "PGPORT",
         ] {
             assert!(
-                env.problems.iter().any(|p| p.starts_with(variable)),
+                env.problems.iter().any(|p| p.text.starts_with(variable)),
                 "{variable} missing from {:?}",
                 env.problems
             );
         }
-        assert!(env.refusal().unwrap().starts_with("6 problems"));
+        assert!(env
+            .refusal(Uses::Everything)
+            .unwrap()
+            .starts_with("6 problems"));
+        // Each tool refuses what it reads (and the log settings), not the rest.
+        let health = env.problems_for(Uses::Healthcheck);
+        assert_eq!(health.len(), 3, "{health:?}");
+        assert!(health.iter().any(|p| p.starts_with("POSTGRES_ROLE")));
+        assert!(health.iter().any(|p| p.starts_with("PGPORT")));
+        let bouncer = env.problems_for(Uses::Pgbouncer);
+        assert_eq!(bouncer.len(), 2, "{bouncer:?}");
+        assert!(bouncer.iter().any(|p| p.starts_with("PGBOUNCER_PORT")));
+    }
+
+    #[test]
+    fn a_secret_only_the_server_has_mounted_does_not_stop_pgbouncer_config() {
+        let env = read(
+            &[
+                ("POSTGRES_PASSWORD_FILE", "/run/secrets/not-here"),
+                ("PGBOUNCER_AUTH_PASS", "b"),
+            ],
+            &[],
+        );
+        assert_eq!(env.problems.len(), 1, "{:?}", env.problems);
+        assert!(env.refusal(Uses::Pgbouncer).is_none());
+        assert!(env.refusal(Uses::Healthcheck).is_none());
+        assert!(env.refusal(Uses::Everything).is_some());
     }
 
     #[test]
@@ -140,7 +245,7 @@ mod tests {
         assert_eq!(env.role.kind(), RoleKind::Replica);
         assert_eq!(env.health.role, health::Role::Replica);
         assert_eq!(env.health.target.database, "app");
-        assert_eq!(env.tuning.unwrap().cron_database, "app");
+        assert_eq!(env.tuning.cron_database, "app");
         assert_eq!(env.pgbouncer.unwrap().auth_password.expose(), "b");
     }
 

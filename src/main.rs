@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use aza_pg::cli::{self, Command};
-use aza_pg::environment::Environment;
+use aza_pg::environment::{Environment, Uses};
 use aza_pg::runtime::lifecycle::{self, StartError};
 use aza_pg::runtime::reaper::Supervisor;
 use aza_pg::runtime::{self, log, stdio};
@@ -23,6 +23,7 @@ fn main() -> ExitCode {
     // Started with a closed stdout or stderr, the next file opened would take its number and our
     // log lines would land in it.
     stdio::fill_closed_standard_descriptors();
+    stdio::prepare();
     // The one parse of the environment; every command below takes its values from it.
     let env = Environment::from_process();
     log::configure(env.log);
@@ -99,7 +100,7 @@ fn dry_run(
 }
 
 fn healthcheck(env: &Environment, timeout: std::time::Duration) -> ExitCode {
-    if let Some(refusal) = env.refusal() {
+    if let Some(refusal) = env.refusal(Uses::Healthcheck) {
         stdio::eprint(&format!("unhealthy: {refusal}\n"));
         return ExitCode::from(1);
     }

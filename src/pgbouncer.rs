@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use crate::config::parse_listen_addresses;
-use crate::environment::Environment;
+use crate::environment::{Environment, Uses};
 use crate::runtime::contract::{Reader, Secret, SECRET_VARIABLES};
 use crate::runtime::replication::PGBOUNCER_AUTH_USER;
 use crate::runtime::{exec, stdio};
@@ -277,7 +277,7 @@ fn with_path(error: std::io::Error, path: &Path) -> std::io::Error {
 
 /// The subcommand: render, write, then run `then` (if any) in place of this process.
 pub fn run(env: &Environment, output_dir: &Path, then: &[OsString]) -> ExitCode {
-    let settings = match (env.refusal(), &env.pgbouncer) {
+    let settings = match (env.refusal(Uses::Pgbouncer), &env.pgbouncer) {
         (Some(refusal), _) => {
             stdio::eprint(&format!("[PGBOUNCER] ERROR: {refusal}\n"));
             return ExitCode::from(1);

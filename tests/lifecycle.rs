@@ -401,6 +401,8 @@ fn a_start_and_its_dry_run_report_every_problem_at_once_and_change_nothing() {
         ),
         ("POSTGRES_PASSWORD", ""),
         ("AZA_SIGTERM", "gentle"),
+        // An unusable tuning variable: its default stands in, so the checks after it still run.
+        ("POSTGRES_WORKLOAD_TYPE", "huge"),
         ("POSTGRES_BIND_IP", "127.0.0.1"),
         ("PGDATA", pgdata.to_str().expect("UTF-8 path")),
     ];
@@ -409,6 +411,7 @@ fn a_start_and_its_dry_run_report_every_problem_at_once_and_change_nothing() {
         "POSTGRES_SHARED_PRELOAD_LIBRARIES names not_in_this_image",
         "POSTGRES_PASSWORD is not set, and the database is not initialised yet",
         "AZA_SIGTERM='gentle' is not accepted: use fast, smart (any case)",
+        "POSTGRES_WORKLOAD_TYPE='huge' is not accepted",
     ];
     let start = support::entrypoint_command(&vars)
         .args(["postgres", "-p", &port])
@@ -417,7 +420,7 @@ fn a_start_and_its_dry_run_report_every_problem_at_once_and_change_nothing() {
     assert_eq!(start.status.code(), Some(1), "{}", describe(&start));
     let stderr = text(&start.stderr);
     assert!(
-        stderr.contains("5 problems (nothing was started or changed)"),
+        stderr.contains("6 problems (nothing was started or changed)"),
         "{stderr}"
     );
     for words in expected
@@ -440,4 +443,65 @@ fn a_start_and_its_dry_run_report_every_problem_at_once_and_change_nothing() {
     }
     assert!(!pgdata.exists());
     drop(holder);
+}
+
+#[test]
+fn a_stop_during_an_init_script_ends_what_the_script_started_even_when_it_ignores_sigterm() {
+    let pg = Instance::new();
+    let marker = pg.scratch.join("sleep-pid");
+    // A script that ignores SIGTERM and leaves a background child that ignores it too.
+    pg.script(
+        "01-stubborn.sh",
+        format!(
+            "trap '' TERM\nsleep 300 &\necho $! > {}\nwait\n",
+            marker.display()
+        )
+        .as_bytes(),
+        0o644,
+    );
+    // Not PID 1 this time: when PID 1 exits the kernel kills its namespace anyway, which would
+    // hide a child left behind.
+    let mut child = pg
+        .entrypoint_command(&["postgres"])
+        .env("AZA_STOP_TIMEOUT", "1")
+        .env("AZA_PROCESS_MODE", "supervise")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run the entrypoint");
+    let deadline = Instant::now() + timeout(Duration::from_secs(30));
+    let sleep_pid = loop {
+        if let Some(pid) = fs::read_to_string(&marker)
+            .ok()
+            .and_then(|text| text.trim().parse::<i32>().ok())
+        {
+            break pid;
+        }
+        assert!(Instant::now() < deadline, "the init script never ran");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let started = Instant::now();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .expect("signal the entrypoint");
+    let status = wait_child(&mut child, Duration::from_secs(15));
+    let output = child.wait_with_output().expect("output");
+    assert_eq!(status.code(), Some(143), "{}", describe(&output));
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "escalated before AZA_STOP_TIMEOUT"
+    );
+    assert!(
+        text(&output.stderr).contains("did not end within 1 s of the stop (AZA_STOP_TIMEOUT)"),
+        "{}",
+        describe(&output)
+    );
+    let state = fs::read_to_string(format!("/proc/{sleep_pid}/stat")).unwrap_or_default();
+    assert!(
+        state.is_empty() || state.contains(") Z"),
+        "the script's background child survived: {state}"
+    );
+    assert!(!pg.is_initialised());
 }

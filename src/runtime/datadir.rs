@@ -35,11 +35,23 @@ impl DataDirLock {
         pgdata: &Path,
         owner: Option<(nix::unistd::Uid, nix::unistd::Gid)>,
     ) -> io::Result<Option<DataDirLock>> {
+        use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+        let path = pgdata.join(LOCK_NAME);
+        // PGDATA belongs to postgres, and this may run as root: a symbolic link (or a hard link)
+        // planted there must not make root open, and then hand over, some other file.
         let file = fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
-            .open(pgdata.join(LOCK_NAME))?;
+            .custom_flags(nix::libc::O_NOFOLLOW)
+            .open(&path)?;
+        let metadata = file.metadata()?;
+        if !metadata.is_file() || metadata.nlink() != 1 {
+            return Err(io::Error::other(format!(
+                "{} is not a plain file of its own (a link?); remove it",
+                path.display()
+            )));
+        }
         if let Some((uid, gid)) = owner {
             nix::unistd::fchown(std::os::fd::AsRawFd::as_raw_fd(&file), Some(uid), Some(gid))?;
         }
@@ -105,9 +117,16 @@ pub fn clear_interrupted(pgdata: &Path, waldir: Option<&Path>) -> io::Result<()>
     // The WAL directory is emptied only when the unfinished cluster's `pg_wal` links to it, i.e.
     // when our initdb wrote there; otherwise its contents may be anyone's (initdb then refuses it).
     let ours = waldir.filter(|dir| wal_link_points_to(pgdata, dir));
-    remove_contents(pgdata)?;
+    // Order matters when this is itself interrupted (SIGKILL): the WAL directory first, while the
+    // `pg_wal` link that proves it ours still exists; the staging directory last, since it is what
+    // marks the rest as an unfinished initialisation rather than someone else's files.
     if let Some(waldir) = ours {
-        remove_contents(waldir)?;
+        remove_contents(waldir, &[])?;
+    }
+    remove_contents(pgdata, &[STAGING_NAME])?;
+    let staging = staging_dir(pgdata);
+    if staging.exists() {
+        fs::remove_dir_all(&staging)?;
     }
     Ok(())
 }
@@ -124,10 +143,13 @@ fn wal_link_points_to(pgdata: &Path, waldir: &Path) -> bool {
         })
 }
 
-fn remove_contents(dir: &Path) -> io::Result<()> {
+/// Removes everything in `dir` but the tolerated entries and `keep`.
+fn remove_contents(dir: &Path, keep: &[&str]) -> io::Result<()> {
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
-        if TOLERATED_ENTRIES.contains(&entry.file_name().to_string_lossy().as_ref()) {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if TOLERATED_ENTRIES.contains(&name.as_ref()) || keep.contains(&name.as_ref()) {
             continue;
         }
         let path = entry.path();
@@ -143,6 +165,12 @@ fn remove_contents(dir: &Path) -> io::Result<()> {
 /// Moves the staged cluster into `pgdata`, `PG_VERSION` last, syncing so the commit point is durable.
 pub fn commit(pgdata: &Path) -> io::Result<()> {
     let staging = staging_dir(pgdata);
+    // pg_basebackup copies the primary's lock file too; moved into place it would replace the file
+    // this entrypoint holds locked, and a second entrypoint could then lock the new one.
+    match fs::remove_file(staging.join(LOCK_NAME)) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
     let mut names: Vec<_> = fs::read_dir(&staging)?
         .map(|e| e.map(|e| e.file_name()))
         .collect::<Result<_, _>>()?;
@@ -230,6 +258,40 @@ mod tests {
             waldir.join("000000010000000000000042").exists(),
             "foreign WAL was deleted"
         );
+    }
+
+    #[test]
+    fn a_lock_file_that_is_a_link_is_refused_and_its_target_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("precious");
+        fs::write(&target, "x").unwrap();
+        let pgdata = dir.path().join("pgdata");
+        fs::create_dir(&pgdata).unwrap();
+        std::os::unix::fs::symlink(&target, pgdata.join(LOCK_NAME)).unwrap();
+        assert!(DataDirLock::try_acquire(&pgdata, None).is_err());
+        fs::remove_file(pgdata.join(LOCK_NAME)).unwrap();
+        fs::hard_link(&target, pgdata.join(LOCK_NAME)).unwrap();
+        let error = DataDirLock::try_acquire(&pgdata, None)
+            .err()
+            .expect("refused");
+        assert!(error.to_string().contains("not a plain file"), "{error}");
+        assert_eq!(fs::read_to_string(&target).unwrap(), "x");
+    }
+
+    #[test]
+    fn a_copied_lock_file_is_not_moved_over_the_held_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let staging = staging_dir(dir.path());
+        fs::create_dir(&staging).unwrap();
+        let held = DataDirLock::try_acquire(dir.path(), None).unwrap().unwrap();
+        touch(&staging.join(LOCK_NAME));
+        touch(&staging.join("PG_VERSION"));
+        commit(dir.path()).unwrap();
+        // Still the held file: a second lock attempt conflicts.
+        assert!(DataDirLock::try_acquire(dir.path(), None)
+            .unwrap()
+            .is_none());
+        drop(held);
     }
 
     #[test]

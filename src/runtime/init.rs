@@ -23,7 +23,6 @@ use super::log;
 use super::reaper::{ChildOutcome, SuperviseError, Supervisor};
 use super::replication::{self, PrimarySetup};
 use super::session::{quiet_command, Session, TempServer, WorkDir};
-use super::signals::SignalAction;
 
 /// Why initialisation did not complete.
 #[derive(Debug)]
@@ -101,6 +100,7 @@ pub fn initialise(supervisor: &mut Supervisor, request: &InitRequest<'_>) -> Res
     let mut session = Session {
         supervisor,
         interrupted: None,
+        stop_timeout: config.stop_timeout,
     };
 
     log::info(&format!(
@@ -320,23 +320,14 @@ impl Session<'_> {
                 .arg(script)
                 .stdout(Stdio::from(write_end));
             // Dropping the command closes our copy of the write end, so psql sees the end of input.
-            self.supervisor
-                .spawn(&mut decompress, false)
-                .map_err(InitError::Spawn)?
+            self.spawn(&mut decompress)?
         };
         psql.stdin(Stdio::from(read_end));
         let psql_result = self.run(step, psql);
         // The command keeps its copy of the read end: close it, or a decompressor still writing
         // after psql stopped early (ON_ERROR_STOP) would block on a full pipe forever.
         psql.stdin(Stdio::null());
-        let interrupted = &mut self.interrupted;
-        let outcome = self
-            .supervisor
-            .wait_for(pid, &mut |signal| {
-                interrupted.get_or_insert(signal);
-                SignalAction::Forward(Signal::SIGTERM)
-            })
-            .map_err(InitError::Spawn)?;
+        let outcome = self.wait_child(pid)?;
         psql_result?;
         if !outcome.success() {
             return Err(InitError::Step {

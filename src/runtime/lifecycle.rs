@@ -24,7 +24,7 @@ use super::replication::Role;
 use super::signals::{self, SignalAction};
 use super::{exec, log, ports, preflight, replica};
 use crate::entrypoint::{self, PlanError};
-use crate::environment::Environment;
+use crate::environment::{Environment, Uses};
 use crate::plan::{self, Plan};
 use crate::tuning::WalLevel;
 
@@ -113,8 +113,10 @@ fn live(
     // From here on the entrypoint changes things.
     log::plan(&plan);
     supervisor.adopt_orphans().map_err(StartError::Supervise)?;
-    hand_over_directories(supervisor, &checked)?;
+    create_directories(&checked.config)?;
+    // Before the walk touches anything in PGDATA: a second container on the same volume stops here.
     let _lock = lock_data_directory(&checked)?;
+    hand_over_directories(supervisor, &checked)?;
     super::refresh_version_info(&plan);
     drop_privileges(&checked)?;
     let state = inspect_locked(&checked)?;
@@ -170,28 +172,27 @@ pub fn check_everything(
     env: &Environment,
     user_args: &[String],
 ) -> Result<Checks, StartError> {
-    let mut problems = env.problems.clone();
-    let mut planned_for_minimum = false;
-    let mut plan = match &env.tuning {
-        None => None,
-        Some(tuning) => match entrypoint::prepare(supervisor, tuning, user_args) {
-            Ok((plan, None)) => Some(plan),
-            Ok((plan, Some(too_little))) => {
-                problems.push(too_little.to_string());
-                planned_for_minimum = true;
-                Some(plan)
-            }
-            Err(PlanError::Stopped(signal)) => {
-                return Err(StartError::Stopped {
-                    signal,
-                    phase: "running the pgsodium key script",
-                })
-            }
-            Err(error) => {
-                problems.extend(error.to_string().lines().map(str::to_string));
-                None
-            }
-        },
+    let mut problems = env.problems_for(Uses::Everything);
+    // With an unusable tuning variable (defaults stand in) or too little memory (planned for the
+    // minimum), the plan still serves the checks below but is not what the user asked for.
+    let mut stand_in_plan = !env.tuning_usable;
+    let mut plan = match entrypoint::prepare(supervisor, &env.tuning, user_args) {
+        Ok((plan, None)) => Some(plan),
+        Ok((plan, Some(too_little))) => {
+            problems.push(too_little.to_string());
+            stand_in_plan = true;
+            Some(plan)
+        }
+        Err(PlanError::Stopped(signal)) => {
+            return Err(StartError::Stopped {
+                signal,
+                phase: "running the pgsodium key script",
+            })
+        }
+        Err(error) => {
+            problems.extend(error.to_string().lines().map(str::to_string));
+            None
+        }
     };
     let mut config = env.runtime.clone();
     if let Some(dir) = plan::command_line_data_directory(user_args) {
@@ -242,7 +243,7 @@ pub fn check_everything(
     };
     Ok(Checks {
         // A plan made for the minimum memory served the checks; it is not what the user asked for.
-        plan: plan.filter(|_| !planned_for_minimum),
+        plan: plan.filter(|_| !stand_in_plan),
         checked,
         problems,
         port_in_use,
@@ -277,7 +278,23 @@ fn check_state(config: &RuntimeConfig, role: &Role, state: &DataDirState) -> Res
     }
 }
 
-/// Creates `PGDATA` (and the WAL directory) for the service user, giving them what is not yet theirs.
+/// Creates `PGDATA` and the WAL directory when they do not exist yet (nothing else: the lock comes
+/// first).
+fn create_directories(config: &RuntimeConfig) -> Result<(), StartError> {
+    for dir in std::iter::once(&config.pgdata).chain(&config.waldir) {
+        std::fs::create_dir_all(dir).map_err(|source| {
+            StartError::Privileges(PrivilegeError::Directory {
+                path: dir.clone(),
+                action: "create",
+                source,
+            })
+        })?;
+    }
+    Ok(())
+}
+
+/// Gives `PGDATA` (and the WAL directory) to the service user with mode 0700: what is not yet theirs
+/// is handed over.
 fn hand_over_directories(supervisor: &mut Supervisor, checked: &Checked) -> Result<(), StartError> {
     let config = &checked.config;
     let user = checked.service_user.as_ref();
@@ -398,7 +415,9 @@ fn run_server(
         ProcessMode::Exec => false,
     };
     if !supervise {
-        supervisor.restore_signal_mask();
+        // The mask stays blocked across the exec: the postmaster sets its own as soon as its handlers
+        // are in place, so a stop (or a SIGHUP) that arrives in between waits for it instead of
+        // killing us or, as PID 1, being dropped.
         return Ok(exec::exec_postgres(&plan.args));
     }
     let mut command = Command::new("postgres");
@@ -476,7 +495,7 @@ impl Shutdown {
     fn on_signal(&mut self, received: Signal) -> SignalAction {
         let action = signals::postgres_action(self.mode, received);
         let (message, forwarded) = match action {
-            SignalAction::Forward(sent) => {
+            SignalAction::Forward(sent) | SignalAction::ForwardToGroup(sent) => {
                 let strength = signals::shutdown_strength(sent);
                 let current = self.step.map_or(0, |(s, _)| signals::shutdown_strength(s));
                 if strength > current {

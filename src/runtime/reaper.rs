@@ -212,6 +212,9 @@ impl Supervisor {
             // (alive or a zombie) and cannot have been reused by another process.
             match on_signal(received) {
                 SignalAction::Forward(forwarded) => self.send(pid, forwarded)?,
+                SignalAction::ForwardToGroup(forwarded) => {
+                    self.send(Pid::from_raw(-pid.as_raw()), forwarded)?
+                }
                 SignalAction::Ignore => {}
             }
             return Ok(Waited::Signalled);
@@ -226,36 +229,44 @@ impl Supervisor {
         limit: Duration,
     ) -> Result<Limited, SuperviseError> {
         let pid = self.spawn(command, true)?;
+        let group = Pid::from_raw(-pid.as_raw());
         let deadline = Instant::now() + limit;
         let mut stopped = None;
-        let ended = loop {
-            let waited = self.wait_for_until(pid, Some(deadline), &mut |signal| {
-                if STOP.contains(&signal) {
-                    stopped.get_or_insert(signal);
-                    SignalAction::Forward(Signal::SIGKILL)
-                } else {
-                    SignalAction::Ignore
-                }
-            })?;
-            match waited {
-                Waited::Signalled => continue,
-                Waited::Exited(outcome) => break Some(outcome),
-                Waited::TimedOut => break None,
+        let mut on_signal = |signal| {
+            if STOP.contains(&signal) {
+                stopped.get_or_insert(signal);
+                SignalAction::ForwardToGroup(Signal::SIGKILL)
+            } else {
+                SignalAction::Ignore
             }
         };
-        // The group too: whatever the script started must not outlive it.
-        let _ = kill(Pid::from_raw(-pid.as_raw()), Signal::SIGKILL);
-        let timed_out = ended.is_none();
-        if timed_out {
-            self.wait_for(pid, &mut |_| SignalAction::Ignore)?;
-        }
+        let mut ended = None;
+        let mut killed = false;
+        let result = loop {
+            match self.wait_for_until(pid, (!killed).then_some(deadline), &mut on_signal) {
+                Ok(Waited::Exited(outcome)) => {
+                    ended = Some(outcome);
+                    break Ok(());
+                }
+                Ok(Waited::Signalled) => {}
+                // Out of time: kill it, then reap it (a stop meanwhile is still recorded).
+                Ok(Waited::TimedOut) => {
+                    let _ = kill(group, Signal::SIGKILL);
+                    killed = true;
+                }
+                Err(error) => break Err(error),
+            }
+        };
+        // The group in every case: whatever the script started must not outlive it.
+        let _ = kill(group, Signal::SIGKILL);
+        result?;
         if let Some(signal) = stopped {
             self.note_stop(signal);
             return Ok(Limited::Stopped(signal));
         }
-        Ok(match ended {
-            Some(outcome) => Limited::Exited(outcome),
-            None => Limited::TimedOut,
+        Ok(match (ended, killed) {
+            (Some(outcome), false) => Limited::Exited(outcome),
+            _ => Limited::TimedOut,
         })
     }
 
@@ -284,16 +295,10 @@ impl Supervisor {
         }
     }
 
-    /// Puts the signal mask back as it was before `install`: used before exec-ing PostgreSQL in place
-    /// (exec mode), since a program inherits the mask across exec. SIGCHLD stays at its default
-    /// disposition, which is what any program expects.
+    /// Puts the signal mask back as it was before `install`: used before running a command that is
+    /// not the container's life (a tool, or a program passed through), since a program inherits the
+    /// mask across exec. SIGCHLD stays at its default disposition, which is what any program expects.
     pub fn release(self) {
-        self.restore_signal_mask();
-    }
-
-    /// [`Supervisor::release`] for a caller that only borrows the supervisor (the exec of PostgreSQL
-    /// in place, which never returns on success).
-    pub fn restore_signal_mask(&self) {
         // SIG_SETMASK with a mask the kernel gave us cannot fail (EINVAL is only for a bad `how`).
         let _ = self.previous_mask.thread_set_mask();
     }

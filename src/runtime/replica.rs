@@ -35,6 +35,7 @@ pub fn bootstrap(
     let mut session = Session {
         supervisor,
         interrupted: None,
+        stop_timeout: config.stop_timeout,
     };
     log::info(&format!(
         "[INIT] bootstrapping a replica of {}:{} into {} (slot {}, user {})",

@@ -8,15 +8,16 @@ use std::fs;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use nix::sys::signal::Signal;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 
 use super::contract::SECRET_VARIABLES;
 use super::init::{io_error, InitError, InitRequest};
 use super::log;
-use super::reaper::{ChildOutcome, Supervisor};
-use super::signals::SignalAction;
+use super::reaper::{ChildOutcome, Supervisor, Waited};
+use super::signals::{SignalAction, STOP};
 
 /// A private directory for the temporary server's socket and the password file, removed on drop.
 pub(super) struct WorkDir {
@@ -70,6 +71,9 @@ pub(super) struct TempServer {
 pub(super) struct Session<'s> {
     pub(super) supervisor: &'s mut Supervisor,
     pub(super) interrupted: Option<Signal>,
+    /// How long a child may take to end after a stop before its process group is killed
+    /// (`AZA_STOP_TIMEOUT`).
+    pub(super) stop_timeout: Duration,
 }
 
 impl Session<'_> {
@@ -98,25 +102,63 @@ impl Session<'_> {
 
     /// Runs one child to completion and returns how it ended; only an interruption is an error.
     pub(super) fn run_status(&mut self, command: &mut Command) -> Result<ChildOutcome, InitError> {
-        let pid = self
-            .supervisor
-            .spawn(command, false)
-            .map_err(InitError::Spawn)?;
-        let interrupted = &mut self.interrupted;
-        let outcome = self
-            .supervisor
-            .wait_for(pid, &mut |signal| match signal {
-                Signal::SIGTERM | Signal::SIGINT | Signal::SIGQUIT => {
-                    interrupted.get_or_insert(signal);
-                    SignalAction::Forward(Signal::SIGTERM)
-                }
-                _ => SignalAction::Ignore,
-            })
-            .map_err(InitError::Spawn)?;
+        let pid = self.spawn(command)?;
+        let outcome = self.wait_child(pid)?;
         if let Some(signal) = self.interrupted {
             return Err(InitError::Interrupted(signal));
         }
         Ok(outcome)
+    }
+
+    /// Starts a child in a process group of its own, so that a stop reaches what it started too.
+    pub(super) fn spawn(&mut self, command: &mut Command) -> Result<Pid, InitError> {
+        self.supervisor
+            .spawn(command, true)
+            .map_err(InitError::Spawn)
+    }
+
+    /// Waits for a child of this session. A stop signal (SIGTERM, SIGINT, SIGQUIT) marks the whole
+    /// initialisation as interrupted and sends SIGTERM to the child's process group; a group still
+    /// there `stop_timeout` later is killed. Other signals are ignored while initialising.
+    pub(super) fn wait_child(&mut self, pid: Pid) -> Result<ChildOutcome, InitError> {
+        let mut deadline = None;
+        loop {
+            let interrupted = &mut self.interrupted;
+            let waited = self
+                .supervisor
+                .wait_for_until(pid, deadline, &mut |signal| {
+                    if STOP.contains(&signal) {
+                        interrupted.get_or_insert(signal);
+                        SignalAction::ForwardToGroup(Signal::SIGTERM)
+                    } else {
+                        SignalAction::Ignore
+                    }
+                })
+                .map_err(InitError::Spawn)?;
+            match waited {
+                Waited::Exited(outcome) => {
+                    if self.interrupted.is_some() {
+                        // What the child started goes with it.
+                        let _ = kill(Pid::from_raw(-pid.as_raw()), Signal::SIGKILL);
+                    }
+                    return Ok(outcome);
+                }
+                Waited::Signalled => {
+                    if self.interrupted.is_some() && deadline.is_none() {
+                        deadline = Some(Instant::now() + self.stop_timeout);
+                    }
+                }
+                Waited::TimedOut => {
+                    log::warning(&format!(
+                        "a child of the initialisation did not end within {} s of the stop \
+                         (AZA_STOP_TIMEOUT); killing its process group",
+                        self.stop_timeout.as_secs()
+                    ));
+                    let _ = kill(Pid::from_raw(-pid.as_raw()), Signal::SIGKILL);
+                    deadline = None;
+                }
+            }
+        }
     }
 
     /// Starts the temporary server, runs `body`, and stops the server again whatever happened.
@@ -140,12 +182,18 @@ impl Session<'_> {
         let result = started.and_then(|()| body(self, server));
 
         if server.running {
-            // Stop it even after an interruption: a second signal must not leave it running.
+            // Stop it even after an interruption: a second signal must not leave it running. After
+            // one, immediately: the staging directory is thrown away anyway.
             let interrupted = self.interrupted.take();
+            let mode = if interrupted.is_some() {
+                "immediate"
+            } else {
+                "fast"
+            };
             let mut stop = quiet_command("pg_ctl");
             stop.arg("-D")
                 .arg(&server.data)
-                .args(["-w", "-t", "3600", "-m", "fast", "stop"]);
+                .args(["-w", "-t", "3600", "-m", mode, "stop"]);
             let stopped = self.run("stopping the temporary server", &mut stop);
             self.interrupted = self.interrupted.or(interrupted);
             server.running = stopped.is_err();

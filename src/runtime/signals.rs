@@ -30,6 +30,8 @@ pub const STOP: [Signal; 3] = [Signal::SIGTERM, Signal::SIGINT, Signal::SIGQUIT]
 pub enum SignalAction {
     /// Send this signal to the supervised child.
     Forward(Signal),
+    /// Send this signal to the child's process group (a child spawned in a group of its own).
+    ForwardToGroup(Signal),
     /// Drop it.
     Ignore,
 }

@@ -9,7 +9,7 @@
 
 use std::io::Write;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 use nix::errno::Errno;
@@ -48,7 +48,15 @@ pub fn fill_closed_standard_descriptors() {
     }
 }
 
-/// Writes one log line (a newline is added) without blocking when the stream is a full pipe.
+/// Opens the non-blocking twins of stdout and stderr now: later (after the privileges are dropped
+/// the process is no longer dumpable) `/proc/self/fd` would refuse to open them.
+pub fn prepare() {
+    let _ = nonblocking(Stream::Out);
+}
+
+/// Writes one log line (a newline is added) without blocking when the stream is a full pipe. A line
+/// longer than the pipe's atomic size (4 KiB) can be cut where the pipe filled up; the next line then
+/// starts on a fresh line.
 pub fn write_line(stream: Stream, line: &str) {
     let mut bytes = Vec::with_capacity(line.len() + 1);
     let lost = DROPPED.swap(0, Ordering::Relaxed);
@@ -57,6 +65,9 @@ pub fn write_line(stream: Stream, line: &str) {
             format!("[POSTGRES] WARNING: {lost} log lines were dropped: the output was full\n")
                 .as_bytes(),
         );
+    }
+    if CUT.swap(false, Ordering::Relaxed) {
+        bytes.push(b'\n');
     }
     bytes.extend_from_slice(line.as_bytes());
     bytes.push(b'\n');
@@ -81,6 +92,8 @@ pub fn eprint(text: &str) {
 }
 
 static DROPPED: AtomicU64 = AtomicU64::new(0);
+/// Part of a line went out and the rest did not.
+static CUT: AtomicBool = AtomicBool::new(false);
 
 fn blocking_write(stream: Stream, bytes: &[u8]) -> bool {
     let result = match stream {
@@ -114,16 +127,23 @@ fn open_twin(stream: Stream) -> Option<OwnedFd> {
 
 /// Writes all of `bytes` unless the pipe is full or gone; false when anything was left unwritten.
 fn write_all(fd: BorrowedFd<'_>, mut bytes: &[u8]) -> bool {
+    let mut started = false;
     while !bytes.is_empty() {
         match nix::unistd::write(fd, bytes) {
-            Ok(0) => return false,
-            Ok(n) => bytes = &bytes[n..],
+            Ok(0) => break,
+            Ok(n) => {
+                bytes = &bytes[n..];
+                started = true;
+            }
             Err(Errno::EINTR) => continue,
             // EAGAIN: full; EPIPE: the reader has gone; anything else: nothing we can do.
-            Err(_) => return false,
+            Err(_) => break,
         }
     }
-    true
+    if !bytes.is_empty() && started {
+        CUT.store(true, Ordering::Relaxed);
+    }
+    bytes.is_empty()
 }
 
 #[cfg(test)]
