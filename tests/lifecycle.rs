@@ -47,6 +47,38 @@ fn assert_stopped_by_sigterm(pg: &Instance, status: ExitStatus, phase: &str) {
     );
 }
 
+/// The pid a test's script wrote into `path`, once it has.
+fn wait_for_pid_file(path: &Path, what: &str, limit: Duration) -> i32 {
+    let deadline = Instant::now() + timeout(limit);
+    loop {
+        if let Some(pid) = fs::read_to_string(path)
+            .ok()
+            .and_then(|text| text.trim().parse::<i32>().ok())
+        {
+            return pid;
+        }
+        assert!(Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn sigterm(child: &Child) {
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .expect("signal the entrypoint");
+}
+
+/// `pid` no longer runs (a zombie still has a stat file, so its state is looked at).
+fn assert_gone(pid: i32, what: &str) {
+    let state = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    assert!(
+        state.is_empty() || state.contains(") Z"),
+        "{what} still runs: {state}"
+    );
+}
+
 /// Waits for a child that is not in an [`Instance`], killing it on time-out.
 fn wait_child(child: &mut Child, limit: Duration) -> ExitStatus {
     let deadline = Instant::now() + timeout(limit);
@@ -164,23 +196,10 @@ fn a_stop_while_the_pgsodium_key_script_runs_kills_it_and_ends_the_start() {
     .stderr(Stdio::piped())
     .spawn()
     .expect("run the entrypoint");
-    let deadline = Instant::now() + timeout(Duration::from_secs(10));
-    let script_pid = loop {
-        if let Some(pid) = fs::read_to_string(&marker)
-            .ok()
-            .and_then(|text| text.trim().parse::<i32>().ok())
-        {
-            break pid;
-        }
-        assert!(Instant::now() < deadline, "the key script never ran");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let script_pid =
+        wait_for_pid_file(&marker, "the key script never ran", Duration::from_secs(10));
     let started = Instant::now();
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .expect("signal the entrypoint");
+    sigterm(&child);
     let status = wait_child(&mut child, Duration::from_secs(5));
     let output = child.wait_with_output().expect("output");
     assert_eq!(status.code(), Some(143), "{}", describe(&output));
@@ -190,13 +209,8 @@ fn a_stop_while_the_pgsodium_key_script_runs_kills_it_and_ends_the_start() {
         "{}",
         describe(&output)
     );
-    // Killed with its process group, not left sleeping (a zombie would still have a stat file, so
-    // look at its state).
-    let state = fs::read_to_string(format!("/proc/{script_pid}/stat")).unwrap_or_default();
-    assert!(
-        state.is_empty() || state.contains(") Z"),
-        "the key script still runs: {state}"
-    );
+    // Killed with its process group, not left sleeping.
+    assert_gone(script_pid, "the key script");
     assert!(!pgdata.exists(), "nothing was written");
 }
 
@@ -469,23 +483,13 @@ fn a_stop_during_an_init_script_ends_what_the_script_started_even_when_it_ignore
         .stderr(Stdio::piped())
         .spawn()
         .expect("run the entrypoint");
-    let deadline = Instant::now() + timeout(Duration::from_secs(30));
-    let sleep_pid = loop {
-        if let Some(pid) = fs::read_to_string(&marker)
-            .ok()
-            .and_then(|text| text.trim().parse::<i32>().ok())
-        {
-            break pid;
-        }
-        assert!(Instant::now() < deadline, "the init script never ran");
-        std::thread::sleep(Duration::from_millis(20));
-    };
+    let sleep_pid = wait_for_pid_file(
+        &marker,
+        "the init script never ran",
+        Duration::from_secs(30),
+    );
     let started = Instant::now();
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(child.id() as i32),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .expect("signal the entrypoint");
+    sigterm(&child);
     let status = wait_child(&mut child, Duration::from_secs(15));
     let output = child.wait_with_output().expect("output");
     assert_eq!(status.code(), Some(143), "{}", describe(&output));
@@ -498,10 +502,6 @@ fn a_stop_during_an_init_script_ends_what_the_script_started_even_when_it_ignore
         "{}",
         describe(&output)
     );
-    let state = fs::read_to_string(format!("/proc/{sleep_pid}/stat")).unwrap_or_default();
-    assert!(
-        state.is_empty() || state.contains(") Z"),
-        "the script's background child survived: {state}"
-    );
+    assert_gone(sleep_pid, "the script's background child");
     assert!(!pg.is_initialised());
 }
