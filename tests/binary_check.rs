@@ -81,6 +81,14 @@ fn qemu_aarch64() -> PathBuf {
     );
 }
 
+fn free_port() -> u16 {
+    static PORT: std::sync::OnceLock<u16> = std::sync::OnceLock::new();
+    *PORT.get_or_init(|| {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("an ephemeral port");
+        listener.local_addr().expect("its address").port()
+    })
+}
+
 fn dry_run(runner: &mut Command, env: &[(&str, &str)]) -> Output {
     runner
         .args(["--dry-run", "--format", "json"])
@@ -88,6 +96,8 @@ fn dry_run(runner: &mut Command, env: &[(&str, &str)]) -> Output {
         // A first start needs a password, and the dry run checks what a start would (the test password
         // of tests/support, listed in tests/secrets.txt).
         .env("POSTGRES_PASSWORD", "dry-run-only-p4ss")
+        // A port nobody listens on, so that both runs see the same (5432 may be taken here).
+        .env("PGPORT", free_port().to_string())
         .envs(env.iter().copied())
         .output()
         .expect("run the entrypoint")

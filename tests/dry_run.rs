@@ -203,6 +203,7 @@ fn dry_run_in_namespace_with_cgroup_fixture(fixture: &Path) -> serde_json::Value
         .env("PATH", fake_image_path())
         .env("AZA_IMAGE_CATALOG", NO_IMAGE_CATALOG)
         .env("POSTGRES_PASSWORD", support::DRY_RUN_PASSWORD)
+        .env("PGPORT", support::server::free_port().to_string())
         .output()
         .expect("unshare (util-linux) must be installed");
     assert!(output.status.success(), "{}", describe(&output));
@@ -306,6 +307,7 @@ fn detects_a_real_cgroup_v1_memory_and_cpu_limit() {
         .env("PATH", fake_image_path())
         .env("AZA_IMAGE_CATALOG", NO_IMAGE_CATALOG)
         .env("POSTGRES_PASSWORD", support::DRY_RUN_PASSWORD)
+        .env("PGPORT", support::server::free_port().to_string())
         .output()
         .unwrap();
     assert!(output.status.success(), "{}", describe(&output));
@@ -370,6 +372,7 @@ fn dry_run_with_dev_shm(size: &str, vars: &[(&str, &str)]) -> serde_json::Value 
         .env("PATH", fake_image_path())
         .env("AZA_IMAGE_CATALOG", NO_IMAGE_CATALOG)
         .env("POSTGRES_PASSWORD", support::DRY_RUN_PASSWORD)
+        .env("PGPORT", support::server::free_port().to_string())
         .envs(vars.iter().copied())
         .output()
         .expect("unshare (util-linux) must be installed");

@@ -26,6 +26,11 @@ pub fn entrypoint_command(vars: &[(&str, &str)]) -> Command {
     if !chooses_authentication {
         command.env("POSTGRES_PASSWORD", DRY_RUN_PASSWORD);
     }
+    // The start's checks (and the dry run's warnings) include whether the port is free; 5432 may be
+    // anyone's on this machine (a container test publishing it, say).
+    if !vars.iter().any(|(name, _)| *name == "PGPORT") {
+        command.env("PGPORT", server::free_port().to_string());
+    }
     for (name, value) in vars {
         command.env(name, value);
     }
