@@ -1,7 +1,7 @@
 //! First-start initialisation: initdb, `pg_hba.conf`, a temporary socket-only server, the database,
 //! the init scripts, then the atomic commit (see [`super::datadir`]).
 //!
-//! Every child runs in a [`Session`] under the [`Supervisor`], so a stop signal during initialisation
+//! Every child runs in a `Session` (see `session`) under the [`Supervisor`], so a stop signal during initialisation
 //! stops the current step and the temporary server cleanly and the entrypoint exits 128 + the signal;
 //! the next start then finds the staging directory and initialises again from scratch.
 

@@ -1,7 +1,7 @@
-//! The children of one initialisation or replica bootstrap: a [`Session`] runs each under the
+//! The children of one initialisation or replica bootstrap: a `Session` runs each under the
 //! supervisor and turns a stop signal into an interruption of the whole initialisation; the temporary
 //! server (socket-only, on the staging directory) is started and always stopped again here; the
-//! [`WorkDir`] holds its socket and the password files and is removed on drop.
+//! `WorkDir` holds its socket and the password files and is removed on drop.
 
 use std::ffi::OsString;
 use std::fs;
