@@ -45,6 +45,7 @@ fn inputs(memory_mb: u64, cpus: u32, workload: Workload, storage: Storage) -> In
         storage,
         max_worker_processes: None,
         shm_mb: None,
+        wal_free_mb: None,
     }
 }
 
@@ -201,6 +202,7 @@ fn bench_plan(c: &mut Criterion) {
         cpus: 2,
         cpu_source: CpuSource::CgroupV2,
         shm_mb: None,
+        wal_free_mb: None,
         warnings: Vec::new(),
     };
     let defaults = config(&[]);

@@ -49,6 +49,7 @@ pub fn prepare(
     supervisor: &mut Supervisor,
     config: &Config,
     postgres_args: &[String],
+    initdb_waldir: Option<&Path>,
 ) -> Result<(Plan, Option<TooLittleMemory>), PlanError> {
     let config = config.clone();
     // Read once here: the plan carries it to the preflight, the log and version-info.
@@ -79,6 +80,8 @@ pub fn prepare(
 
     let data_directory =
         plan::command_line_data_directory(postgres_args).unwrap_or_else(|| config.pgdata.clone());
+    resources.wal_free_mb =
+        detect::filesystem_free_mb(&wal_volume(Path::new(&data_directory), initdb_waldir));
     let mut warnings = Vec::new();
     let alter_system = read_alter_system(Path::new(&data_directory), &mut warnings);
     let pgsodium = if config
@@ -102,6 +105,16 @@ pub fn prepare(
     });
     plan.warnings.extend(warnings);
     Ok((plan, too_little))
+}
+
+/// Where `pg_wal` is (or will be): the cluster's own `pg_wal` (a link to another volume is
+/// followed), else the directory a first start gives initdb (`POSTGRES_INITDB_WALDIR`), else `PGDATA`.
+fn wal_volume(data_directory: &Path, initdb_waldir: Option<&Path>) -> PathBuf {
+    let own = data_directory.join("pg_wal");
+    if own.exists() {
+        return own;
+    }
+    initdb_waldir.map_or_else(|| data_directory.to_path_buf(), Path::to_path_buf)
 }
 
 /// Settings made with `ALTER SYSTEM`. A missing file is normal (first start); an unreadable one is

@@ -21,7 +21,7 @@ pub mod config_file;
 pub mod setting;
 
 pub use arguments::{command_line_data_directory, command_line_settings, normalise_name};
-use computed::{budget_messages, computed_settings, shm_messages};
+use computed::{budget_messages, computed_settings, shm_messages, wal_volume_messages};
 pub use config_file::parse_auto_conf;
 pub use setting::{Override, OverrideSource, Setting};
 
@@ -83,6 +83,7 @@ pub fn build(inputs: &PlanInputs<'_>) -> Plan {
         storage,
         max_worker_processes: config.max_worker_processes,
         shm_mb: resources.shm_mb,
+        wal_free_mb: resources.wal_free_mb,
     });
     let mut warnings = resources.warnings.clone();
     let mut notices = Vec::new();
@@ -100,6 +101,7 @@ pub fn build(inputs: &PlanInputs<'_>) -> Plan {
 
     budget_messages(&tuning, &mut warnings, &mut notices);
     shm_messages(&tuning, &mut warnings);
+    wal_volume_messages(&tuning, &mut warnings);
 
     let mut libraries = config.shared_preload_libraries.0.clone();
     let wants_pgsodium = libraries.iter().any(|lib| lib == "pgsodium");

@@ -248,6 +248,7 @@ pub fn json(plan: &Plan) -> String {
             "workload": plan.workload.0.as_str(),
             "storage": plan.storage.0.as_str(),
             "shm_mb": r.shm_mb,
+            "wal_free_mb": r.wal_free_mb,
             "image_catalog": {
                 "path": plan.image.path.display().to_string(),
                 "present": plan.image.catalog.is_some(),

@@ -18,6 +18,9 @@ pub struct Resources {
     pub cpu_source: CpuSource,
     /// Size of `/dev/shm` in MiB, when known (filled in by the caller after [`resolve`]).
     pub shm_mb: Option<u64>,
+    /// Free space on the volume that holds (or will hold) `pg_wal`, in MiB, when known (filled in by
+    /// the caller after [`resolve`]).
+    pub wal_free_mb: Option<u64>,
     pub warnings: Vec<String>,
 }
 
@@ -105,6 +108,7 @@ pub fn resolve(
         cpus,
         cpu_source: detected_cpus.source,
         shm_mb: None,
+        wal_free_mb: None,
         warnings,
     })
 }

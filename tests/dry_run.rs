@@ -317,7 +317,11 @@ fn detects_a_real_cgroup_v1_memory_and_cpu_limit() {
     assert_eq!(doc["inputs"]["cpus"], 1);
     assert_eq!(doc["inputs"]["cpu_source"], "cgroup-v1");
     assert_eq!(doc["settings"]["shared_buffers"], "192MB");
-    assert_eq!(doc["warnings"].as_array().unwrap().len(), 0, "{doc}");
+    assert_eq!(
+        support::warnings_apart_from_the_disk(&doc).len(),
+        0,
+        "{doc}"
+    );
 }
 
 /// The dry run reads no secret, so none can show: every format, with every password variable set,
@@ -381,6 +385,49 @@ fn dry_run_with_dev_shm(size: &str, vars: &[(&str, &str)]) -> serde_json::Value 
 }
 
 #[test]
+fn a_small_wal_volume_lowers_the_wal_sizes_and_says_so() {
+    require_root("the WAL volume test (mount namespace, tmpfs)");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let volume = dir.path().to_str().expect("UTF-8 path").to_string();
+    // A 2 GB volume for PGDATA (tmpfs takes no memory until written): a quarter of it is 512 MB,
+    // below the web workload's 4096 MB.
+    let dry_run = |format: &str| {
+        let script = r#"mount -t tmpfs -o size=2g tmpfs "$1" && exec "$2" --dry-run --format "$3""#;
+        Command::new("unshare")
+            .args(["--mount", "sh", "-c", script, "sh", &volume])
+            .arg(entrypoint())
+            .arg(format)
+            .env_clear()
+            .env("PATH", fake_image_path())
+            .env("AZA_IMAGE_CATALOG", NO_IMAGE_CATALOG)
+            .env("POSTGRES_PASSWORD", support::DRY_RUN_PASSWORD)
+            .env("PGPORT", support::server::free_port().to_string())
+            .env("POSTGRES_MEMORY", "2g")
+            .env("PGDATA", format!("{volume}/pgdata"))
+            .output()
+            .expect("unshare (util-linux) must be installed")
+    };
+    let output = dry_run("json");
+    assert!(output.status.success(), "{}", describe(&output));
+    let doc = json(&output);
+    assert_eq!(doc["inputs"]["wal_free_mb"], 2048, "{doc}");
+    assert_eq!(doc["settings"]["max_wal_size"], "512MB", "{doc}");
+    assert_eq!(doc["settings"]["min_wal_size"], "128MB", "{doc}");
+    let warnings = doc["warnings"].to_string();
+    assert!(
+        warnings.contains("the WAL volume has 2048 MB free: max_wal_size is 512 MB instead of the workload's 4096 MB"),
+        "{warnings}"
+    );
+    let table = dry_run("table");
+    assert!(
+        text(&table.stdout)
+            .contains("lowered to a quarter of the WAL volume's free space (2048 MB"),
+        "the reason is in the table: {}",
+        describe(&table)
+    );
+}
+
+#[test]
 fn a_small_dev_shm_is_detected_and_parallel_query_adapts() {
     let dw = [
         ("POSTGRES_MEMORY", "64g"),
@@ -406,7 +453,11 @@ fn a_small_dev_shm_is_detected_and_parallel_query_adapts() {
     let doc = dry_run_with_dev_shm("32m", &[("POSTGRES_MEMORY", "4g"), ("POSTGRES_CPUS", "2")]);
     assert!(doc["settings"].get("dynamic_shared_memory_type").is_none());
     assert_eq!(doc["settings"]["max_parallel_workers"], "2");
-    assert_eq!(doc["warnings"].as_array().unwrap().len(), 0, "{doc}");
+    assert_eq!(
+        support::warnings_apart_from_the_disk(&doc).len(),
+        0,
+        "{doc}"
+    );
 }
 
 #[test]
@@ -521,7 +572,11 @@ fn the_image_catalog_chooses_the_default_preload_list_and_the_dry_run_says_so() 
             .any(|a| a == "output_plugin_libraries=pgoutput,test_decoding,wal2json"),
         "one -c value: {doc}"
     );
-    assert_eq!(doc["warnings"].as_array().unwrap().len(), 0, "{doc}");
+    assert_eq!(
+        support::warnings_apart_from_the_disk(&doc).len(),
+        0,
+        "{doc}"
+    );
 
     let output = entrypoint_command(&vars).arg("--dry-run").output().unwrap();
     assert!(output.status.success(), "{}", describe(&output));

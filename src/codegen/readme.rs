@@ -40,6 +40,7 @@ pub fn render_tuning_table() -> String {
             storage: Storage::Ssd,
             max_worker_processes: None,
             shm_mb: None,
+            wal_free_mb: None,
         });
         out.push_str(&format!(
             "| {} | {} | {} | {} | {} | {} |\n",

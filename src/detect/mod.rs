@@ -21,6 +21,17 @@ pub fn detect_shm_mb(root: &std::path::Path) -> Option<u64> {
     (bytes > 0).then_some(bytes / (1024 * 1024))
 }
 
+/// The free space (for an unprivileged user: `statvfs`'s available blocks) in MiB on the filesystem
+/// that holds `path`, or on that of its nearest existing ancestor when `path` does not exist yet
+/// (a first start's `PGDATA`); `None` when it cannot be read.
+pub fn filesystem_free_mb(path: &std::path::Path) -> Option<u64> {
+    let existing = path.ancestors().find(|p| p.exists())?;
+    let stat = nix::sys::statvfs::statvfs(existing).ok()?;
+    #[allow(clippy::useless_conversion)]
+    let bytes = u64::from(stat.blocks_available()).saturating_mul(u64::from(stat.fragment_size()));
+    Some(bytes / (1024 * 1024))
+}
+
 #[cfg(test)]
 mod shm_tests {
     use super::detect_shm_mb;

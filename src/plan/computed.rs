@@ -178,16 +178,19 @@ pub(super) fn computed_settings(
         mb(t.wal_buffers_mb),
         "3% of shared_buffers, 1..16 MB".to_string(),
     );
-    add(
-        "min_wal_size",
-        mb(t.min_wal_size_mb),
-        format!("{workload} workload"),
-    );
-    add(
-        "max_wal_size",
-        mb(t.max_wal_size_mb),
-        format!("{workload} workload"),
-    );
+    let (min_wal_reason, max_wal_reason) = match t.wal_capped {
+        None => (format!("{workload} workload"), format!("{workload} workload")),
+        Some((free, _)) => (
+            "a quarter of max_wal_size, which the WAL volume lowered".to_string(),
+            format!(
+                "{workload} workload, lowered to a quarter of the WAL volume's free space ({free} MB, \
+                 at least {} MB)",
+                tuning::MAX_WAL_SIZE_FLOOR_MB
+            ),
+        ),
+    };
+    add("min_wal_size", mb(t.min_wal_size_mb), min_wal_reason);
+    add("max_wal_size", mb(t.max_wal_size_mb), max_wal_reason);
     add(
         "random_page_cost",
         t.random_page_cost.to_string(),
@@ -331,6 +334,17 @@ pub(super) fn budget_messages(t: &Tuning, warnings: &mut Vec<String>, notices: &
 const SHM_HOWTO: &str =
     "raise it with docker run --shm-size=1g, compose shm_size: 1g, or in Kubernetes \
      an emptyDir volume with medium: Memory mounted at /dev/shm";
+
+/// A WAL volume too small for the workload's WAL sizes is worth a warning: checkpoints come sooner.
+pub(super) fn wal_volume_messages(t: &Tuning, warnings: &mut Vec<String>) {
+    if let Some((free, wanted)) = t.wal_capped {
+        warnings.push(format!(
+            "the WAL volume has {free} MB free: max_wal_size is {} MB instead of the workload's {wanted} MB, \
+             so checkpoints come sooner; give pg_wal more space (or POSTGRES_INITDB_WALDIR a volume of its own)",
+            t.max_wal_size_mb
+        ));
+    }
+}
 
 pub(super) fn shm_messages(t: &Tuning, warnings: &mut Vec<String>) {
     match t.shm {

@@ -15,6 +15,7 @@ fn resources(memory_mb: u64, cpus: u32) -> Resources {
         cpus,
         cpu_source: CpuSource::CgroupV2,
         shm_mb: None,
+        wal_free_mb: None,
         warnings: Vec::new(),
     }
 }

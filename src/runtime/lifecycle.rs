@@ -176,7 +176,8 @@ pub fn check_everything(
     // With an unusable tuning variable (defaults stand in) or too little memory (planned for the
     // minimum), the plan still serves the checks below but is not what the user asked for.
     let mut stand_in_plan = !env.tuning_usable;
-    let mut plan = match entrypoint::prepare(supervisor, &env.tuning, user_args) {
+    let waldir = env.runtime.waldir.as_deref();
+    let mut plan = match entrypoint::prepare(supervisor, &env.tuning, user_args, waldir) {
         Ok((plan, None)) => Some(plan),
         Ok((plan, Some(too_little))) => {
             problems.push(too_little.to_string());

@@ -62,6 +62,9 @@ pub struct Inputs {
     pub max_worker_processes: Option<i64>,
     /// Size of `/dev/shm` in MiB, when it could be read (`statvfs`); `None` leaves parallelism alone.
     pub shm_mb: Option<u64>,
+    /// Free space in MiB on the volume that holds `pg_wal`, when it could be read (`statvfs`);
+    /// `None` leaves the WAL sizes alone.
+    pub wal_free_mb: Option<u64>,
 }
 
 /// The computed settings, as numbers. [`crate::plan`] turns them into GUC strings.
@@ -88,6 +91,8 @@ pub struct Tuning {
     pub budget: Budget,
     /// What the size of `/dev/shm` made of parallel query.
     pub shm: ShmDecision,
+    /// `Some((free MB, workload's max_wal_size))` when the WAL volume's free space lowered the WAL sizes.
+    pub wal_capped: Option<(u64, u64)>,
 }
 
 /// Computes every tuned setting. Total over its whole input domain: no panics, no overflow
@@ -101,7 +106,7 @@ pub fn compute(inputs: &Inputs) -> Tuning {
     let shared_buffers_mb = shared_buffers_mb(ram);
     let (max_parallel_workers, max_parallel_workers_per_gather, max_parallel_maintenance_workers) =
         parallel_workers(cpus);
-    let wal = workload.wal_size_mb();
+    let (wal, wal_capped) = wal_sizes_mb(workload, inputs.wal_free_mb);
 
     let formulas = Tuning {
         shared_buffers_mb,
@@ -123,6 +128,7 @@ pub fn compute(inputs: &Inputs) -> Tuning {
         default_statistics_target: workload.default_statistics_target(),
         budget: Budget::EMPTY,
         shm: ShmDecision::Unknown,
+        wal_capped,
     };
     let fitted = budget::fit(ram, formulas);
     let mut adapted = shm::adapt(inputs.shm_mb, fitted);
@@ -224,6 +230,39 @@ pub fn parallel_workers(cpus: u32) -> (u32, u32, u32) {
     } else {
         (cpus, 1, 1)
     }
+}
+
+/// At most this share of the WAL volume's free space goes to `max_wal_size`: WAL can outgrow
+/// `max_wal_size` (a burst, a slow archive, a replication slot), and a full WAL volume stops the server.
+pub const WAL_SHARE_OF_FREE_SPACE_DIVISOR: u64 = 4;
+/// `max_wal_size` never goes below this (eight 16 MB segments), however full the volume.
+pub const MAX_WAL_SIZE_FLOOR_MB: u64 = 128;
+/// PostgreSQL requires `min_wal_size` of at least two segments.
+pub const MIN_WAL_SIZE_FLOOR_MB: u64 = 32;
+
+/// `((min_wal_size, max_wal_size), capped)`: the workload's sizes, lowered to a quarter of the WAL
+/// volume's free space when that is smaller (`min_wal_size` then a quarter of `max_wal_size`). The
+/// lowered size is a power of two, like the workload's, so that it does not change with every
+/// megabyte written between two starts.
+pub fn wal_sizes_mb(
+    workload: Workload,
+    wal_free_mb: Option<u64>,
+) -> ((u64, u64), Option<(u64, u64)>) {
+    let (min_wal, max_wal) = workload.wal_size_mb();
+    let Some(free) = wal_free_mb else {
+        return ((min_wal, max_wal), None);
+    };
+    let quarter = free / WAL_SHARE_OF_FREE_SPACE_DIVISOR;
+    if quarter >= max_wal {
+        return ((min_wal, max_wal), None);
+    }
+    // The largest power of two within the quarter (never below the floor).
+    let room = match quarter {
+        0 => MAX_WAL_SIZE_FLOOR_MB,
+        q => (1u64 << (63 - q.leading_zeros())).max(MAX_WAL_SIZE_FLOOR_MB),
+    };
+    let min_capped = min_wal.min(room / 4).max(MIN_WAL_SIZE_FLOOR_MB);
+    ((min_capped, room), Some((free, max_wal)))
 }
 
 /// 3% of shared buffers within 1..16 MB; 15 MB is rounded up to the 16 MB WAL segment size.

@@ -12,6 +12,7 @@ fn inputs(memory_mb: u64, workload: Workload) -> Inputs {
         storage: Storage::Ssd,
         max_worker_processes: None,
         shm_mb: None,
+        wal_free_mb: None,
     }
 }
 
@@ -217,6 +218,7 @@ fn every_workload_and_storage_combination() {
                 storage,
                 max_worker_processes: None,
                 shm_mb: None,
+                wal_free_mb: None,
             });
             let (rpc, eio, mio) = match storage {
                 Storage::Ssd => ("1.1", 200, 20),
@@ -318,6 +320,7 @@ fn dev_shm_decisions() {
             storage: Storage::Ssd,
             max_worker_processes: None,
             shm_mb,
+            wal_free_mb: None,
         })
     };
     assert_eq!(at(None).work_mem_mb, 54);
@@ -374,7 +377,7 @@ proptest! {
         storage in any_storage(),
         user_workers in prop::option::of(any::<i64>()),
     ) {
-        let t = compute(&Inputs { memory_mb, cpus, workload, storage, max_worker_processes: user_workers, shm_mb: None });
+        let t = compute(&Inputs { memory_mb, cpus, workload, storage, max_worker_processes: user_workers, shm_mb: None, wal_free_mb: None });
         prop_assert!(t.shared_buffers_mb <= memory_mb / 4);
         prop_assert!((SHARED_BUFFERS_MIN_MB..=SHARED_BUFFERS_CAP_MB).contains(&t.shared_buffers_mb));
         prop_assert!(t.work_mem_mb >= 1);
@@ -439,7 +442,7 @@ proptest! {
         workload in any_workload(),
         shm_mb in 0u64..100_000,
     ) {
-        let base = Inputs { memory_mb, cpus, workload, storage: Storage::Ssd, max_worker_processes: None, shm_mb: None };
+        let base = Inputs { memory_mb, cpus, workload, storage: Storage::Ssd, max_worker_processes: None, shm_mb: None, wal_free_mb: None };
         let free = compute(&base);
         let t = compute(&Inputs { shm_mb: Some(shm_mb), ..base });
         prop_assert!(t.max_parallel_workers <= free.max_parallel_workers);
@@ -460,7 +463,48 @@ proptest! {
         shm_mb in prop::option::of(any::<u64>()),
     ) {
         // Callers validate first, but the core must not panic or overflow on anything.
-        let t = compute(&Inputs { memory_mb, cpus, workload, storage, max_worker_processes: user_workers, shm_mb });
+        let t = compute(&Inputs { memory_mb, cpus, workload, storage, max_worker_processes: user_workers, shm_mb, wal_free_mb: None });
         prop_assert!(t.shared_buffers_mb <= SHARED_BUFFERS_CAP_MB);
+    }
+}
+
+#[test]
+fn the_wal_volume_bounds_the_wal_sizes_in_powers_of_two() {
+    use super::wal_sizes_mb;
+    // Plenty of room, or unknown: the workload's sizes.
+    assert_eq!(wal_sizes_mb(Workload::Dw, None), ((4096, 16384), None));
+    assert_eq!(
+        wal_sizes_mb(Workload::Dw, Some(65536)),
+        ((4096, 16384), None)
+    );
+    // 10 GB free: a quarter is 2560 MB, so 2048 MB, and min_wal_size a quarter of that.
+    assert_eq!(
+        wal_sizes_mb(Workload::Dw, Some(10_240)),
+        ((512, 2048), Some((10_240, 16384)))
+    );
+    assert_eq!(
+        wal_sizes_mb(Workload::Web, Some(10_240)),
+        ((512, 2048), Some((10_240, 4096)))
+    );
+    // A few MB more or less free does not move it.
+    assert_eq!(wal_sizes_mb(Workload::Web, Some(10_300)).0, (512, 2048));
+    assert_eq!(wal_sizes_mb(Workload::Web, Some(9_000)).0, (512, 2048));
+    // A nearly full volume: the floors.
+    assert_eq!(wal_sizes_mb(Workload::Oltp, Some(100)).0, (32, 128));
+    assert_eq!(wal_sizes_mb(Workload::Oltp, Some(0)).0, (32, 128));
+}
+
+proptest::proptest! {
+    #[test]
+    fn more_free_wal_space_never_lowers_the_wal_sizes(
+        free in 0u64..200_000,
+        more in 0u64..200_000,
+        workload in proptest::sample::select(vec![Workload::Web, Workload::Oltp, Workload::Dw, Workload::Mixed]),
+    ) {
+        let (small, _) = super::wal_sizes_mb(workload, Some(free));
+        let (large, _) = super::wal_sizes_mb(workload, Some(free + more));
+        proptest::prop_assert!(large.0 >= small.0 && large.1 >= small.1);
+        proptest::prop_assert!(small.0 < small.1);
+        proptest::prop_assert!(small.0 >= super::MIN_WAL_SIZE_FLOOR_MB);
     }
 }

@@ -40,6 +40,21 @@ pub fn entrypoint_command(vars: &[(&str, &str)]) -> Command {
 /// The password [`entrypoint_command`] sets; listed in tests/secrets.txt like every test password.
 pub const DRY_RUN_PASSWORD: &str = "dry-run-only-p4ss";
 
+/// A dry run's warnings, without the one about the WAL volume's free space: that is this machine's
+/// disk, not something the test chose (the WAL sizes themselves are tested on a tmpfs of known size).
+pub fn warnings_apart_from_the_disk(doc: &serde_json::Value) -> Vec<String> {
+    doc["warnings"]
+        .as_array()
+        .map(|all| {
+            all.iter()
+                .filter_map(|w| w.as_str())
+                .filter(|w| !w.starts_with("the WAL volume has"))
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// A catalog path that does not exist: "not running in a built image".
 pub const NO_IMAGE_CATALOG: &str = "/nonexistent/aza-pg/image-catalog.json";
 

@@ -60,6 +60,7 @@ fn plan_for(vars: &[(&str, &str)], args: &[&str], auto_conf: &str, image: &Catal
         cpus: 2,
         cpu_source: CpuSource::Manual,
         shm_mb: None,
+        wal_free_mb: None,
         warnings: Vec::new(),
     };
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
