@@ -237,6 +237,7 @@ fn bench_plan(c: &mut Criterion) {
                 alter_system: &[],
                 pgsodium: &Pgsodium::NotRequested,
                 image: &no_catalog,
+                delivery: plan::Delivery::File,
             }))
         })
     });
@@ -249,6 +250,7 @@ fn bench_plan(c: &mut Criterion) {
                 alter_system: &alter_system,
                 pgsodium: &Pgsodium::NotRequested,
                 image: &no_catalog,
+                delivery: plan::Delivery::File,
             }))
         })
     });

@@ -15,7 +15,7 @@ use nix::fcntl::OFlag;
 use crate::config::Config;
 use crate::detect;
 use crate::image_catalog::{self, CatalogError};
-use crate::plan::{self, Pgsodium, Plan, PlanInputs};
+use crate::plan::{self, tuning_file, Delivery, Pgsodium, Plan, PlanInputs};
 use crate::resources::{self, TooLittleMemory};
 use crate::runtime::reaper::{Limited, Supervisor};
 
@@ -95,6 +95,7 @@ pub fn prepare(
         Pgsodium::NotRequested
     };
 
+    let delivery = delivery(postgres_args, &mut warnings);
     let mut plan = plan::build(&PlanInputs {
         resources: &resources,
         config: &config,
@@ -102,9 +103,37 @@ pub fn prepare(
         alter_system: &alter_system,
         pgsodium: &pgsodium,
         image: &image,
+        delivery,
     });
     plan.warnings.extend(warnings);
     Ok((plan, too_little))
+}
+
+/// The tuned settings go in the tuning file, which the start makes `PGDATA/postgresql.conf` include;
+/// with a `config_file` of the user's own, only when that file includes it (the entrypoint does not
+/// edit a file it does not own), else on the command line, with a warning saying how to switch.
+fn delivery(postgres_args: &[String], warnings: &mut Vec<String>) -> Delivery {
+    let own = plan::command_line_settings(postgres_args)
+        .into_iter()
+        .rev()
+        .find(|(name, _)| name == "config_file");
+    let Some((_, file)) = own else {
+        return Delivery::File;
+    };
+    let included = std::fs::read_to_string(&file)
+        .map(|text| tuning_file::includes(&text))
+        .unwrap_or(false);
+    if included {
+        return Delivery::File;
+    }
+    warnings.push(format!(
+        "config_file={file} does not include {}: the tuned settings are passed as -c options, which \
+         neither that file nor ALTER SYSTEM can change; add `{}` (with the data directory's path) as its \
+         first line to make them the lowest-precedence defaults",
+        tuning_file::FILE_NAME,
+        tuning_file::INCLUDE_LINE,
+    ));
+    Delivery::CommandLine
 }
 
 /// Where `pg_wal` is (or will be): the cluster's own `pg_wal` (a link to another volume is

@@ -2,13 +2,15 @@
 //!
 //! Pure: the caller supplies the resources, the configuration, the user's arguments and the contents
 //! of `postgresql.auto.conf`. A setting given on the command line (`-c name=value`, `--name=value`,
-//! `-B`, `-N`, `-S`, `-h`, `-i`) or with `ALTER SYSTEM` is never overridden: the computed flag is
-//! dropped and the plan records what won. PostgreSQL itself ranks the command line above
-//! `postgresql.auto.conf`, so when both set a value the command line is reported as the winner.
+//! `-B`, `-N`, `-S`, `-h`, `-i`) or with `ALTER SYSTEM` is never overridden: the plan records what won.
+//! The computed settings reach the server through [`tuning_file`], the lowest of PostgreSQL's own
+//! sources, or (when the configuration file in use does not include it) as `-c` options, from which
+//! the user's are then left out. PostgreSQL ranks the command line above `postgresql.auto.conf`, so
+//! when both set a value the command line is reported as the winner.
 //!
 //! The parts: [`setting`] (a typed setting with its reason and who overrode it), `computed` (the
-//! tuning in PostgreSQL's terms, with reasons), [`arguments`] (postgres' own command line) and
-//! [`config_file`] (the `postgresql.auto.conf` grammar).
+//! tuning in PostgreSQL's terms, with reasons), [`tuning_file`] (the settings as an included file),
+//! [`arguments`] (postgres' own command line) and [`config_file`] (the `postgresql.auto.conf` grammar).
 
 use crate::config::{Config, Origin, DEFAULT_SOCKET_DIR};
 use crate::image_catalog::CatalogFile;
@@ -19,6 +21,7 @@ pub mod arguments;
 mod computed;
 pub mod config_file;
 pub mod setting;
+pub mod tuning_file;
 
 pub use arguments::{command_line_data_directory, command_line_settings, normalise_name};
 use computed::{budget_messages, computed_settings, shm_messages, wal_volume_messages};
@@ -42,14 +45,29 @@ pub struct Plan {
     pub tuning: Tuning,
     pub wal_level: WalLevel,
     pub settings: Vec<Setting>,
-    /// The argv that follows `postgres`: the user's arguments, then the computed `-c` flags.
+    /// The argv that follows `postgres` when the settings go on the command line: the user's
+    /// arguments, then the computed `-c` flags.
     pub args: Vec<String>,
+    /// The user's own arguments: the whole argv when the settings go in the tuning file.
+    pub user_args: Vec<String>,
+    /// How the tuned settings reach the server.
+    pub delivery: Delivery,
     pub warnings: Vec<String>,
     pub notices: Vec<String>,
     /// What the image has (or that there is no catalog), for the preflight and version-info.
     pub image: CatalogFile,
     /// Where the preload list came from (before any command-line or `ALTER SYSTEM` override).
     pub preload_origin: Origin,
+}
+
+/// How the tuned settings reach the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// In `PGDATA/aza-tuning.conf`, which `postgresql.conf` includes first (a start makes it so).
+    File,
+    /// As `-c` options: the configuration file in use (a `config_file` of the user's own) does not
+    /// include the tuning file, so nothing else would apply them.
+    CommandLine,
 }
 
 /// The inputs of [`build`].
@@ -63,6 +81,8 @@ pub struct PlanInputs<'a> {
     pub pgsodium: &'a Pgsodium,
     /// The image catalog, read once by the shell.
     pub image: &'a CatalogFile,
+    /// Decided by the shell, which reads the configuration file in use.
+    pub delivery: Delivery,
 }
 
 /// Builds the plan. Total: never fails, every input has already been validated.
@@ -74,6 +94,7 @@ pub fn build(inputs: &PlanInputs<'_>) -> Plan {
         alter_system,
         pgsodium,
         image,
+        ref delivery,
     } = *inputs;
     let (workload, storage, wal_level) = (config.workload.0, config.storage.0, config.wal_level.0);
     let tuning = tuning::compute(&Inputs {
@@ -149,6 +170,8 @@ pub fn build(inputs: &PlanInputs<'_>) -> Plan {
         wal_level,
         settings,
         args,
+        user_args: user_args.to_vec(),
+        delivery: delivery.clone(),
         warnings,
         notices,
         image: image.clone(),
@@ -217,6 +240,14 @@ pub fn preload_source(origin: Origin, image: &CatalogFile) -> String {
 }
 
 impl Plan {
+    /// The argv that follows `postgres` as a start passes it.
+    pub fn server_args(&self) -> &[String] {
+        match self.delivery {
+            Delivery::File => &self.user_args,
+            Delivery::CommandLine => &self.args,
+        }
+    }
+
     /// Who set `shared_preload_libraries` instead of the entrypoint, if anyone.
     pub fn preload_override(&self) -> Option<&Override> {
         self.settings

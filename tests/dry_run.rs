@@ -43,8 +43,10 @@ fn json_preview_reports_inputs_settings_and_argv() {
         .iter()
         .map(|v| v.as_str().unwrap())
         .collect();
-    assert_eq!(&args[..3], ["-c", "work_mem=8MB", "-c"]);
-    assert!(args.contains(&"shared_buffers=1024MB"));
+    // The tuned settings go in aza-tuning.conf, which postgresql.conf includes first: the server's
+    // argv is the user's own.
+    assert_eq!(args, ["-c", "work_mem=8MB"]);
+    assert_eq!(doc["settings_in"], "aza-tuning.conf");
 }
 
 #[test]
@@ -58,7 +60,10 @@ fn every_format_renders_the_same_plan() {
         text(&output.stdout)
     };
     let args = run("args");
-    assert!(args.lines().any(|l| l == "shared_buffers=512MB"), "{args}");
+    assert_eq!(
+        args, "",
+        "no argv of the user's, and the settings are in the file"
+    );
     let conf = run("conf");
     assert!(
         conf.lines()
@@ -564,13 +569,16 @@ fn the_image_catalog_chooses_the_default_preload_list_and_the_dry_run_says_so() 
         doc["settings"]["output_plugin_libraries"],
         "pgoutput,test_decoding,wal2json"
     );
+    let conf = entrypoint_command(&vars)
+        .args(["--dry-run", "--format", "conf"])
+        .output()
+        .unwrap();
     assert!(
-        doc["args"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|a| a == "output_plugin_libraries=pgoutput,test_decoding,wal2json"),
-        "one -c value: {doc}"
+        text(&conf.stdout)
+            .lines()
+            .any(|l| l.starts_with("output_plugin_libraries = 'pgoutput,test_decoding,wal2json'")),
+        "one line, one quoted list: {}",
+        describe(&conf)
     );
     assert_eq!(
         support::warnings_apart_from_the_disk(&doc).len(),

@@ -838,3 +838,106 @@ fn refused_as_second_entrypoint(pg: &Instance) {
         "{stderr}"
     );
 }
+
+/// Polls `SHOW name` until it is `expected`.
+fn wait_for_setting(pg: &Instance, name: &str, expected: &str) {
+    let deadline = Instant::now() + timeout(Duration::from_secs(10));
+    loop {
+        let shown = pg.psql(&format!("SHOW {name}")).unwrap();
+        if shown == expected {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name} is {shown}, expected {expected}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn tuned_settings_are_the_lowest_precedence_so_alter_system_and_a_reload_change_them_live() {
+    let mut pg = Instance::new();
+    pg.start();
+    pg.wait_ready();
+    let tuned = pg.dry_run()["settings"]["work_mem"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        pg.psql("SELECT source FROM pg_settings WHERE name = 'work_mem'")
+            .unwrap(),
+        "configuration file",
+        "from aza-tuning.conf, not the command line"
+    );
+    let conf = fs::read_to_string(pg.pgdata.join("aza-tuning.conf")).unwrap();
+    assert!(conf.contains(&format!("work_mem = '{tuned}'")), "{conf}");
+    // ALTER SYSTEM and a reload act at once, without a restart.
+    pg.psql("ALTER SYSTEM SET work_mem = '77MB'").unwrap();
+    pg.psql("SELECT pg_reload_conf()").unwrap();
+    wait_for_setting(&pg, "work_mem", "77MB");
+    // So does a line of postgresql.conf, which comes after the include.
+    pg.psql("ALTER SYSTEM RESET work_mem").unwrap();
+    let mut conf = fs::OpenOptions::new()
+        .append(true)
+        .open(pg.pgdata.join("postgresql.conf"))
+        .unwrap();
+    writeln!(conf, "work_mem = 5MB").unwrap();
+    pg.psql("SELECT pg_reload_conf()").unwrap();
+    wait_for_setting(&pg, "work_mem", "5MB");
+    pg.stop();
+}
+
+#[test]
+fn a_cluster_tuned_with_command_line_options_by_an_earlier_version_is_moved_to_the_file() {
+    let mut pg = Instance::new();
+    // A cluster as initdb leaves it, without the include: what an earlier version made.
+    fs::create_dir_all(&pg.pgdata).unwrap();
+    let postgres = nix::unistd::User::from_name("postgres")
+        .unwrap()
+        .expect("postgres user");
+    nix::unistd::chown(&pg.pgdata, Some(postgres.uid), Some(postgres.gid)).unwrap();
+    let initdb = Command::new("setpriv")
+        .args(["--reuid=postgres", "--regid=postgres", "--clear-groups"])
+        .arg(support::server::postgres_bin().join("initdb"))
+        .arg("-D")
+        .arg(&pg.pgdata)
+        .arg("--auth=trust")
+        .output()
+        .unwrap();
+    assert!(initdb.status.success(), "{}", support::describe(&initdb));
+    pg.set_env("POSTGRES_HOST_AUTH_METHOD", "trust");
+    let before = fs::read_to_string(pg.pgdata.join("postgresql.conf")).unwrap();
+    assert!(
+        before.contains("\nmax_connections = 100"),
+        "initdb's line is active"
+    );
+    pg.start();
+    let deadline = Instant::now() + timeout(Duration::from_secs(30));
+    while pg.psql_as("postgres", "", "postgres", "SELECT 1").is_err() {
+        assert!(Instant::now() < deadline, "not ready\n{}", pg.log_tail());
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let after = fs::read_to_string(pg.pgdata.join("postgresql.conf")).unwrap();
+    assert!(after.starts_with("# aza-pg:"), "the include comes first");
+    assert!(
+        after.contains("\n#max_connections = 100"),
+        "initdb's line is commented out"
+    );
+    let planned = pg.dry_run()["settings"]["max_connections"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        pg.psql_as("postgres", "", "postgres", "SHOW max_connections")
+            .unwrap(),
+        planned
+    );
+    assert!(
+        pg.log_text()
+            .contains("postgresql.conf now includes aza-tuning.conf first"),
+        "{}",
+        pg.log_tail()
+    );
+    pg.stop();
+}

@@ -53,6 +53,7 @@ fn plan_in_image(
         alter_system: &alter,
         pgsodium: &pgsodium,
         image,
+        delivery: Delivery::CommandLine,
     })
 }
 
@@ -524,6 +525,7 @@ fn plan_with_shm(memory_mb: u64, cpus: u32, shm_mb: Option<u64>, vars: &[(&str, 
         alter_system: &[],
         pgsodium: &Pgsodium::NotRequested,
         image: &no_catalog(),
+        delivery: Delivery::CommandLine,
     })
 }
 

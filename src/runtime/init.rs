@@ -84,6 +84,9 @@ pub struct InitRequest<'a> {
     /// The PostgreSQL arguments of the real start (user's plus tuned); the temporary server gets the
     /// same, made socket-only.
     pub server_args: &'a [String],
+    /// The plan, when its settings go in the tuning file: the new cluster gets it before the
+    /// temporary server starts, so init scripts see the tuned server (its preload libraries too).
+    pub settings_file: Option<&'a crate::plan::Plan>,
     pub port: u16,
     /// `--locale=...` to pass to initdb, or `None` when the user chose one in `POSTGRES_INITDB_ARGS`.
     pub locale: Option<String>,
@@ -110,6 +113,10 @@ pub fn initialise(supervisor: &mut Supervisor, request: &InitRequest<'_>) -> Res
     session.run_initdb(request, &staging, &work)?;
     append_hba(&staging, &replication::primary_hba_rules(request.primary))?;
     append_host_rule(&staging, &config.host_auth_method)?;
+    if let Some(plan) = request.settings_file {
+        super::settings_file::install(&staging, plan)
+            .map_err(io_error("write the tuned settings into the new cluster"))?;
+    }
 
     let mut server = TempServer {
         data: staging.clone(),

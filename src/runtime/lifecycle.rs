@@ -9,7 +9,7 @@
 //! untouched or re-initialisable (see [`super::datadir`]).
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
@@ -21,11 +21,12 @@ use super::init::{self, InitError, InitRequest};
 use super::privileges::{self, PrivilegeError, ServiceUser, Walk};
 use super::reaper::{self, SuperviseError, Supervisor, Waited};
 use super::replication::Role;
+use super::settings_file::{self, Included};
 use super::signals::{self, SignalAction};
 use super::{exec, log, ports, preflight, replica};
 use crate::entrypoint::{self, PlanError};
 use crate::environment::{Environment, Uses};
-use crate::plan::{self, Plan};
+use crate::plan::{self, tuning_file, Delivery, Plan};
 use crate::tuning::WalLevel;
 
 /// Why the container did not (or no longer) run PostgreSQL. Printed once, by [`run`].
@@ -122,7 +123,8 @@ fn live(
     let state = inspect_locked(&checked)?;
     ensure_cluster(supervisor, &checked, &plan, &state)?;
     stop_point(supervisor, "initialising")?;
-    run_server(supervisor, &checked.config, &plan)
+    let server_args = deliver_settings(&plan, &checked.config.pgdata);
+    run_server(supervisor, &checked.config, &server_args)
 }
 
 /// Ends the life here when a stop signal has arrived.
@@ -386,7 +388,8 @@ fn ensure_cluster(
         Role::Primary(setup) => {
             let request = InitRequest {
                 config,
-                server_args: &plan.args,
+                server_args: plan.server_args(),
+                settings_file: (plan.delivery == Delivery::File).then_some(plan),
                 port: checked.port,
                 // Asked only now: it runs `locale -a`, which a start that initialises nothing (and
                 // the dry run) need not pay for.
@@ -401,11 +404,39 @@ fn ensure_cluster(
     }
 }
 
+/// The server's argv: the user's arguments, with the tuned settings written into `aza-tuning.conf`
+/// (which `postgresql.conf` is made to include first); on the command line when the plan says so or
+/// the files cannot be written.
+fn deliver_settings(plan: &Plan, pgdata: &Path) -> Vec<String> {
+    if plan.delivery == Delivery::CommandLine {
+        return plan.args.clone();
+    }
+    match settings_file::install(pgdata, plan) {
+        Ok(Included::Already) => plan.user_args.clone(),
+        Ok(Included::Now) => {
+            log::info(&format!(
+                "[AUTO-CONFIG] postgresql.conf now includes {} first (lowest precedence); initdb's own \
+                 lines for tuned settings are commented out",
+                tuning_file::FILE_NAME
+            ));
+            plan.user_args.clone()
+        }
+        Err(e) => {
+            log::warning(&format!(
+                "cannot write the tuned settings into {} ({e}); passing them as -c options instead, which \
+                 neither postgresql.conf nor ALTER SYSTEM can change",
+                pgdata.display()
+            ));
+            plan.args.clone()
+        }
+    }
+}
+
 /// Runs the server: supervised as PID 1 (or `AZA_PROCESS_MODE=supervise`), else exec'd in place.
 fn run_server(
     supervisor: &mut Supervisor,
     config: &RuntimeConfig,
-    plan: &Plan,
+    server_args: &[String],
 ) -> Result<ExitCode, StartError> {
     for secret in SECRET_VARIABLES {
         std::env::remove_var(secret);
@@ -419,10 +450,10 @@ fn run_server(
         // The mask stays blocked across the exec: the postmaster sets its own as soon as its handlers
         // are in place, so a stop (or a SIGHUP) that arrives in between waits for it instead of
         // killing us or, as PID 1, being dropped.
-        return Ok(exec::exec_postgres(&plan.args));
+        return Ok(exec::exec_postgres(server_args));
     }
     let mut command = Command::new("postgres");
-    command.args(&plan.args);
+    command.args(server_args);
     let pid = supervisor
         .spawn(&mut command, true)
         .map_err(StartError::Supervise)?;

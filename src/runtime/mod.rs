@@ -17,6 +17,7 @@ pub mod reaper;
 pub mod replica;
 pub mod replication;
 pub mod session;
+pub mod settings_file;
 pub mod signals;
 pub mod stdio;
 

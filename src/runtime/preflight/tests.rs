@@ -71,6 +71,7 @@ fn plan_for(vars: &[(&str, &str)], args: &[&str], auto_conf: &str, image: &Catal
         alter_system: &plan::parse_auto_conf(auto_conf),
         pgsodium: &Pgsodium::NotRequested,
         image,
+        delivery: plan::Delivery::CommandLine,
     })
 }
 
