@@ -95,12 +95,30 @@ pub fn prepare(
         Pgsodium::NotRequested
     };
 
-    let delivery = delivery(postgres_args, &mut warnings);
+    let own_config_file = plan::command_line_settings(postgres_args)
+        .into_iter()
+        .rev()
+        .find(|(name, _)| name == "config_file")
+        .map(|(_, file)| PathBuf::from(file));
+    let config_path = own_config_file
+        .clone()
+        .unwrap_or_else(|| Path::new(&data_directory).join("postgresql.conf"));
+    let config_text = read_optional(&config_path, &mut warnings);
+    let delivery = delivery(
+        own_config_file.as_deref(),
+        config_text.as_deref(),
+        &mut warnings,
+    );
+    let config_file = config_text
+        .as_deref()
+        .map(plan::parse_user_conf)
+        .unwrap_or_default();
     let mut plan = plan::build(&PlanInputs {
         resources: &resources,
         config: &config,
         user_args: postgres_args,
         alter_system: &alter_system,
+        config_file: &config_file,
         pgsodium: &pgsodium,
         image: &image,
         delivery,
@@ -112,20 +130,14 @@ pub fn prepare(
 /// The tuned settings go in the tuning file, which the start makes `PGDATA/postgresql.conf` include;
 /// with a `config_file` of the user's own, only when that file includes it (the entrypoint does not
 /// edit a file it does not own), else on the command line, with a warning saying how to switch.
-fn delivery(postgres_args: &[String], warnings: &mut Vec<String>) -> Delivery {
-    let own = plan::command_line_settings(postgres_args)
-        .into_iter()
-        .rev()
-        .find(|(name, _)| name == "config_file");
-    let Some((_, file)) = own else {
+fn delivery(own_file: Option<&Path>, text: Option<&str>, warnings: &mut Vec<String>) -> Delivery {
+    let Some(own_file) = own_file else {
         return Delivery::File;
     };
-    let included = std::fs::read_to_string(&file)
-        .map(|text| tuning_file::includes(&text))
-        .unwrap_or(false);
-    if included {
+    if text.is_some_and(tuning_file::includes) {
         return Delivery::File;
     }
+    let file = own_file.display();
     warnings.push(format!(
         "config_file={file} does not include {}: the tuned settings are passed as -c options, which \
          neither that file nor ALTER SYSTEM can change; add `{}` (with the data directory's path) as its \
@@ -144,6 +156,22 @@ fn wal_volume(data_directory: &Path, initdb_waldir: Option<&Path>) -> PathBuf {
         return own;
     }
     initdb_waldir.map_or_else(|| data_directory.to_path_buf(), Path::to_path_buf)
+}
+
+/// A configuration file's text: `None` when there is none yet (a first start); unreadable is a
+/// warning, as PostgreSQL will then complain itself.
+fn read_optional(path: &Path, warnings: &mut Vec<String>) -> Option<String> {
+    match std::fs::read(path) {
+        Ok(bytes) => Some(String::from_utf8_lossy(&bytes).into_owned()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => {
+            warnings.push(format!(
+                "cannot read {} ({e}); its settings are not shown as the user's",
+                path.display()
+            ));
+            None
+        }
+    }
 }
 
 /// Settings made with `ALTER SYSTEM`. A missing file is normal (first start); an unreadable one is

@@ -25,7 +25,7 @@ pub mod tuning_file;
 
 pub use arguments::{command_line_data_directory, command_line_settings, normalise_name};
 use computed::{budget_messages, computed_settings, shm_messages, wal_volume_messages};
-pub use config_file::parse_auto_conf;
+pub use config_file::{parse_auto_conf, parse_user_conf};
 pub use setting::{Override, OverrideSource, Setting};
 
 /// What the pgsodium key script check found (only done when pgsodium is in the preload list).
@@ -78,6 +78,8 @@ pub struct PlanInputs<'a> {
     pub user_args: &'a [String],
     /// `name = value` pairs from `postgresql.auto.conf`.
     pub alter_system: &'a [(String, String)],
+    /// The user's own lines of the configuration file in use (see [`config_file::parse_user_conf`]).
+    pub config_file: &'a [(String, String)],
     pub pgsodium: &'a Pgsodium,
     /// The image catalog, read once by the shell.
     pub image: &'a CatalogFile,
@@ -92,6 +94,7 @@ pub fn build(inputs: &PlanInputs<'_>) -> Plan {
         config,
         user_args,
         alter_system,
+        config_file,
         pgsodium,
         image,
         ref delivery,
@@ -142,7 +145,12 @@ pub fn build(inputs: &PlanInputs<'_>) -> Plan {
     }
 
     let from_command_line = command_line_settings(user_args);
-    let socket_dir = socket_directory(&from_command_line, alter_system);
+    let user = UserSettings {
+        command_line: &from_command_line,
+        alter_system,
+        config_file,
+    };
+    let socket_dir = socket_directory(&user);
     if libraries.iter().any(|lib| lib == "pg_cron") && socket_dir.0.is_empty() {
         warnings.push(
             "unix_socket_directories is empty, so pg_cron's jobs connect to localhost over TCP, where \
@@ -153,7 +161,7 @@ pub fn build(inputs: &PlanInputs<'_>) -> Plan {
     }
     let mut settings = computed_settings(inputs, &tuning, &libraries, &socket_dir, wants_pgsodium);
     for setting in &mut settings {
-        setting.overridden_by = set_by_user(setting.name, &from_command_line, alter_system);
+        setting.overridden_by = user.set(setting.name);
     }
 
     let mut args: Vec<String> = user_args.to_vec();
@@ -179,39 +187,38 @@ pub fn build(inputs: &PlanInputs<'_>) -> Plan {
     }
 }
 
-/// The value a user gave `name`, and where: the command line outranks `ALTER SYSTEM`, as in
-/// PostgreSQL, and the last occurrence in each wins.
-fn set_by_user(
-    name: &str,
-    from_command_line: &[(String, String)],
-    alter_system: &[(String, String)],
-) -> Option<Override> {
-    let by_command_line = from_command_line.iter().rev().find(|(n, _)| n == name);
-    let by_alter_system = || {
-        alter_system
-            .iter()
-            .rev()
-            .find(|(n, _)| normalise_name(n) == name)
-    };
-    match by_command_line {
-        Some((_, value)) => Some(Override {
-            source: OverrideSource::CommandLine,
-            value: value.clone(),
-        }),
-        None => by_alter_system().map(|(_, value)| Override {
-            source: OverrideSource::AlterSystem,
-            value: value.clone(),
-        }),
+/// What the user set themselves, by source.
+struct UserSettings<'a> {
+    command_line: &'a [(String, String)],
+    alter_system: &'a [(String, String)],
+    config_file: &'a [(String, String)],
+}
+
+impl UserSettings<'_> {
+    /// The value a user gave `name`, and where, in PostgreSQL's order of precedence: the command
+    /// line, then `ALTER SYSTEM`, then the configuration file; the last occurrence in each wins.
+    fn set(&self, name: &str) -> Option<Override> {
+        let last = |pairs: &[(String, String)]| {
+            pairs
+                .iter()
+                .rev()
+                .find(|(n, _)| normalise_name(n) == name)
+                .map(|(_, value)| value.clone())
+        };
+        [
+            (OverrideSource::CommandLine, self.command_line),
+            (OverrideSource::AlterSystem, self.alter_system),
+            (OverrideSource::ConfigFile, self.config_file),
+        ]
+        .into_iter()
+        .find_map(|(source, pairs)| last(pairs).map(|value| Override { source, value }))
     }
 }
 
 /// The first of `unix_socket_directories` - where local clients such as pg_cron's jobs connect - and
 /// who chose it: the command line (`-k`, `-c`), `ALTER SYSTEM`, or the image's default.
-fn socket_directory(
-    from_command_line: &[(String, String)],
-    alter_system: &[(String, String)],
-) -> (String, &'static str) {
-    match set_by_user("unix_socket_directories", from_command_line, alter_system) {
+fn socket_directory(user: &UserSettings<'_>) -> (String, &'static str) {
+    match user.set("unix_socket_directories") {
         Some(chosen) => (
             chosen
                 .value
@@ -224,6 +231,7 @@ fn socket_directory(
             match chosen.source {
                 OverrideSource::CommandLine => "the command line's",
                 OverrideSource::AlterSystem => "ALTER SYSTEM's",
+                OverrideSource::ConfigFile => "postgresql.conf's",
             },
         ),
         None => (DEFAULT_SOCKET_DIR.to_string(), "the image's"),

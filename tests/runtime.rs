@@ -885,6 +885,26 @@ fn tuned_settings_are_the_lowest_precedence_so_alter_system_and_a_reload_change_
     writeln!(conf, "work_mem = 5MB").unwrap();
     pg.psql("SELECT pg_reload_conf()").unwrap();
     wait_for_setting(&pg, "work_mem", "5MB");
+    // The dry run (and so the next start's log and file) says who set it.
+    let preview = pg.dry_run();
+    let by_file = preview["overridden"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["name"] == "work_mem")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(by_file["by"], "postgresql.conf", "{preview}");
+    assert_eq!(by_file["value"], "5MB", "{preview}");
+    pg.stop();
+    pg.start();
+    pg.wait_ready();
+    let file = fs::read_to_string(pg.pgdata.join("aza-tuning.conf")).unwrap();
+    assert!(
+        file.contains("# work_mem = ") && file.contains("set by postgresql.conf: 5MB"),
+        "{file}"
+    );
+    assert_eq!(pg.psql("SHOW work_mem").unwrap(), "5MB");
     pg.stop();
 }
 

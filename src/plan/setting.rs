@@ -5,6 +5,8 @@
 pub enum OverrideSource {
     CommandLine,
     AlterSystem,
+    /// A line of the configuration file in use (`postgresql.conf`, or the user's `config_file`).
+    ConfigFile,
 }
 
 impl OverrideSource {
@@ -12,6 +14,7 @@ impl OverrideSource {
         match self {
             OverrideSource::CommandLine => "command line",
             OverrideSource::AlterSystem => "ALTER SYSTEM",
+            OverrideSource::ConfigFile => "postgresql.conf",
         }
     }
 }

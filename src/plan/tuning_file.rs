@@ -83,7 +83,7 @@ pub fn adopt(text: &str) -> Option<String> {
 }
 
 /// `name = value` followed by nothing or by tabs and initdb's comment for that setting.
-fn is_initdb_line(line: &str) -> bool {
+pub(super) fn is_initdb_line(line: &str) -> bool {
     INITDB_LINES.iter().any(|(name, comment)| {
         let Some(rest) = line.strip_prefix(name).and_then(|r| r.strip_prefix(" = ")) else {
             return false;

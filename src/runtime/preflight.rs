@@ -58,6 +58,7 @@ pub enum Chooser {
     CompiledDefault(String),
     CommandLine,
     AlterSystem,
+    ConfigFile,
 }
 
 /// A preload list naming libraries this server does not have.
@@ -85,6 +86,7 @@ impl fmt::Display for PreloadRefusal {
             ),
             Chooser::CommandLine => "shared_preload_libraries on the command line".to_string(),
             Chooser::AlterSystem => "shared_preload_libraries set by ALTER SYSTEM".to_string(),
+            Chooser::ConfigFile => "shared_preload_libraries in postgresql.conf".to_string(),
         };
         let names: Vec<&str> = self.missing.iter().map(|(name, _)| name.as_str()).collect();
         let reasons = match self.missing.as_slice() {
@@ -111,6 +113,11 @@ impl fmt::Display for PreloadRefusal {
             (Chooser::CommandLine, _) => {
                 write!(f, "To start without {it}: -c shared_preload_libraries={list}")
             }
+            (Chooser::ConfigFile, _) => write!(
+                f,
+                "To start without {it}: -c shared_preload_libraries={list} (the command line wins over \
+                 postgresql.conf), then change that line of postgresql.conf"
+            ),
             (Chooser::AlterSystem, _) => write!(
                 f,
                 "To start without {it}: -c shared_preload_libraries={list} (the command line wins over \
@@ -171,6 +178,7 @@ pub fn judge(plan: &Plan, libraries: &[String], library_dir: &Path) -> Result<()
     let chooser = match (overridden, plan.preload_origin) {
         (Some(OverrideSource::CommandLine), _) => Chooser::CommandLine,
         (Some(OverrideSource::AlterSystem), _) => Chooser::AlterSystem,
+        (Some(OverrideSource::ConfigFile), _) => Chooser::ConfigFile,
         (None, Origin::Environment) => Chooser::Environment,
         (None, Origin::Image) => Chooser::ImageDefault(path),
         (None, Origin::Default) => Chooser::CompiledDefault(path),

@@ -69,6 +69,7 @@ fn plan_for(vars: &[(&str, &str)], args: &[&str], auto_conf: &str, image: &Catal
         config: &config,
         user_args: &args,
         alter_system: &plan::parse_auto_conf(auto_conf),
+        config_file: &[],
         pgsodium: &Pgsodium::NotRequested,
         image,
         delivery: plan::Delivery::CommandLine,
