@@ -46,6 +46,7 @@ fn inputs(memory_mb: u64, cpus: u32, workload: Workload, storage: Storage) -> In
         max_worker_processes: None,
         shm_mb: None,
         wal_free_mb: None,
+        pinned: Default::default(),
     }
 }
 

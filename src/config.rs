@@ -55,8 +55,9 @@ pub struct Config {
     pub max_worker_processes: Option<i64>,
     pub listen_addresses: (String, Origin),
     pub shared_preload_libraries: (Vec<String>, Origin),
-    /// The database `pg_cron` runs in: `POSTGRES_DB` (or `_FILE`), else `POSTGRES_USER` (or
-    /// `_FILE`), else `postgres` - the database the first start creates.
+    /// The database `pg_cron` runs in: `POSTGRES_DB`, else `POSTGRES_USER`, else `postgres` - the
+    /// database the first start creates; [`crate::environment::Environment`] replaces it with the
+    /// contract's reading, which knows their `*_FILE` forms.
     pub cron_database: String,
     pub pgdata: String,
 }
@@ -101,35 +102,19 @@ const MEMORY_FORMS: &str = "expected megabytes as a whole number (2048) or a siz
     (512m, 512Mi, 512MB, 2g, 2Gi, 2GB, 1T, 1Ti; k and b also work), between 1MB and 1TiB";
 
 impl Config {
-    /// Reads the configuration through `lookup`, with no files to read: a `*_FILE` variable is then
-    /// an error (see [`Config::from_sources`]).
+    /// Reads the configuration through `lookup` (the process environment in production).
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        Config::from_sources(lookup, |_| {
-            Err(std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                "this configuration reads no files",
-            ))
-        })
-    }
-
-    /// Reads the configuration through `lookup` and, for `POSTGRES_USER_FILE` and
-    /// `POSTGRES_DB_FILE`, `read_file` (the process environment and the filesystem in production).
-    pub fn from_sources(
-        lookup: impl Fn(&str) -> Option<String>,
-        read_file: impl Fn(&str) -> std::io::Result<(u64, Vec<u8>)>,
-    ) -> Result<Config, ConfigError> {
-        match Config::read_with_defaults(lookup, read_file) {
+        match Config::read_with_defaults(lookup) {
             (config, problems) if problems.is_empty() => Ok(config),
             (_, problems) => Err(ConfigError { problems }),
         }
     }
 
-    /// [`Config::from_sources`] that always gives a configuration: each unusable variable is
+    /// [`Config::from_lookup`] that always gives a configuration: each unusable variable is
     /// reported and its default used in its place, so the other checks of a start can still run on
     /// it (such a configuration is never used to start).
     pub fn read_with_defaults(
         lookup: impl Fn(&str) -> Option<String>,
-        read_file: impl Fn(&str) -> std::io::Result<(u64, Vec<u8>)>,
     ) -> (Config, Vec<InvalidVariable>) {
         let mut problems = Vec::new();
         let get = |name: &str| lookup(name).filter(|value| !value.trim().is_empty());
@@ -199,37 +184,10 @@ impl Config {
             &raw_preload,
         );
 
-        // The official image's file_env, as the runtime contract reads them: the first start creates
-        // this database, so pg_cron must be pointed at the same one.
-        let mut value_or_file =
-            |name: &'static str, file_variable: &'static str| match (get(name), get(file_variable))
-            {
-                (Some(_), Some(path)) => {
-                    problems.push(InvalidVariable {
-                        variable: file_variable,
-                        value: path,
-                        problem: format!("is set together with {name}; set only one of them"),
-                    });
-                    None
-                }
-                (Some(value), None) => Some(value),
-                (None, Some(path)) => match crate::runtime::contract::file_value(&path, &read_file)
-                {
-                    Ok(value) => Some(value),
-                    Err(problem) => {
-                        problems.push(InvalidVariable {
-                            variable: file_variable,
-                            value: path,
-                            problem,
-                        });
-                        None
-                    }
-                },
-                (None, None) => None,
-            };
-        let user = value_or_file("POSTGRES_USER", "POSTGRES_USER_FILE")
-            .unwrap_or_else(|| DEFAULT_USER.to_string());
-        let cron_database = value_or_file("POSTGRES_DB", "POSTGRES_DB_FILE").unwrap_or(user);
+        // The database the first start creates, so pg_cron is pointed at the same one. The `*_FILE`
+        // forms are the contract's to read (`Environment` sets this from it); read once, there.
+        let user = get("POSTGRES_USER").unwrap_or_else(|| DEFAULT_USER.to_string());
+        let cron_database = get("POSTGRES_DB").unwrap_or(user);
         let pgdata = get("PGDATA").unwrap_or_else(|| DEFAULT_PGDATA.to_string());
 
         let config = Config {
@@ -247,21 +205,6 @@ impl Config {
             pgdata,
         };
         (config, problems)
-    }
-
-    /// Reads the configuration from the process environment. A variable that is not valid UTF-8 is
-    /// reported like any other bad value.
-    pub fn from_process_env() -> Result<Config, ConfigError> {
-        Config::from_sources(
-            |name| {
-                std::env::var_os(name).map(|value| match value.into_string() {
-                    Ok(text) => text,
-                    // Keep it present but unparseable, so the variable is named in the error.
-                    Err(raw) => raw.to_string_lossy().into_owned(),
-                })
-            },
-            crate::runtime::contract::read_value_file,
-        )
     }
 
     /// The image catalog's default preload list in place of the compiled-in one; a list the user
@@ -737,44 +680,6 @@ mod tests {
             c.shared_preload_libraries,
             (vec!["pgaudit".to_string()], Origin::Environment)
         );
-    }
-
-    #[test]
-    fn cron_database_follows_the_file_variants_too() {
-        use crate::test_support::fake_files;
-        let with_files = |vars: &[(&str, &str)], files: &[(&str, &str)]| {
-            Config::from_sources(fake_env(vars), fake_files(files))
-        };
-        let c = with_files(
-            &[("POSTGRES_DB_FILE", "/run/db")],
-            &[("/run/db", "appdb\n")],
-        )
-        .unwrap();
-        assert_eq!(c.cron_database, "appdb");
-        let c = with_files(&[("POSTGRES_USER_FILE", "/run/u")], &[("/run/u", "owner")]).unwrap();
-        assert_eq!(c.cron_database, "owner");
-        let problems = with_files(
-            &[
-                ("POSTGRES_DB", "a"),
-                ("POSTGRES_DB_FILE", "/run/db"),
-                ("POSTGRES_USER_FILE", "/missing"),
-            ],
-            &[],
-        )
-        .unwrap_err()
-        .problems;
-        let messages: Vec<String> = problems.iter().map(ToString::to_string).collect();
-        assert_eq!(messages.len(), 2, "{messages:?}");
-        assert!(
-            messages[0].starts_with("POSTGRES_USER_FILE='/missing' cannot be read"),
-            "{messages:?}"
-        );
-        assert_eq!(
-            messages[1],
-            "POSTGRES_DB_FILE='/run/db' is set together with POSTGRES_DB; set only one of them"
-        );
-        let empty = with_files(&[("POSTGRES_DB_FILE", "/e")], &[("/e", "\n")]).unwrap_err();
-        assert_eq!(empty.to_string(), "POSTGRES_DB_FILE='/e' is empty");
     }
 
     #[test]

@@ -95,9 +95,8 @@ impl Environment {
         let pgport = health::read_pgport(&mut r);
         let health = HealthConfig::read(&r, &runtime, role.kind(), pgport);
         let pgbouncer = pgbouncer::Settings::read(&mut r, pgbouncer_password);
-        let (tuning, tuning_problems) = Config::read_with_defaults(lookup, read_file);
+        let (tuning, tuning_problems) = Config::read_with_defaults(lookup);
         let tuning_usable = tuning_problems.is_empty();
-        let mut problems: Vec<Problem> = Vec::new();
         let tuning_problems = tuning_problems.iter().map(|p| Problem {
             variable: p.variable.to_string(),
             text: p.to_string(),
@@ -106,13 +105,7 @@ impl Environment {
             text: p.to_string(),
             variable: p.variable,
         });
-        for problem in tuning_problems.chain(contract_problems) {
-            // The tuning reads POSTGRES_USER_FILE and POSTGRES_DB_FILE too (for pg_cron's database):
-            // a bad file is one problem, not two.
-            if !problems.iter().any(|p| p.text == problem.text) {
-                problems.push(problem);
-            }
-        }
+        let problems: Vec<Problem> = tuning_problems.chain(contract_problems).collect();
         // pg_cron's database is the one the first start creates, exactly as the contract read it.
         let tuning = Config {
             cron_database: runtime.database.clone(),

@@ -20,6 +20,7 @@ use crate::tuning::{self, Inputs, Storage, Tuning, WalLevel, Workload};
 pub mod arguments;
 mod computed;
 pub mod config_file;
+pub mod guc;
 pub mod setting;
 pub mod tuning_file;
 
@@ -100,6 +101,12 @@ pub fn build(inputs: &PlanInputs<'_>) -> Plan {
         ref delivery,
     } = *inputs;
     let (workload, storage, wal_level) = (config.workload.0, config.storage.0, config.wal_level.0);
+    let from_command_line = command_line_settings(user_args);
+    let user = UserSettings {
+        command_line: &from_command_line,
+        alter_system,
+        config_file,
+    };
     let tuning = tuning::compute(&Inputs {
         memory_mb: resources.memory_mb,
         cpus: resources.cpus,
@@ -108,6 +115,7 @@ pub fn build(inputs: &PlanInputs<'_>) -> Plan {
         max_worker_processes: config.max_worker_processes,
         shm_mb: resources.shm_mb,
         wal_free_mb: resources.wal_free_mb,
+        pinned: user.pinned(),
     });
     let mut warnings = resources.warnings.clone();
     let mut notices = Vec::new();
@@ -144,12 +152,6 @@ pub fn build(inputs: &PlanInputs<'_>) -> Plan {
         _ => {}
     }
 
-    let from_command_line = command_line_settings(user_args);
-    let user = UserSettings {
-        command_line: &from_command_line,
-        alter_system,
-        config_file,
-    };
     let socket_dir = socket_directory(&user);
     if libraries.iter().any(|lib| lib == "pg_cron") && socket_dir.0.is_empty() {
         warnings.push(
@@ -195,6 +197,20 @@ struct UserSettings<'a> {
 }
 
 impl UserSettings<'_> {
+    /// The budget's knobs the user set, in the formulas' units (a value PostgreSQL would refuse is
+    /// left to PostgreSQL to report, and does not pin anything).
+    fn pinned(&self) -> tuning::Pinned {
+        let value = |name: &str| self.set(name).map(|o| o.value);
+        tuning::Pinned {
+            shared_buffers_mb: value("shared_buffers").and_then(|v| guc::memory_mb(&v, 8)),
+            work_mem_mb: value("work_mem").and_then(|v| guc::memory_mb(&v, 1)),
+            maintenance_work_mem_mb: value("maintenance_work_mem")
+                .and_then(|v| guc::memory_mb(&v, 1)),
+            max_connections: value("max_connections").and_then(|v| v.trim().parse().ok()),
+            max_parallel_workers: value("max_parallel_workers").and_then(|v| v.trim().parse().ok()),
+        }
+    }
+
     /// The value a user gave `name`, and where, in PostgreSQL's order of precedence: the command
     /// line, then `ALTER SYSTEM`, then the configuration file; the last occurrence in each wins.
     fn set(&self, name: &str) -> Option<Override> {

@@ -27,9 +27,14 @@ fn json_preview_reports_inputs_settings_and_argv() {
     assert_eq!(doc["inputs"]["cpu_source"], "manual");
     assert_eq!(doc["inputs"]["workload"], "dw");
     assert_eq!(doc["settings"]["shared_buffers"], "1024MB");
-    // dw's 85 does not fit the memory budget next to 4 x 512 MB of maintenance_work_mem.
-    assert_eq!(doc["settings"]["max_connections"], "46");
+    // The user's work_mem=8MB is an input of the budget, never reduced: dw's 85 connections, the
+    // parallel workers and maintenance_work_mem make room around it, down to the 20-connection floor.
+    assert_eq!(doc["settings"]["max_connections"], "20");
     assert_eq!(doc["budget"]["reduced"]["max_connections_from"], 85);
+    assert_eq!(
+        doc["budget"]["reduced"]["work_mem_from_mb"],
+        serde_json::Value::Null
+    );
     assert_eq!(doc["budget"]["fits"], true);
     assert_eq!(doc["settings"]["default_statistics_target"], "500");
     assert!(

@@ -41,6 +41,7 @@ pub fn render_tuning_table() -> String {
             max_worker_processes: None,
             shm_mb: None,
             wal_free_mb: None,
+            pinned: Default::default(),
         });
         out.push_str(&format!(
             "| {} | {} | {} | {} | {} | {} |\n",

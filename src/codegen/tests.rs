@@ -228,6 +228,7 @@ fn tuning_table_uses_the_real_formulas() {
         max_worker_processes: None,
         shm_mb: None,
         wal_free_mb: None,
+        pinned: Default::default(),
     });
     let row = format!("| 1 GB | {} MB |", one_gb.shared_buffers_mb);
     assert!(table.contains(&row), "{table}");

@@ -282,6 +282,28 @@ pub(super) fn computed_settings(
 }
 
 /// Notices for every reduction the memory budget made; a warning when even the floors do not fit.
+/// The budget's knobs the user set, as `name=value` for the warning.
+fn user_values(t: &Tuning) -> Vec<String> {
+    let p = t.pinned;
+    let mut chosen = Vec::new();
+    if let Some(v) = p.shared_buffers_mb {
+        chosen.push(format!("shared_buffers={v}MB"));
+    }
+    if let Some(v) = p.work_mem_mb {
+        chosen.push(format!("work_mem={v}MB"));
+    }
+    if let Some(v) = p.maintenance_work_mem_mb {
+        chosen.push(format!("maintenance_work_mem={v}MB"));
+    }
+    if let Some(v) = p.max_connections {
+        chosen.push(format!("max_connections={v}"));
+    }
+    if let Some(v) = p.max_parallel_workers {
+        chosen.push(format!("max_parallel_workers={v}"));
+    }
+    chosen
+}
+
 pub(super) fn budget_messages(t: &Tuning, warnings: &mut Vec<String>, notices: &mut Vec<String>) {
     let b = &t.budget;
     let r = b.reduced;
@@ -321,12 +343,28 @@ pub(super) fn budget_messages(t: &Tuning, warnings: &mut Vec<String>, notices: &
         ));
     }
     if !b.fits {
-        warnings.push(format!(
-            "Memory budget: even at the floors the worst case ({}MB) exceeds {}MB of {}MB;              PostgreSQL may be OOM-killed under full load - give the container more memory",
-            b.total_mb,
-            b.allowed_mb(),
-            b.limit_mb
-        ));
+        let chosen = user_values(t);
+        if chosen.is_empty() {
+            warnings.push(format!(
+                "Memory budget: even at the floors the worst case ({}MB) exceeds {}MB of {}MB; \
+                 PostgreSQL may be OOM-killed under full load - give the container more memory",
+                b.total_mb,
+                b.allowed_mb(),
+                b.limit_mb
+            ));
+        } else {
+            warnings.push(format!(
+                "Memory budget: with your {} the worst case is {}MB, {}MB over the {}MB allowed ({}MB \
+                 limit minus a {}MB margin); kept as you set them, but under full load PostgreSQL may be \
+                 OOM-killed - lower them or give the container more memory",
+                chosen.join(", "),
+                b.total_mb,
+                b.total_mb.saturating_sub(b.allowed_mb()),
+                b.allowed_mb(),
+                b.limit_mb,
+                b.margin_mb
+            ));
+        }
     }
 }
 

@@ -575,3 +575,74 @@ fn a_small_dev_shm_lowers_parallel_workers_or_switches_to_mmap() {
     assert_eq!(value(&unknown, "max_parallel_workers"), Some("16"));
     assert!(unknown.warnings.is_empty());
 }
+
+/// A plan at `memory_mb` with these user arguments and these lines of postgresql.conf.
+fn plan_with_user(memory_mb: u64, args: &[&str], conf: &str) -> Plan {
+    let res = resources(memory_mb, 2);
+    let cfg = config(&[]);
+    let args = strings(args);
+    let conf = parse_user_conf(conf);
+    build(&PlanInputs {
+        resources: &res,
+        config: &cfg,
+        user_args: &args,
+        alter_system: &[],
+        config_file: &conf,
+        pgsodium: &Pgsodium::NotRequested,
+        image: &no_catalog(),
+        delivery: Delivery::File,
+    })
+}
+
+fn setting<'a>(plan: &'a Plan, name: &str) -> &'a str {
+    plan.settings
+        .iter()
+        .find(|s| s.name == name)
+        .map(|s| s.value.as_str())
+        .unwrap_or("")
+}
+
+#[test]
+fn user_values_that_break_the_budget_are_kept_and_the_plan_says_by_how_much() {
+    let p = plan_with_user(
+        1024,
+        &["-c", "work_mem=256MB", "-c", "max_connections=500"],
+        "",
+    );
+    assert!(!p.tuning.budget.fits);
+    let warning = p
+        .warnings
+        .iter()
+        .find(|w| w.starts_with("Memory budget: with your"))
+        .expect("a budget warning");
+    assert!(
+        warning.contains("work_mem=256MB, max_connections=500")
+            && warning.contains(&format!("worst case is {}MB", p.tuning.budget.total_mb)),
+        "{warning}"
+    );
+    // The rest is not shrunk for nothing.
+    assert_eq!(setting(&p, "shared_buffers"), "256MB");
+    assert!(!p.tuning.budget.reduced.any());
+}
+
+#[test]
+fn user_values_are_inputs_the_rest_follows_and_the_budget_makes_room_around() {
+    // A user's shared_buffers (in postgresql.conf) moves what is derived from it.
+    let p = plan_with_user(4096, &[], "shared_buffers = 512MB\n");
+    assert_eq!(p.tuning.shared_buffers_mb, 512);
+    assert_eq!(
+        p.tuning.effective_cache_size_mb,
+        crate::tuning::effective_cache_size_mb(4096, 512)
+    );
+    assert_eq!(p.tuning.wal_buffers_mb, crate::tuning::wal_buffers_mb(512));
+    // A user's max_connections is kept; work_mem is what gives way.
+    let p = plan_with_user(4096, &["-c", "max_connections=300"], "");
+    assert_eq!(p.tuning.max_connections, 300);
+    assert!(p.tuning.budget.fits, "{:?}", p.tuning.budget);
+    assert!(p.tuning.budget.reduced.max_connections_from.is_none());
+    let unpinned = plan_with_user(4096, &[], "");
+    assert!(p.tuning.work_mem_mb <= unpinned.tuning.work_mem_mb);
+    // shared_buffers in 8 kB pages, as -B gives it.
+    let p = plan_with_user(4096, &["-B", "16384"], "");
+    assert_eq!(p.tuning.shared_buffers_mb, 128);
+}

@@ -174,17 +174,28 @@ impl<'a> Reader<'a> {
 
     /// One of `accepted` (names compared without case, blanks around ignored), `default` when unset.
     pub fn choice<T: Copy>(&mut self, name: &str, accepted: &[(&str, T)], default: T) -> T {
-        let Some(raw) = self.get(name) else {
-            return default;
-        };
-        let wanted = raw.trim();
-        if let Some((_, value)) = accepted
-            .iter()
-            .find(|(option, _)| option.eq_ignore_ascii_case(wanted))
-        {
-            return *value;
+        // The work is in a function that is not generic, so that it is compiled once, not once per
+        // kind of choice (the static binary has a size budget).
+        let mut names = [""; 16];
+        for (slot, (option, _)) in names.iter_mut().zip(accepted) {
+            *slot = option;
         }
-        let names: Vec<&str> = accepted.iter().map(|(option, _)| *option).collect();
+        match self.choice_index(name, &names[..accepted.len().min(16)]) {
+            Some(index) => accepted[index].1,
+            None => default,
+        }
+    }
+
+    /// The index in `names` of `name`'s value; `None` when unset, or (a problem kept) not one of them.
+    fn choice_index(&mut self, name: &str, names: &[&str]) -> Option<usize> {
+        let raw = self.get(name)?;
+        let wanted = raw.trim();
+        if let Some(index) = names
+            .iter()
+            .position(|option| option.eq_ignore_ascii_case(wanted))
+        {
+            return Some(index);
+        }
         self.problem(
             name,
             format!(
@@ -192,7 +203,7 @@ impl<'a> Reader<'a> {
                 names.join(", ")
             ),
         );
-        default
+        None
     }
 
     /// A whole number in `range`, `default` when unset; `what` names it for the error ("whole seconds").

@@ -14,12 +14,13 @@
 //! (floor [`MIN_CONNECTIONS`]), `max_parallel_workers` (floor 0), `maintenance_work_mem` (floor
 //! [`BUDGET_MAINTENANCE_FLOOR_MB`]), `shared_buffers` (floor [`SHARED_BUFFERS_MIN_MB`]). At 512 MB and
 //! above the floors always fit (a property test checks the whole domain), so the last resort never
-//! leaves the budget over the limit; below that `fits` is false and the plan says so.
+//! leaves the budget over the limit; below that `fits` is false and the plan says so. A value the user
+//! set ([`Pinned`]) is never reduced: the others make room, and if they cannot, `fits` is false too.
 //!
 //! The constants are calibrated from the worst-case benchmark (`cargo bench --bench proof`,
 //! `docs/BENCHMARKS.md`): see `docs/performance.md` for how.
 
-use super::{wal_buffers_mb, Tuning, MIN_CONNECTIONS, SHARED_BUFFERS_MIN_MB};
+use super::{wal_buffers_mb, Pinned, Tuning, MIN_CONNECTIONS, SHARED_BUFFERS_MIN_MB};
 
 /// Safety margin: this share of the limit stays free for the page cache and the kernel...
 pub const BUDGET_MARGIN_PERCENT: u64 = 10;
@@ -216,13 +217,14 @@ pub fn account(ram_mb: u64, t: &Tuning, reduced: Reductions) -> Budget {
 /// Reduces the formulas' settings until the worst case fits (see the module documentation for the
 /// order and the floors) and records the budget in the result. Pure, no loops over memory sizes:
 /// each step solves for the largest value that fits.
-pub fn fit(ram_mb: u64, mut t: Tuning) -> Tuning {
+pub fn fit(ram_mb: u64, mut t: Tuning, pinned: &Pinned) -> Tuning {
+    let formulas = t;
     let allowed_kb = ram_mb.saturating_sub(margin_mb(ram_mb)) * 1024;
     let mut k = Knobs::of(&t);
     let mut reduced = Reductions::default();
 
     // 1. work_mem, down to 1 MB.
-    if k.total_kb() > allowed_kb {
+    if k.total_kb() > allowed_kb && pinned.work_mem_mb.is_none() {
         let slots = k.connections + k.parallel_workers;
         let room_per_slot = allowed_kb.saturating_sub(k.fixed_kb()) / slots.max(1);
         let wanted = room_per_slot.saturating_sub(per_connection_kb(k.shared_buffers_mb))
@@ -234,7 +236,7 @@ pub fn fit(ram_mb: u64, mut t: Tuning) -> Tuning {
         }
     }
     // 2. max_connections, down to MIN_CONNECTIONS.
-    if k.total_kb() > allowed_kb {
+    if k.total_kb() > allowed_kb && pinned.max_connections.is_none() {
         let slots = allowed_kb.saturating_sub(k.fixed_kb()) / k.per_slot_kb().max(1);
         let connections = slots
             .saturating_sub(k.parallel_workers)
@@ -245,7 +247,7 @@ pub fn fit(ram_mb: u64, mut t: Tuning) -> Tuning {
         }
     }
     // 3. max_parallel_workers, down to 0.
-    if k.total_kb() > allowed_kb {
+    if k.total_kb() > allowed_kb && pinned.max_parallel_workers.is_none() {
         let slots = allowed_kb.saturating_sub(k.fixed_kb()) / k.per_slot_kb().max(1);
         let workers = slots.saturating_sub(k.connections).min(k.parallel_workers);
         if workers < k.parallel_workers {
@@ -254,7 +256,7 @@ pub fn fit(ram_mb: u64, mut t: Tuning) -> Tuning {
         }
     }
     // 4. maintenance_work_mem, down to the floor.
-    if k.total_kb() > allowed_kb {
+    if k.total_kb() > allowed_kb && pinned.maintenance_work_mem_mb.is_none() {
         let without = Knobs {
             maintenance_mb: 0,
             ..k
@@ -269,7 +271,7 @@ pub fn fit(ram_mb: u64, mut t: Tuning) -> Tuning {
     }
     // 5. shared_buffers, down to the floor. Less shared memory also means smaller page tables and WAL
     // buffers, so removing the excess from shared_buffers alone is enough.
-    if k.total_kb() > allowed_kb {
+    if k.total_kb() > allowed_kb && pinned.shared_buffers_mb.is_none() {
         let excess_mb = mb_up(k.total_kb() - allowed_kb);
         let shared_buffers = k
             .shared_buffers_mb
@@ -293,5 +295,13 @@ pub fn fit(ram_mb: u64, mut t: Tuning) -> Tuning {
     t.max_parallel_workers_per_gather = t.max_parallel_workers_per_gather.min(workers);
     t.max_parallel_maintenance_workers = t.max_parallel_maintenance_workers.min(workers);
     t.budget = account(ram_mb, &t, reduced);
+    if !t.budget.fits && *pinned != Pinned::default() {
+        // The user's own values cannot fit whatever the rest gives up: shrinking the rest would cost
+        // performance and still leave the worst case over the limit. Keep the formulas' values and
+        // let the plan say by how much the user's exceed it.
+        let mut kept = formulas;
+        kept.budget = account(ram_mb, &kept, Reductions::default());
+        return kept;
+    }
     t
 }

@@ -65,6 +65,21 @@ pub struct Inputs {
     /// Free space in MiB on the volume that holds `pg_wal`, when it could be read (`statvfs`);
     /// `None` leaves the WAL sizes alone.
     pub wal_free_mb: Option<u64>,
+    /// Values the user set themselves: inputs of the formulas and the budget, never reduced.
+    pub pinned: Pinned,
+}
+
+/// Settings the user chose (command line, `ALTER SYSTEM`, `postgresql.conf`), in the formulas' units.
+/// Each replaces its formula, the settings derived from it follow it (`effective_cache_size` and
+/// `wal_buffers` from `shared_buffers`, `work_mem` from `max_connections`), and the budget reduces
+/// only the others; if they cannot make room, the budget says by how much the user's values exceed it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Pinned {
+    pub shared_buffers_mb: Option<u64>,
+    pub work_mem_mb: Option<u64>,
+    pub maintenance_work_mem_mb: Option<u64>,
+    pub max_connections: Option<u32>,
+    pub max_parallel_workers: Option<u32>,
 }
 
 /// The computed settings, as numbers. [`crate::plan`] turns them into GUC strings.
@@ -93,6 +108,8 @@ pub struct Tuning {
     pub shm: ShmDecision,
     /// `Some((free MB, workload's max_wal_size))` when the WAL volume's free space lowered the WAL sizes.
     pub wal_capped: Option<(u64, u64)>,
+    /// The user's values these settings were computed with.
+    pub pinned: Pinned,
 }
 
 /// Computes every tuned setting. Total over its whole input domain: no panics, no overflow
@@ -102,17 +119,31 @@ pub fn compute(inputs: &Inputs) -> Tuning {
     let cpus = inputs.cpus.clamp(MIN_CPUS, MAX_CPUS);
     let workload = inputs.workload;
 
-    let max_connections = max_connections(ram, workload);
-    let shared_buffers_mb = shared_buffers_mb(ram);
+    let pinned = inputs.pinned;
+    let max_connections = pinned
+        .max_connections
+        .unwrap_or_else(|| max_connections(ram, workload));
+    let shared_buffers_mb = pinned
+        .shared_buffers_mb
+        .unwrap_or_else(|| shared_buffers_mb(ram));
     let (max_parallel_workers, max_parallel_workers_per_gather, max_parallel_maintenance_workers) =
-        parallel_workers(cpus);
+        match (parallel_workers(cpus), pinned.max_parallel_workers) {
+            (formulas, None) => formulas,
+            ((_, per_gather, maintenance), Some(user)) => {
+                (user, per_gather.min(user), maintenance.min(user))
+            }
+        };
     let (wal, wal_capped) = wal_sizes_mb(workload, inputs.wal_free_mb);
 
     let formulas = Tuning {
         shared_buffers_mb,
         effective_cache_size_mb: effective_cache_size_mb(ram, shared_buffers_mb),
-        maintenance_work_mem_mb: maintenance_work_mem_mb(ram, workload),
-        work_mem_mb: work_mem_mb(ram, shared_buffers_mb, max_connections, workload),
+        maintenance_work_mem_mb: pinned
+            .maintenance_work_mem_mb
+            .unwrap_or_else(|| maintenance_work_mem_mb(ram, workload)),
+        work_mem_mb: pinned
+            .work_mem_mb
+            .unwrap_or_else(|| work_mem_mb(ram, shared_buffers_mb, max_connections, workload)),
         max_connections,
         max_worker_processes: max_worker_processes(cpus, inputs.max_worker_processes),
         max_parallel_workers,
@@ -129,8 +160,9 @@ pub fn compute(inputs: &Inputs) -> Tuning {
         budget: Budget::EMPTY,
         shm: ShmDecision::Unknown,
         wal_capped,
+        pinned,
     };
-    let fitted = budget::fit(ram, formulas);
+    let fitted = budget::fit(ram, formulas, &pinned);
     let mut adapted = shm::adapt(inputs.shm_mb, fitted);
     if adapted.max_parallel_workers != fitted.max_parallel_workers {
         adapted.budget = budget::account(ram, &adapted, fitted.budget.reduced);

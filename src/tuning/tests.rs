@@ -13,6 +13,7 @@ fn inputs(memory_mb: u64, workload: Workload) -> Inputs {
         max_worker_processes: None,
         shm_mb: None,
         wal_free_mb: None,
+        pinned: Default::default(),
     }
 }
 
@@ -219,6 +220,7 @@ fn every_workload_and_storage_combination() {
                 max_worker_processes: None,
                 shm_mb: None,
                 wal_free_mb: None,
+                pinned: Default::default(),
             });
             let (rpc, eio, mio) = match storage {
                 Storage::Ssd => ("1.1", 200, 20),
@@ -321,6 +323,7 @@ fn dev_shm_decisions() {
             max_worker_processes: None,
             shm_mb,
             wal_free_mb: None,
+            pinned: Default::default(),
         })
     };
     assert_eq!(at(None).work_mem_mb, 54);
@@ -377,7 +380,7 @@ proptest! {
         storage in any_storage(),
         user_workers in prop::option::of(any::<i64>()),
     ) {
-        let t = compute(&Inputs { memory_mb, cpus, workload, storage, max_worker_processes: user_workers, shm_mb: None, wal_free_mb: None });
+        let t = compute(&Inputs { memory_mb, cpus, workload, storage, max_worker_processes: user_workers, shm_mb: None, wal_free_mb: None, pinned: Default::default() });
         prop_assert!(t.shared_buffers_mb <= memory_mb / 4);
         prop_assert!((SHARED_BUFFERS_MIN_MB..=SHARED_BUFFERS_CAP_MB).contains(&t.shared_buffers_mb));
         prop_assert!(t.work_mem_mb >= 1);
@@ -442,7 +445,7 @@ proptest! {
         workload in any_workload(),
         shm_mb in 0u64..100_000,
     ) {
-        let base = Inputs { memory_mb, cpus, workload, storage: Storage::Ssd, max_worker_processes: None, shm_mb: None, wal_free_mb: None };
+        let base = Inputs { memory_mb, cpus, workload, storage: Storage::Ssd, max_worker_processes: None, shm_mb: None, wal_free_mb: None, pinned: Default::default() };
         let free = compute(&base);
         let t = compute(&Inputs { shm_mb: Some(shm_mb), ..base });
         prop_assert!(t.max_parallel_workers <= free.max_parallel_workers);
@@ -463,7 +466,7 @@ proptest! {
         shm_mb in prop::option::of(any::<u64>()),
     ) {
         // Callers validate first, but the core must not panic or overflow on anything.
-        let t = compute(&Inputs { memory_mb, cpus, workload, storage, max_worker_processes: user_workers, shm_mb, wal_free_mb: None });
+        let t = compute(&Inputs { memory_mb, cpus, workload, storage, max_worker_processes: user_workers, shm_mb, wal_free_mb: None, pinned: Default::default() });
         prop_assert!(t.shared_buffers_mb <= SHARED_BUFFERS_CAP_MB);
     }
 }
