@@ -24,10 +24,21 @@ pub fn install(dir: &Path, plan: &Plan) -> io::Result<Included> {
         &tuning_file::render(plan),
         0o600,
     )?;
+    install_conf_only(dir)
+}
+
+/// Makes `dir/postgresql.conf` include the tuning file.
+fn install_conf_only(dir: &Path) -> io::Result<Included> {
     let conf = dir.join("postgresql.conf");
     let text = fs::read_to_string(&conf)?;
     match tuning_file::adopt(&text) {
         None => Ok(Included::Already),
+        // A link (to a file mounted from a ConfigMap, say) is the user's arrangement: replacing it by
+        // a file of ours would quietly cut it off.
+        Some(_) if fs::symlink_metadata(&conf)?.file_type().is_symlink() => Err(io::Error::other(
+            "postgresql.conf is a symbolic link, which is left as it is; include aza-tuning.conf from \
+             the file it points to",
+        )),
         Some(adopted) => {
             let mode = fs::metadata(&conf)?.permissions().mode() & 0o777;
             replace(&conf, &adopted, mode)?;
@@ -49,4 +60,38 @@ fn replace(path: &Path, text: &str, mode: u32) -> io::Result<()> {
     file.write_all(text.as_bytes())?;
     file.sync_all()?;
     fs::rename(&temporary, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_linked_postgresql_conf_is_not_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("mounted.conf");
+        fs::write(
+            &target,
+            "max_connections = 100\t\t\t# (change requires restart)\n",
+        )
+        .unwrap();
+        std::os::unix::fs::symlink(&target, dir.path().join("postgresql.conf")).unwrap();
+        let conf = fs::read_to_string(&target).unwrap();
+        assert!(
+            tuning_file::adopt(&conf).is_some(),
+            "the file would need the include"
+        );
+        let plan_dir = dir.path();
+        let error = install_conf_only(plan_dir).unwrap_err();
+        assert!(error.to_string().contains("symbolic link"), "{error}");
+        assert!(fs::symlink_metadata(plan_dir.join("postgresql.conf"))
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(
+            fs::read_to_string(&target).unwrap(),
+            conf,
+            "the target is untouched"
+        );
+    }
 }
