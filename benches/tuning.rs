@@ -47,6 +47,7 @@ fn inputs(memory_mb: u64, cpus: u32, workload: Workload, storage: Storage) -> In
         shm_mb: None,
         wal_free_mb: None,
         pinned: Default::default(),
+        primary_requires: Default::default(),
     }
 }
 
@@ -204,6 +205,7 @@ fn bench_plan(c: &mut Criterion) {
         cpu_source: CpuSource::CgroupV2,
         shm_mb: None,
         wal_free_mb: None,
+        primary_requires: Default::default(),
         warnings: Vec::new(),
     };
     let defaults = config(&[]);

@@ -18,6 +18,7 @@ use crate::image_catalog::{self, CatalogError};
 use crate::plan::{self, tuning_file, Delivery, Pgsodium, Plan, PlanInputs};
 use crate::resources::{self, TooLittleMemory};
 use crate::runtime::reaper::{Limited, Supervisor};
+use crate::tuning;
 
 /// Why the entrypoint could not even work out how to start PostgreSQL.
 #[derive(Debug)]
@@ -45,6 +46,9 @@ impl std::error::Error for PlanError {}
 /// Builds the plan for `postgres_args` from the tuning inputs and the real system (`/`). With less
 /// memory than the minimum, the plan is made for the minimum and returned with that problem, so the
 /// other checks can run on it; it must not be shown or used.
+// Called from two places (the checks, and again once a replica has been copied): never inlined, so
+// the static binary holds it once.
+#[inline(never)]
 pub fn prepare(
     supervisor: &mut Supervisor,
     config: &Config,
@@ -84,6 +88,8 @@ pub fn prepare(
         detect::filesystem_free_mb(&wal_volume(Path::new(&data_directory), initdb_waldir));
     let mut warnings = Vec::new();
     let alter_system = read_alter_system(Path::new(&data_directory), &mut warnings);
+    resources.primary_requires =
+        primary_requires(supervisor, Path::new(&data_directory), &mut warnings)?;
     let pgsodium = if config
         .shared_preload_libraries
         .0
@@ -140,8 +146,7 @@ fn delivery(own_file: Option<&Path>, text: Option<&str>, warnings: &mut Vec<Stri
     let file = own_file.display();
     warnings.push(format!(
         "config_file={file} does not include {}: the tuned settings are passed as -c options, which \
-         neither that file nor ALTER SYSTEM can change; add `{}` (with the data directory's path) as its \
-         first line to make them the lowest-precedence defaults",
+         ALTER SYSTEM cannot change; add `{}` (with PGDATA's path) as its first line",
         tuning_file::FILE_NAME,
         tuning_file::INCLUDE_LINE,
     ));
@@ -212,35 +217,11 @@ pub fn check_pgsodium(supervisor: &mut Supervisor, script: &Path) -> Result<Pgso
     if !matches!(executable, Ok(true)) {
         return disabled(format!("no executable script at {shown}"));
     }
-    let Ok((read_end, write_end)) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK) else {
-        return disabled(format!("cannot make a pipe to read {shown}'s key"));
-    };
-    // The script's end blocks as usual; ours does not, so a key read never waits for a background
-    // process the script left holding the pipe.
-    let _ = nix::fcntl::fcntl(
-        std::os::fd::AsRawFd::as_raw_fd(&write_end),
-        nix::fcntl::FcntlArg::F_SETFL(OFlag::empty()),
-    );
     let mut command = Process::new(script);
-    command
-        .stdin(Stdio::null())
-        .stdout(Stdio::from(write_end))
-        .stderr(Stdio::null());
-    let ended = supervisor.run_limited(&mut command, KEY_SCRIPT_LIMIT);
-    drop(command);
-    match ended {
-        Ok(Limited::Exited(_)) => {}
-        Ok(Limited::Stopped(signal)) => return Err(PlanError::Stopped(signal)),
-        Ok(Limited::TimedOut) => {
-            return disabled(format!(
-                "{shown} did not finish within {} s",
-                KEY_SCRIPT_LIMIT.as_secs()
-            ))
-        }
-        Err(error) => return disabled(format!("cannot run {shown}: {error}")),
-    }
-    let mut output = Vec::new();
-    let _ = std::fs::File::from(read_end).read_to_end(&mut output);
+    let output = match capture(supervisor, &mut command, KEY_SCRIPT_LIMIT)? {
+        Ok(output) => output,
+        Err(problem) => return disabled(format!("{shown}: {problem}")),
+    };
     let key: String = String::from_utf8_lossy(&output)
         .chars()
         .filter(|c| !c.is_whitespace())
@@ -252,12 +233,105 @@ pub fn check_pgsodium(supervisor: &mut Supervisor, script: &Path) -> Result<Pgso
     }
 }
 
+/// Runs `command` under the supervisor for at most `limit` and returns what it printed on stdout,
+/// or why there is nothing; a stop signal ends it and is returned as such.
+fn capture(
+    supervisor: &mut Supervisor,
+    command: &mut Process,
+    limit: Duration,
+) -> Result<Result<Vec<u8>, String>, PlanError> {
+    let Ok((read_end, write_end)) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK) else {
+        return Ok(Err("cannot make a pipe to read its output".to_string()));
+    };
+    // The child's end blocks as usual; ours does not, so reading never waits for a background
+    // process the child left holding the pipe.
+    let _ = nix::fcntl::fcntl(
+        std::os::fd::AsRawFd::as_raw_fd(&write_end),
+        nix::fcntl::FcntlArg::F_SETFL(OFlag::empty()),
+    );
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(write_end))
+        .stderr(Stdio::null());
+    let ended = supervisor.run_limited(command, limit);
+    // The command holds our copy of the write end; replace it so only the child's stays.
+    command.stdout(Stdio::null());
+    match ended {
+        Ok(Limited::Exited(_)) => {}
+        Ok(Limited::Stopped(signal)) => return Err(PlanError::Stopped(signal)),
+        Ok(Limited::TimedOut) => {
+            return Ok(Err(format!("did not finish within {} s", limit.as_secs())))
+        }
+        Err(error) => return Ok(Err(format!("cannot be run: {error}"))),
+    }
+    let mut output = Vec::new();
+    let _ = std::fs::File::from(read_end).read_to_end(&mut output);
+    Ok(Ok(output))
+}
+
+/// On a standby (`standby.signal`), what its primary requires, from `pg_controldata`: the values the
+/// primary ran with, which a hot standby must not go below.
+fn primary_requires(
+    supervisor: &mut Supervisor,
+    data_directory: &Path,
+    warnings: &mut Vec<String>,
+) -> Result<tuning::PrimaryRequires, PlanError> {
+    if !data_directory.join("standby.signal").exists() {
+        return Ok(tuning::PrimaryRequires::default());
+    }
+    let mut command = Process::new("pg_controldata");
+    command.arg("-D").arg(data_directory);
+    match capture(supervisor, &mut command, Duration::from_secs(10))? {
+        Ok(output) => Ok(parse_controldata(&String::from_utf8_lossy(&output))),
+        Err(problem) => {
+            warnings.push(format!(
+                "pg_controldata {problem}: the primary's max_connections and max_worker_processes \
+                 are unknown; this standby's may be too low"
+            ));
+            Ok(tuning::PrimaryRequires::default())
+        }
+    }
+}
+
+/// `max_connections setting: 100` and `max_worker_processes setting: 8` from `pg_controldata`.
+pub fn parse_controldata(text: &str) -> tuning::PrimaryRequires {
+    let value = |name: &str| {
+        text.lines()
+            .find_map(|line| {
+                line.strip_prefix(name)?
+                    .trim_start()
+                    .strip_prefix("setting:")
+            })
+            .and_then(|v| v.trim().parse().ok())
+    };
+    tuning::PrimaryRequires {
+        max_connections: value("max_connections"),
+        max_worker_processes: value("max_worker_processes"),
+    }
+}
+
 /// A key script that hangs must not hang the container's start.
 const KEY_SCRIPT_LIMIT: Duration = Duration::from_secs(10);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_standbys_floors_come_from_pg_controldata() {
+        let text = "Database cluster state:               in archive recovery\n\
+                    max_connections setting:              150\n\
+                    max_worker_processes setting:         12\n\
+                    max_wal_senders setting:              10\n";
+        assert_eq!(
+            parse_controldata(text),
+            tuning::PrimaryRequires {
+                max_connections: Some(150),
+                max_worker_processes: Some(12)
+            }
+        );
+        assert_eq!(parse_controldata(""), tuning::PrimaryRequires::default());
+    }
 
     #[test]
     fn unreadable_auto_conf_is_a_warning() {

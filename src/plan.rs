@@ -116,6 +116,7 @@ pub fn build(inputs: &PlanInputs<'_>) -> Plan {
         shm_mb: resources.shm_mb,
         wal_free_mb: resources.wal_free_mb,
         pinned: user.pinned(),
+        primary_requires: resources.primary_requires,
     });
     let mut warnings = resources.warnings.clone();
     let mut notices = Vec::new();

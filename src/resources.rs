@@ -21,6 +21,8 @@ pub struct Resources {
     /// Free space on the volume that holds (or will hold) `pg_wal`, in MiB, when known (filled in by
     /// the caller after [`resolve`]).
     pub wal_free_mb: Option<u64>,
+    /// On a standby, what its primary requires (read from `pg_control` by the caller after [`resolve`]).
+    pub primary_requires: crate::tuning::PrimaryRequires,
     pub warnings: Vec<String>,
 }
 
@@ -109,6 +111,7 @@ pub fn resolve(
         cpu_source: detected_cpus.source,
         shm_mb: None,
         wal_free_mb: None,
+        primary_requires: Default::default(),
         warnings,
     })
 }

@@ -341,6 +341,48 @@ fn a_stop_during_the_base_backup_ends_it_and_the_next_start_copies_again() {
 }
 
 #[test]
+fn a_replica_never_goes_below_what_its_primary_requires() {
+    let mut primary = primary();
+    // More connections than the replica's own memory would give it.
+    primary
+        .args
+        .extend(["-c".to_string(), "max_connections=150".to_string()]);
+    primary.start();
+    primary.wait_ready();
+    let mut replica = replica_of(&primary);
+    replica.start();
+    replica.wait_ready();
+    assert_eq!(replica.psql("SELECT pg_is_in_recovery()").unwrap(), "t");
+    assert_eq!(
+        replica.psql("SHOW max_connections").unwrap(),
+        "150",
+        "{}",
+        replica.log_tail()
+    );
+    assert!(
+        replica
+            .log_text()
+            .contains("-> 150: the primary's, which a hot standby may not go below"),
+        "{}",
+        replica.log_tail()
+    );
+    // On later starts pg_control says so before anything runs, and the dry run explains it.
+    let reason = replica.dry_run();
+    let shown = format!("{reason}");
+    assert!(shown.contains("\"max_connections\":\"150\""), "{shown}");
+    replica.stop();
+    replica.start();
+    replica.wait_ready();
+    assert_eq!(replica.psql("SHOW max_connections").unwrap(), "150");
+    primary
+        .psql("CREATE TABLE after_restart AS SELECT 1 AS one")
+        .unwrap();
+    wait_for_answer(&replica, "SELECT count(*) FROM after_restart", "1");
+    replica.stop();
+    primary.stop();
+}
+
+#[test]
 fn test_passwords_are_listed_for_the_leak_check() {
     assert!(
         support::server::is_listed_for_the_leak_check(REPLICATION_PASSWORD),

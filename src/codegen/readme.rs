@@ -42,6 +42,7 @@ pub fn render_tuning_table() -> String {
             shm_mb: None,
             wal_free_mb: None,
             pinned: Default::default(),
+            primary_requires: Default::default(),
         });
         out.push_str(&format!(
             "| {} | {} | {} | {} | {} | {} |\n",

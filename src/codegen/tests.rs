@@ -229,6 +229,7 @@ fn tuning_table_uses_the_real_formulas() {
         shm_mb: None,
         wal_free_mb: None,
         pinned: Default::default(),
+        primary_requires: Default::default(),
     });
     let row = format!("| 1 GB | {} MB |", one_gb.shared_buffers_mb);
     assert!(table.contains(&row), "{table}");

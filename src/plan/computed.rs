@@ -92,37 +92,52 @@ pub(super) fn computed_settings(
         ),
     );
     let connections_formula = reduced.max_connections_from.unwrap_or(t.max_connections);
+    let floors = inputs.resources.primary_requires;
+    let standby_note = |value: u32, floor: Option<u32>, reason: String| match floor {
+        Some(floor) if floor == value => {
+            format!("{reason}; the primary's {floor}, which a hot standby may not go below")
+        }
+        _ => reason,
+    };
     add(
         "max_connections",
         t.max_connections.to_string(),
-        budget_note(
-            connections_reason(ram, workload, connections_formula),
-            reduced.max_connections_from.map(|c| c.to_string()),
+        standby_note(
+            t.max_connections,
+            floors.max_connections,
+            budget_note(
+                connections_reason(ram, workload, connections_formula),
+                reduced.max_connections_from.map(|c| c.to_string()),
+            ),
         ),
     );
     add(
         "max_worker_processes",
         t.max_worker_processes.to_string(),
-        match config.max_worker_processes {
-            Some(v) => clamp_reason(
-                v.max(0) as u64,
-                u64::from(t.max_worker_processes),
-                "from POSTGRES_MAX_WORKER_PROCESSES",
-            ),
-            None => {
-                let computed = if cpus <= 4 { cpus + 1 } else { cpus + cpus / 2 };
-                let rule = if cpus <= 4 {
-                    format!("{cpus} cores + 1")
-                } else {
-                    format!("1.5 x {cpus} cores")
-                };
-                clamp_reason(
-                    u64::from(computed),
+        standby_note(
+            t.max_worker_processes,
+            floors.max_worker_processes,
+            match config.max_worker_processes {
+                Some(v) => clamp_reason(
+                    v.max(0) as u64,
                     u64::from(t.max_worker_processes),
-                    &rule,
-                )
-            }
-        },
+                    "from POSTGRES_MAX_WORKER_PROCESSES",
+                ),
+                None => {
+                    let computed = if cpus <= 4 { cpus + 1 } else { cpus + cpus / 2 };
+                    let rule = if cpus <= 4 {
+                        format!("{cpus} cores + 1")
+                    } else {
+                        format!("1.5 x {cpus} cores")
+                    };
+                    clamp_reason(
+                        u64::from(computed),
+                        u64::from(t.max_worker_processes),
+                        &rule,
+                    )
+                }
+            },
+        ),
     );
     add(
         "wal_level",
@@ -354,15 +369,12 @@ pub(super) fn budget_messages(t: &Tuning, warnings: &mut Vec<String>, notices: &
             ));
         } else {
             warnings.push(format!(
-                "Memory budget: with your {} the worst case is {}MB, {}MB over the {}MB allowed ({}MB \
-                 limit minus a {}MB margin); kept as you set them, but under full load PostgreSQL may be \
-                 OOM-killed - lower them or give the container more memory",
+                "Memory budget: with your {} the worst case is {}MB, {}MB over the {}MB allowed; kept \
+                 as set, but PostgreSQL may be OOM-killed under full load",
                 chosen.join(", "),
                 b.total_mb,
                 b.total_mb.saturating_sub(b.allowed_mb()),
                 b.allowed_mb(),
-                b.limit_mb,
-                b.margin_mb
             ));
         }
     }
@@ -378,7 +390,7 @@ pub(super) fn wal_volume_messages(t: &Tuning, warnings: &mut Vec<String>) {
     if let Some((free, wanted)) = t.wal_capped {
         warnings.push(format!(
             "the WAL volume has {free} MB free: max_wal_size is {} MB instead of the workload's {wanted} MB, \
-             so checkpoints come sooner; give pg_wal more space (or POSTGRES_INITDB_WALDIR a volume of its own)",
+             so checkpoints come sooner; give pg_wal more room",
             t.max_wal_size_mb
         ));
     }

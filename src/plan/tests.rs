@@ -16,6 +16,7 @@ fn resources(memory_mb: u64, cpus: u32) -> Resources {
         cpu_source: CpuSource::CgroupV2,
         shm_mb: None,
         wal_free_mb: None,
+        primary_requires: Default::default(),
         warnings: Vec::new(),
     }
 }

@@ -14,8 +14,8 @@ use super::Plan;
 pub const FILE_NAME: &str = "aza-tuning.conf";
 /// The line that includes it, relative to `postgresql.conf`'s directory.
 pub const INCLUDE_LINE: &str = "include_if_exists = 'aza-tuning.conf'";
-const INCLUDE_COMMENT: &str = "# aza-pg: the settings tuned to this container on every start. Everything \
-below this line, ALTER SYSTEM\n# and -c options override them; `aza-entrypoint --dry-run` shows who set what.";
+const INCLUDE_COMMENT: &str =
+    "# aza-pg: settings tuned at every start; all below, ALTER SYSTEM and -c override them.";
 const COMMENTED_BY_US: &str = "(aza-pg: initdb's default; tuned in aza-tuning.conf)";
 
 /// The settings initdb 18 writes as active lines that the entrypoint tunes, with the comment initdb
@@ -35,8 +35,8 @@ const INITDB_LINES: [(&str, &str); 5] = [
 /// user set are listed commented out, with who set them.
 pub fn render(plan: &Plan) -> String {
     let mut out = String::from(
-        "# Written by aza-entrypoint on every start: the settings tuned to this container (the dry run\n\
-         # shows the same). Do not edit: set a value in postgresql.conf, with ALTER SYSTEM or -c instead.\n",
+        "# Written by aza-entrypoint at every start. Do not edit: set values in postgresql.conf,\n\
+         # with ALTER SYSTEM or -c instead.\n",
     );
     for s in &plan.settings {
         let line = format!("{} = '{}'", s.name, s.value.replace('\'', "''"));

@@ -123,8 +123,55 @@ fn live(
     let state = inspect_locked(&checked)?;
     ensure_cluster(supervisor, &checked, &plan, &state)?;
     stop_point(supervisor, "initialising")?;
+    let plan = replan_after_copying_a_primary(supervisor, env, user_args, &checked, &state, plan)?;
     let server_args = deliver_settings(&plan, &checked.config.pgdata);
     run_server(supervisor, &checked.config, &server_args)
+}
+
+/// A replica that was just copied from its primary is planned again: now `pg_control` says what the
+/// primary requires (`max_connections`, `max_worker_processes`), which a hot standby may not go below.
+fn replan_after_copying_a_primary(
+    supervisor: &mut Supervisor,
+    env: &Environment,
+    user_args: &[String],
+    checked: &Checked,
+    state: &DataDirState,
+    plan: Plan,
+) -> Result<Plan, StartError> {
+    if !matches!(checked.role, Role::Replica(_)) || *state == DataDirState::Initialised {
+        return Ok(plan);
+    }
+    let waldir = checked.config.waldir.as_deref();
+    match entrypoint::prepare(supervisor, &env.tuning, user_args, waldir) {
+        Ok((replanned, None)) => {
+            for (name, before, after) in [
+                (
+                    "max_connections",
+                    plan.tuning.max_connections,
+                    replanned.tuning.max_connections,
+                ),
+                (
+                    "max_worker_processes",
+                    plan.tuning.max_worker_processes,
+                    replanned.tuning.max_worker_processes,
+                ),
+            ] {
+                if before != after {
+                    log::info(&format!(
+                        "[AUTO-CONFIG] {name} {before} -> {after}: the primary's, which a hot standby \
+                         may not go below"
+                    ));
+                }
+            }
+            Ok(replanned)
+        }
+        Err(PlanError::Stopped(signal)) => Err(StartError::Stopped {
+            signal,
+            phase: "planning the copied replica",
+        }),
+        // The first plan passed every check; keep it rather than fail on a second look.
+        _ => Ok(plan),
+    }
 }
 
 /// Ends the life here when a stop signal has arrived.
@@ -415,16 +462,16 @@ fn deliver_settings(plan: &Plan, pgdata: &Path) -> Vec<String> {
         Ok(Included::Already) => plan.user_args.clone(),
         Ok(Included::Now) => {
             log::info(&format!(
-                "[AUTO-CONFIG] postgresql.conf now includes {} first (lowest precedence); initdb's own \
-                 lines for tuned settings are commented out",
+                "[AUTO-CONFIG] postgresql.conf now includes {} first (lowest precedence); initdb's \
+                 lines for tuned settings commented out",
                 tuning_file::FILE_NAME
             ));
             plan.user_args.clone()
         }
         Err(e) => {
             log::warning(&format!(
-                "cannot write the tuned settings into {} ({e}); passing them as -c options instead, which \
-                 neither postgresql.conf nor ALTER SYSTEM can change",
+                "cannot write the tuned settings into {} ({e}); passing them as -c options, which \
+                 ALTER SYSTEM cannot change",
                 pgdata.display()
             ));
             plan.args.clone()

@@ -22,9 +22,8 @@ pub fn in_use(port: u16, server_args: &[String]) -> Vec<String> {
         let at = SocketAddr::new(address, port);
         match TcpListener::bind(at) {
             Err(error) if error.kind() == ErrorKind::AddrInUse => problems.push(format!(
-                "port {port} is already in use on {} (listen_addresses={listen}): another server holds \
-                 it, perhaps a second container on the host's network; stop it, or choose another port \
-                 with PGPORT or the -p argument",
+                "port {port} is already in use on {} (listen_addresses={listen}): stop what holds it \
+                 (a second container on the host's network?) or choose another port with PGPORT or -p",
                 address_shown(address)
             )),
             // An address this container does not have (no IPv6, say) is PostgreSQL's to report; it

@@ -20,7 +20,9 @@
 //! The constants are calibrated from the worst-case benchmark (`cargo bench --bench proof`,
 //! `docs/BENCHMARKS.md`): see `docs/performance.md` for how.
 
-use super::{wal_buffers_mb, Pinned, Tuning, MIN_CONNECTIONS, SHARED_BUFFERS_MIN_MB};
+use super::{
+    wal_buffers_mb, Pinned, PrimaryRequires, Tuning, MIN_CONNECTIONS, SHARED_BUFFERS_MIN_MB,
+};
 
 /// Safety margin: this share of the limit stays free for the page cache and the kernel...
 pub const BUDGET_MARGIN_PERCENT: u64 = 10;
@@ -217,7 +219,7 @@ pub fn account(ram_mb: u64, t: &Tuning, reduced: Reductions) -> Budget {
 /// Reduces the formulas' settings until the worst case fits (see the module documentation for the
 /// order and the floors) and records the budget in the result. Pure, no loops over memory sizes:
 /// each step solves for the largest value that fits.
-pub fn fit(ram_mb: u64, mut t: Tuning, pinned: &Pinned) -> Tuning {
+pub fn fit(ram_mb: u64, mut t: Tuning, pinned: &Pinned, floors: &PrimaryRequires) -> Tuning {
     let formulas = t;
     let allowed_kb = ram_mb.saturating_sub(margin_mb(ram_mb)) * 1024;
     let mut k = Knobs::of(&t);
@@ -238,9 +240,11 @@ pub fn fit(ram_mb: u64, mut t: Tuning, pinned: &Pinned) -> Tuning {
     // 2. max_connections, down to MIN_CONNECTIONS.
     if k.total_kb() > allowed_kb && pinned.max_connections.is_none() {
         let slots = allowed_kb.saturating_sub(k.fixed_kb()) / k.per_slot_kb().max(1);
+        // Never below what a standby's primary requires.
+        let floor = MIN_CONNECTIONS.max(floors.max_connections.unwrap_or(0));
         let connections = slots
             .saturating_sub(k.parallel_workers)
-            .clamp(u64::from(MIN_CONNECTIONS), k.connections.max(1));
+            .clamp(u64::from(floor), k.connections.max(u64::from(floor)));
         if connections < k.connections {
             reduced.max_connections_from = Some(t.max_connections);
             k.connections = connections;

@@ -67,6 +67,17 @@ pub struct Inputs {
     pub wal_free_mb: Option<u64>,
     /// Values the user set themselves: inputs of the formulas and the budget, never reduced.
     pub pinned: Pinned,
+    /// On a standby, what its primary requires (from `pg_control`): a hot standby refuses to run
+    /// with less.
+    pub primary_requires: PrimaryRequires,
+}
+
+/// A hot standby's floors: PostgreSQL stops replaying (and the standby serves nothing) when one of
+/// these is below the primary's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PrimaryRequires {
+    pub max_connections: Option<u32>,
+    pub max_worker_processes: Option<u32>,
 }
 
 /// Settings the user chose (command line, `ALTER SYSTEM`, `postgresql.conf`), in the formulas' units.
@@ -120,9 +131,11 @@ pub fn compute(inputs: &Inputs) -> Tuning {
     let workload = inputs.workload;
 
     let pinned = inputs.pinned;
+    let floors = inputs.primary_requires;
     let max_connections = pinned
         .max_connections
-        .unwrap_or_else(|| max_connections(ram, workload));
+        .unwrap_or_else(|| max_connections(ram, workload))
+        .max(floors.max_connections.unwrap_or(0));
     let shared_buffers_mb = pinned
         .shared_buffers_mb
         .unwrap_or_else(|| shared_buffers_mb(ram));
@@ -145,7 +158,8 @@ pub fn compute(inputs: &Inputs) -> Tuning {
             .work_mem_mb
             .unwrap_or_else(|| work_mem_mb(ram, shared_buffers_mb, max_connections, workload)),
         max_connections,
-        max_worker_processes: max_worker_processes(cpus, inputs.max_worker_processes),
+        max_worker_processes: max_worker_processes(cpus, inputs.max_worker_processes)
+            .max(floors.max_worker_processes.unwrap_or(0)),
         max_parallel_workers,
         max_parallel_workers_per_gather,
         max_parallel_maintenance_workers,
@@ -162,7 +176,7 @@ pub fn compute(inputs: &Inputs) -> Tuning {
         wal_capped,
         pinned,
     };
-    let fitted = budget::fit(ram, formulas, &pinned);
+    let fitted = budget::fit(ram, formulas, &pinned, &floors);
     let mut adapted = shm::adapt(inputs.shm_mb, fitted);
     if adapted.max_parallel_workers != fitted.max_parallel_workers {
         adapted.budget = budget::account(ram, &adapted, fitted.budget.reduced);

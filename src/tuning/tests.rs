@@ -14,6 +14,7 @@ fn inputs(memory_mb: u64, workload: Workload) -> Inputs {
         shm_mb: None,
         wal_free_mb: None,
         pinned: Default::default(),
+        primary_requires: Default::default(),
     }
 }
 
@@ -221,6 +222,7 @@ fn every_workload_and_storage_combination() {
                 shm_mb: None,
                 wal_free_mb: None,
                 pinned: Default::default(),
+                primary_requires: Default::default(),
             });
             let (rpc, eio, mio) = match storage {
                 Storage::Ssd => ("1.1", 200, 20),
@@ -324,6 +326,7 @@ fn dev_shm_decisions() {
             shm_mb,
             wal_free_mb: None,
             pinned: Default::default(),
+            primary_requires: Default::default(),
         })
     };
     assert_eq!(at(None).work_mem_mb, 54);
@@ -380,7 +383,7 @@ proptest! {
         storage in any_storage(),
         user_workers in prop::option::of(any::<i64>()),
     ) {
-        let t = compute(&Inputs { memory_mb, cpus, workload, storage, max_worker_processes: user_workers, shm_mb: None, wal_free_mb: None, pinned: Default::default() });
+        let t = compute(&Inputs { memory_mb, cpus, workload, storage, max_worker_processes: user_workers, shm_mb: None, wal_free_mb: None, pinned: Default::default(), primary_requires: Default::default() });
         prop_assert!(t.shared_buffers_mb <= memory_mb / 4);
         prop_assert!((SHARED_BUFFERS_MIN_MB..=SHARED_BUFFERS_CAP_MB).contains(&t.shared_buffers_mb));
         prop_assert!(t.work_mem_mb >= 1);
@@ -445,7 +448,7 @@ proptest! {
         workload in any_workload(),
         shm_mb in 0u64..100_000,
     ) {
-        let base = Inputs { memory_mb, cpus, workload, storage: Storage::Ssd, max_worker_processes: None, shm_mb: None, wal_free_mb: None, pinned: Default::default() };
+        let base = Inputs { memory_mb, cpus, workload, storage: Storage::Ssd, max_worker_processes: None, shm_mb: None, wal_free_mb: None, pinned: Default::default(), primary_requires: Default::default() };
         let free = compute(&base);
         let t = compute(&Inputs { shm_mb: Some(shm_mb), ..base });
         prop_assert!(t.max_parallel_workers <= free.max_parallel_workers);
@@ -466,7 +469,7 @@ proptest! {
         shm_mb in prop::option::of(any::<u64>()),
     ) {
         // Callers validate first, but the core must not panic or overflow on anything.
-        let t = compute(&Inputs { memory_mb, cpus, workload, storage, max_worker_processes: user_workers, shm_mb, wal_free_mb: None, pinned: Default::default() });
+        let t = compute(&Inputs { memory_mb, cpus, workload, storage, max_worker_processes: user_workers, shm_mb, wal_free_mb: None, pinned: Default::default(), primary_requires: Default::default() });
         prop_assert!(t.shared_buffers_mb <= SHARED_BUFFERS_CAP_MB);
     }
 }

@@ -61,6 +61,7 @@ fn plan_for(vars: &[(&str, &str)], args: &[&str], auto_conf: &str, image: &Catal
         cpu_source: CpuSource::Manual,
         shm_mb: None,
         wal_free_mb: None,
+        primary_requires: Default::default(),
         warnings: Vec::new(),
     };
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
