@@ -362,10 +362,6 @@ impl RuntimeConfig {
         }
     }
 
-    pub fn from_process_env() -> Result<RuntimeConfig, ContractErrors> {
-        RuntimeConfig::from_lookup(process_env, read_value_file)
-    }
-
     /// First start needs a password unless every host connection is trusted. Checked before anything
     /// is written.
     pub fn check_can_initialise(&self) -> Result<(), ContractError> {

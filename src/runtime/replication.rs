@@ -146,13 +146,12 @@ impl Role {
                 String::new()
             }),
         };
-        let port = match r.get("PRIMARY_PORT") {
-            None => DEFAULT_PRIMARY_PORT,
-            Some(port) => check_port(&port).unwrap_or_else(|problem| {
-                r.keep(problem);
-                DEFAULT_PRIMARY_PORT
-            }),
-        };
+        let port = r.whole_number(
+            "PRIMARY_PORT",
+            1..=65_535,
+            DEFAULT_PRIMARY_PORT.into(),
+            "a TCP port",
+        ) as u16;
         let password = password.unwrap_or_else(|| {
             r.problem(
                 "PG_REPLICATION_PASSWORD",
@@ -184,13 +183,6 @@ impl Role {
             Role::Primary(_) => RoleKind::Primary,
             Role::Replica(_) => RoleKind::Replica,
         }
-    }
-
-    pub fn from_process_env() -> Result<Role, ContractErrors> {
-        Role::from_lookup(
-            super::contract::process_env,
-            super::contract::read_value_file,
-        )
     }
 }
 
@@ -239,16 +231,6 @@ fn check_host(host: &str) -> Result<String, ContractError> {
         _ => Err(ContractError {
             variable: "PRIMARY_HOST".into(),
             problem: format!("='{host}' is not accepted: use one host name or IP address"),
-        }),
-    }
-}
-
-fn check_port(port: &str) -> Result<u16, ContractError> {
-    match port.trim().parse::<u16>() {
-        Ok(p) if p > 0 => Ok(p),
-        _ => Err(ContractError {
-            variable: "PRIMARY_PORT".into(),
-            problem: format!("='{port}' is not accepted: use a TCP port, 1 to 65535"),
         }),
     }
 }
