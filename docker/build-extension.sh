@@ -18,7 +18,7 @@ shift 5
 # SOURCE_EXTENSIONS and PACKAGE_SOURCE are the stage's build arguments, so they are in the
 # environment here. The legacy builder runs this stage even when the final image does not need it;
 # skipping keeps it off the network. Every outcome is written to the build notes, which
-# `aza-entrypoint image-catalog --write` turns into the image's record of what it has and why not.
+# `aza-image-catalog --write` turns into the image's record of what it has and why not.
 notes=/opt/ext-out/usr/share/aza-pg/build-notes.d/source.tsv
 mkdir -p "$(dirname "$notes")"
 if [ "${PACKAGE_SOURCE:-vendor}" = "distribution" ] && [ -n "${DISTRIBUTION_PACKAGE:-}" ]; then

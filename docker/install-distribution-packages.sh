@@ -8,7 +8,7 @@
 #   install-distribution-packages - - PACKAGE...     only the extra packages, no notes
 #
 # Nothing is guessed: an entry is noted as installed only when its package is in the archive and
-# was installed; `aza-entrypoint image-catalog --write` then checks its files are really there.
+# was installed; `aza-image-catalog --write` then checks its files are really there.
 set -euo pipefail
 
 if [ "$#" -lt 2 ]; then

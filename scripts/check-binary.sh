@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Builds the release musl `aza-entrypoint` and checks the two properties the image relies on:
-#   (a) it is statically linked: no program interpreter (PT_INTERP) and no shared-library
+# Builds the release musl `aza-entrypoint` (and `aza-image-catalog`, which the image build runs) and
+# checks the properties the image relies on:
+#   (a) both are statically linked: no program interpreter (PT_INTERP) and no shared-library
 #       dependencies (DT_NEEDED), read with `readelf`; `file` must agree when it is installed;
-#   (b) it is at most 1 MiB (1048576 bytes).
+#   (b) the entrypoint is at most 1 MiB (1048576 bytes).
 # Exits non-zero with a message naming the failed check. Size is deterministic, so this is a check,
 # not a benchmark; `tests/binary_check.rs` runs it as part of `cargo test`.
 #
@@ -48,37 +49,43 @@ echo "target: $TARGET"
 
 if [[ $build -eq 1 ]]; then
     cargo build --quiet --release --target "$TARGET" --manifest-path "$project_dir/Cargo.toml" \
-        --bin aza-entrypoint ||
+        --bin aza-entrypoint --bin aza-image-catalog ||
         fail "cargo build --release --target $TARGET failed (is the target installed? rustup target add $TARGET)"
 fi
-[[ -f "$binary" ]] || fail "$binary does not exist"
-
-# The binary is for the target asked for (a stale or mislabelled build is not checked by mistake).
+# (a) static linking, and the right machine (a stale or mislabelled build is not checked by mistake).
 command -v readelf >/dev/null || fail "readelf not found (install binutils)"
-elf_machine="$(readelf --file-header "$binary" | sed -n 's/^ *Machine: *//p')"
-[[ "$elf_machine" == "$machine" ]] || fail "$binary is built for '$elf_machine', not $TARGET ($machine)"
-echo "machine: OK ($elf_machine)"
-
-# (a) static linking.
-headers="$(readelf --program-headers --wide "$binary")" || fail "readelf could not read $binary"
-if grep -q '^ *INTERP ' <<<"$headers"; then
-    interpreter="$(readelf --string-dump=.interp "$binary" 2>/dev/null | grep -o '/[^ ]*' | head -n 1 || true)"
-    fail "$binary has a program interpreter (${interpreter:-unknown}): it is dynamically linked"
-fi
-needed="$(readelf --dynamic --wide "$binary" | grep '(NEEDED)' || true)"
-if [[ -n "$needed" ]]; then
-    fail "$binary depends on shared libraries:"$'\n'"$needed"
-fi
-linking="no PT_INTERP, no DT_NEEDED"
-if command -v file >/dev/null; then
-    description="$(file --brief "$binary")"
-    case "$description" in
-        *"static-pie linked"*) linking="$linking; file: static-pie linked" ;;
-        *"statically linked"*) linking="$linking; file: statically linked" ;;
-        *) fail "file does not call $binary static: $description" ;;
-    esac
-fi
-echo "static: OK ($linking)"
+check_static() {
+    local binary="$1"
+    [[ -f "$binary" ]] || fail "$binary does not exist"
+    local elf_machine
+    elf_machine="$(readelf --file-header "$binary" | sed -n 's/^ *Machine: *//p')"
+    [[ "$elf_machine" == "$machine" ]] || fail "$binary is built for '$elf_machine', not $TARGET ($machine)"
+    local headers
+    headers="$(readelf --program-headers --wide "$binary")" || fail "readelf could not read $binary"
+    if grep -q '^ *INTERP ' <<<"$headers"; then
+        local interpreter
+        interpreter="$(readelf --string-dump=.interp "$binary" 2>/dev/null | grep -o '/[^ ]*' | head -n 1 || true)"
+        fail "$binary has a program interpreter (${interpreter:-unknown}): it is dynamically linked"
+    fi
+    local needed
+    needed="$(readelf --dynamic --wide "$binary" | grep '(NEEDED)' || true)"
+    if [[ -n "$needed" ]]; then
+        fail "$binary depends on shared libraries:"$'\n'"$needed"
+    fi
+    local linking="no PT_INTERP, no DT_NEEDED"
+    if command -v file >/dev/null; then
+        local description
+        description="$(file --brief "$binary")"
+        case "$description" in
+            *"static-pie linked"*) linking="$linking; file: static-pie linked" ;;
+            *"statically linked"*) linking="$linking; file: statically linked" ;;
+            *) fail "file does not call $binary static: $description" ;;
+        esac
+    fi
+    echo "$(basename "$binary"): machine OK ($elf_machine), static OK ($linking)"
+}
+check_static "$binary"
+check_static "$(dirname "$binary")/aza-image-catalog"
 
 # (b) size.
 size="$(stat --format=%s "$binary")"

@@ -4,14 +4,13 @@
 //! first argument starting with `-` is an option for `postgres`, and any other program is run as is.
 //! The entrypoint's own flags (`--dry-run`, `--help`, `--version`) are only recognised in first place,
 //! so they never shadow a PostgreSQL option. So are its verbs (`healthcheck`, `version-info`,
-//! `image-catalog`, `pgbouncer-config`): a program of such a name is run by giving its path.
+//! `pgbouncer-config`): a program of such a name is run by giving its path.
 
 use std::ffi::OsString;
 use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::image_catalog::inspect;
 use crate::report::Format;
 use crate::runtime::health::DEFAULT_TIMEOUT;
 
@@ -36,11 +35,6 @@ pub enum Command {
         write: bool,
         dir: Option<std::path::PathBuf>,
         json: bool,
-    },
-    /// Work out what the built image has; print it, or with `write`, write the image catalog.
-    ImageCatalog {
-        write: bool,
-        options: inspect::Options,
     },
     /// Run PostgreSQL with these arguments (after `postgres`).
     Postgres {
@@ -84,12 +78,6 @@ Usage:
                                                    e.g. aza-entrypoint ./healthcheck)
   aza-entrypoint version-info [--write] [--dir DIR] [--format text|json]
                                                    what the image holds and how it is tuned
-  aza-entrypoint image-catalog [--write] [--manifest PATH] [--notes PATH] [--output PATH]
-                               [--package-source vendor|distribution|none]
-                                                   at image build time (as root): record what the
-                                                   image has of the manifest, entry by entry, in
-                                                   /usr/share/aza-pg/image-catalog.json (--write),
-                                                   else print it
   aza-entrypoint pgbouncer-config --output-dir DIR [-- PROGRAM [ARGS...]]
                                                    write pgbouncer.ini, userlist.txt and .pgpass
                                                    (PGBOUNCER_*, POSTGRES_HOST, POSTGRES_PORT), then
@@ -135,7 +123,6 @@ pub fn parse(args: Vec<OsString>) -> Result<Command, UsageError> {
         "--dry-run" => return parse_dry_run(&args[1..]),
         "healthcheck" => return parse_healthcheck(&args[1..]),
         "version-info" => return parse_version_info(&args[1..]),
-        "image-catalog" => return parse_image_catalog(&args[1..]),
         "pgbouncer-config" => return parse_pgbouncer_config(&args[1..]),
         "postgres" => {
             return Ok(Command::Postgres {
@@ -249,45 +236,6 @@ fn parse_version_info(rest: &[OsString]) -> Result<Command, UsageError> {
     Ok(Command::VersionInfo { write, dir, json })
 }
 
-fn parse_image_catalog(rest: &[OsString]) -> Result<Command, UsageError> {
-    const ACCEPTED: &str =
-        "accepted: --write, --manifest PATH, --notes PATH, --output PATH, --package-source SOURCE";
-    let mut rest = utf8_args(rest)?.into_iter();
-    let mut write = false;
-    let mut options = inspect::Options::default();
-    while let Some(arg) = rest.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((flag, value)) if flag.starts_with("--") => {
-                (flag.to_string(), Some(value.to_string()))
-            }
-            _ => (arg.clone(), None),
-        };
-        if flag == "--write" && inline.is_none() {
-            write = true;
-            continue;
-        }
-        let target = match flag.as_str() {
-            "--manifest" | "--notes" | "--output" | "--package-source" => flag.as_str(),
-            _ => {
-                return Err(UsageError(format!(
-                    "image-catalog does not take '{arg}' ({ACCEPTED})"
-                )))
-            }
-        };
-        let value = inline
-            .or_else(|| rest.next())
-            .filter(|v| !v.is_empty())
-            .ok_or_else(|| UsageError(format!("image-catalog {target} needs a value")))?;
-        match target {
-            "--manifest" => options.manifest = PathBuf::from(value),
-            "--notes" => options.notes = PathBuf::from(value),
-            "--output" => options.output = PathBuf::from(value),
-            _ => options.package_source = Some(value),
-        }
-    }
-    Ok(Command::ImageCatalog { write, options })
-}
-
 fn parse_pgbouncer_config(rest: &[OsString]) -> Result<Command, UsageError> {
     const NEEDS_DIR: &str = "pgbouncer-config needs --output-dir DIR";
     let (dir, then) = match rest.first().and_then(|a| a.to_str()) {
@@ -389,69 +337,6 @@ mod tests {
         assert!(parse_strs(&["version-info", "--dir"]).is_err());
         assert!(parse_strs(&["version-info", "--format", "yaml"]).is_err());
         assert!(parse_strs(&["version-info", "--force"]).is_err());
-    }
-
-    #[test]
-    fn image_catalog_takes_paths_and_a_package_source() {
-        assert_eq!(
-            parse_strs(&["image-catalog"]),
-            Ok(Command::ImageCatalog {
-                write: false,
-                options: inspect::Options::default()
-            })
-        );
-        assert_eq!(
-            inspect::Options::default(),
-            inspect::Options {
-                manifest: "/etc/postgresql/extensions.manifest.json".into(),
-                notes: "/usr/share/aza-pg/build-notes.tsv".into(),
-                output: "/usr/share/aza-pg/image-catalog.json".into(),
-                package_source: None,
-            }
-        );
-        assert_eq!(
-            parse_strs(&[
-                "image-catalog",
-                "--write",
-                "--manifest",
-                "/m.json",
-                "--notes=/n.tsv",
-                "--output",
-                "/o.json",
-                "--package-source",
-                "distribution"
-            ]),
-            Ok(Command::ImageCatalog {
-                write: true,
-                options: inspect::Options {
-                    manifest: "/m.json".into(),
-                    notes: "/n.tsv".into(),
-                    output: "/o.json".into(),
-                    package_source: Some("distribution".into()),
-                }
-            })
-        );
-        for (args, message) in [
-            (
-                &["image-catalog", "--force"][..],
-                "image-catalog does not take '--force'",
-            ),
-            (
-                &["image-catalog", "--notes"],
-                "image-catalog --notes needs a value",
-            ),
-            (
-                &["image-catalog", "--output="],
-                "image-catalog --output needs a value",
-            ),
-            (
-                &["image-catalog", "--write=yes"],
-                "image-catalog does not take '--write=yes'",
-            ),
-        ] {
-            let err = parse_strs(args).unwrap_err().to_string();
-            assert!(err.starts_with(message), "{args:?}: {err}");
-        }
     }
 
     #[test]

@@ -53,9 +53,6 @@ fn main() -> ExitCode {
         Command::VersionInfo { write, dir, json } => {
             tool(supervisor, || runtime::version_info(write, dir, json))
         }
-        Command::ImageCatalog { write, options } => {
-            tool(supervisor, || runtime::image_catalog(write, &options))
-        }
         Command::PgbouncerConfig { output_dir, then } => {
             tool(supervisor, || pgbouncer::run(&env, &output_dir, &then))
         }

@@ -1,4 +1,4 @@
-//! `aza-entrypoint image-catalog` end to end: the built binary inspects a stand-in server tree (a
+//! `aza-image-catalog` end to end: the built binary inspects a stand-in server tree (a
 //! fake `pg_config`, `postgres --describe-config` and `dpkg-query` on `PATH`) with the real manifest
 //! and build notes, and writes the catalog a start then reads; a note the disk contradicts fails.
 
@@ -10,6 +10,16 @@ use std::path::Path;
 use aza_pg::image_catalog::{self, Status};
 use aza_pg::manifest;
 use support::*;
+
+/// The build-time program, with nothing of the test's environment but `vars`.
+fn catalog_command(vars: &[(&str, &str)]) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_aza-image-catalog"));
+    command.env_clear();
+    for (name, value) in vars {
+        command.env(name, value);
+    }
+    command
+}
 
 fn script(path: &Path, body: &str) {
     std::fs::write(path, format!("#!/bin/sh\n{body}\n")).unwrap();
@@ -69,8 +79,8 @@ fn the_writer_records_what_the_image_has_and_a_start_reads_it() {
     std::fs::write(&notes, NOTES).unwrap();
     let output = dir.path().join("usr/share/aza-pg/image-catalog.json");
     let manifest_path = repository_manifest();
-    let run = entrypoint_command(&[("PATH", &path), ("PACKAGE_SOURCE", "distribution")])
-        .args(["image-catalog", "--write", "--manifest", &manifest_path])
+    let run = catalog_command(&[("PATH", &path), ("PACKAGE_SOURCE", "distribution")])
+        .args(["--write", "--manifest", &manifest_path])
         .arg("--notes")
         .arg(&notes)
         .arg("--output")
@@ -142,9 +152,8 @@ fn the_writer_records_what_the_image_has_and_a_start_reads_it() {
     assert_eq!(catalog.logical_output_plugins, ["wal2json"]);
 
     // Without --write, the same catalog on stdout and nothing written.
-    let printed = entrypoint_command(&[("PATH", &path)])
+    let printed = catalog_command(&[("PATH", &path)])
         .args([
-            "image-catalog",
             "--package-source",
             "distribution",
             "--manifest",
@@ -189,13 +198,8 @@ fn a_note_the_disk_contradicts_fails_the_build_and_writes_nothing() {
     let notes = dir.path().join("build-notes.tsv");
     std::fs::write(&notes, NOTES).unwrap();
     let output = dir.path().join("image-catalog.json");
-    let run = entrypoint_command(&[("PATH", &path), ("PACKAGE_SOURCE", "distribution")])
-        .args([
-            "image-catalog",
-            "--write",
-            "--manifest",
-            &repository_manifest(),
-        ])
+    let run = catalog_command(&[("PATH", &path), ("PACKAGE_SOURCE", "distribution")])
+        .args(["--write", "--manifest", &repository_manifest()])
         .arg("--notes")
         .arg(&notes)
         .arg("--output")
@@ -215,9 +219,8 @@ fn a_note_the_disk_contradicts_fails_the_build_and_writes_nothing() {
     assert!(!output.exists());
 
     // No notes file, no package source: each is an error that says what to do.
-    let run = entrypoint_command(&[("PATH", &path), ("PACKAGE_SOURCE", "distribution")])
+    let run = catalog_command(&[("PATH", &path), ("PACKAGE_SOURCE", "distribution")])
         .args([
-            "image-catalog",
             "--manifest",
             &repository_manifest(),
             "--notes",
@@ -231,8 +234,8 @@ fn a_note_the_disk_contradicts_fails_the_build_and_writes_nothing() {
         "{}",
         describe(&run)
     );
-    let run = entrypoint_command(&[("PATH", &path)])
-        .args(["image-catalog", "--manifest", &repository_manifest()])
+    let run = catalog_command(&[("PATH", &path)])
+        .args(["--manifest", &repository_manifest()])
         .arg("--notes")
         .arg(&notes)
         .output()

@@ -10,7 +10,7 @@
 --   failed_extensions   CREATE EXTENSION raised an error;
 --   not_in_image_extensions
 --                       not attempted because the image does not have it: the image catalog
---                       (written at build time by aza-entrypoint image-catalog --write) lists it as
+--                       (written at build time by aza-image-catalog --write) lists it as
 --                       absent or disabled;
 --   details             one "name: reason" line per extension not created;
 --   image_catalog       the catalog file read, or NULL when there is none (not a built image).

@@ -1,13 +1,14 @@
 //! The image catalog: what the image the entrypoint runs in really contains, entry by entry.
 //!
 //! The manifest says what an image *should* have; a build (the local one from Debian's archive, a
-//! build that skips source extensions) may end up with less. `aza-entrypoint image-catalog --write`
-//! ([`inspect`]) looks at the built image once and writes `/usr/share/aza-pg/image-catalog.json`;
+//! build that skips source extensions) may end up with less. `aza-image-catalog --write`
+//! ([`inspect`], [`command`]) looks at the built image once and writes `/usr/share/aza-pg/image-catalog.json`;
 //! every start reads it back ([`load`]) to choose the default `shared_preload_libraries`, explain a
 //! missing library and allow the logical output plugins the image has. No file means "not running in
 //! a built image" (a host run, the tests): the defaults compiled from the manifest apply, and the
 //! plan says so. A file that is there but cannot be used is an error, never ignored.
 
+pub mod command;
 pub mod inspect;
 
 use std::fmt;

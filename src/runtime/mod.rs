@@ -1,7 +1,7 @@
 //! Process control: the container's life as PID 1 (`lifecycle`), the reaper and signal policy
 //! (`reaper`, `signals`), the children of an initialisation (`session`, `init`, `replica`), the
 //! environment contract's primitives (`contract`), logging that cannot stop PID 1 (`log`, `stdio`),
-//! health, and the build-time commands (version-info, image-catalog).
+//! health, and the build-time version-info command.
 
 pub mod contract;
 pub mod datadir;
@@ -24,67 +24,9 @@ pub mod stdio;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::image_catalog::{self, inspect};
+use crate::image_catalog;
 use crate::plan::Plan;
 use crate::version_info::{self, BuildInfo, VersionInfo};
-
-/// `aza-entrypoint image-catalog [--write]`: works out what this image has of the manifest and prints
-/// the catalog, or writes it (at image build time, as root). A contradiction fails the build.
-pub fn image_catalog(write: bool, options: &inspect::Options) -> ExitCode {
-    let catalog = match inspect::inspect(options) {
-        Ok(catalog) => catalog,
-        Err(errors) => {
-            for line in &errors.0 {
-                log::error(&format!("image-catalog: {line}"));
-            }
-            return ExitCode::from(1);
-        }
-    };
-    if !write {
-        return match image_catalog::to_json(&catalog) {
-            Ok(text) => {
-                stdio::print(&text);
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                log::error(&format!("image-catalog: cannot render the catalog: {e}"));
-                ExitCode::from(1)
-            }
-        };
-    }
-    match inspect::write(&catalog, &options.output) {
-        Ok(()) => {
-            let counts = catalog.counts();
-            stdio::print(&format!(
-                "wrote {}: {} installed, {} absent, {} disabled; default preload: {}\n",
-                options.output.display(),
-                counts.installed,
-                counts.absent,
-                counts.disabled,
-                catalog.default_preload.join(",")
-            ));
-            for entry in catalog
-                .entries
-                .iter()
-                .filter(|e| e.status == image_catalog::Status::Absent)
-            {
-                stdio::print(&format!(
-                    "  absent: {}: {}\n",
-                    entry.name,
-                    entry.reason.as_deref().unwrap_or("")
-                ));
-            }
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            log::error(&format!(
-                "image-catalog: cannot write {}: {e}",
-                options.output.display()
-            ));
-            ExitCode::from(1)
-        }
-    }
-}
 
 /// `aza-entrypoint version-info`: prints the text (or JSON) form, or writes both files. At image
 /// build time there is no container to tune for, so the files carry no tuning until the first start
