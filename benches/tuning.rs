@@ -48,6 +48,9 @@ fn inputs(memory_mb: u64, cpus: u32, workload: Workload, storage: Storage) -> In
         wal_free_mb: None,
         pinned: Default::default(),
         primary_requires: Default::default(),
+        // The default preload list's pg_stat_monitor at 4 GB, and wal_level=logical (the default).
+        preload_shared_mb: 84,
+        wal_level: aza_pg::tuning::WalLevel::Logical,
     }
 }
 

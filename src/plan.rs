@@ -107,6 +107,16 @@ pub fn build(inputs: &PlanInputs<'_>) -> Plan {
         alter_system,
         config_file,
     };
+    // What the server will preload: the user's list when they set one, else ours.
+    let preloaded = match user.set("shared_preload_libraries") {
+        Some(own) => own
+            .value
+            .trim_matches('\'')
+            .split(',')
+            .map(|lib| lib.trim().trim_matches('"').to_string())
+            .collect(),
+        None => config.shared_preload_libraries.0.clone(),
+    };
     let tuning = tuning::compute(&Inputs {
         memory_mb: resources.memory_mb,
         cpus: resources.cpus,
@@ -117,6 +127,9 @@ pub fn build(inputs: &PlanInputs<'_>) -> Plan {
         wal_free_mb: resources.wal_free_mb,
         pinned: user.pinned(),
         primary_requires: resources.primary_requires,
+        preload_shared_mb: preload_shared_mb(&preloaded)
+            + pg_stat_monitor_shared_mb(&preloaded, &user, resources.memory_mb),
+        wal_level,
     });
     let mut warnings = resources.warnings.clone();
     let mut notices = Vec::new();
@@ -190,6 +203,32 @@ pub fn build(inputs: &PlanInputs<'_>) -> Plan {
     }
 }
 
+/// The fixed shared memory the manifest says these libraries reserve (pg_stat_monitor's
+/// `pgsm_max`, which the plan sizes, comes on top: [`pg_stat_monitor_shared_mb`]).
+pub fn preload_shared_mb(libraries: &[String]) -> u64 {
+    crate::generated::defaults::PRELOAD_SHARED_MEMORY_MB
+        .iter()
+        .filter(|(name, _)| libraries.iter().any(|lib| lib == name))
+        .map(|(_, mb)| mb)
+        .sum()
+}
+
+/// `pg_stat_monitor.pgsm_max`: 1/64 of the memory within its minimum of 10 MB and its default of
+/// 256 MB, which alone would take a quarter of a 1 GB container.
+pub fn pg_stat_monitor_max_mb(ram_mb: u64) -> u64 {
+    (ram_mb / 64).clamp(10, 256)
+}
+
+/// pg_stat_monitor's `pgsm_max` when it is preloaded: the user's, or ours.
+fn pg_stat_monitor_shared_mb(libraries: &[String], user: &UserSettings<'_>, ram_mb: u64) -> u64 {
+    if !libraries.iter().any(|lib| lib == "pg_stat_monitor") {
+        return 0;
+    }
+    user.set("pg_stat_monitor.pgsm_max")
+        .and_then(|own| guc::memory_mb(&own.value, 1024))
+        .unwrap_or_else(|| pg_stat_monitor_max_mb(ram_mb))
+}
+
 /// What the user set themselves, by source.
 struct UserSettings<'a> {
     command_line: &'a [(String, String)],
@@ -209,6 +248,11 @@ impl UserSettings<'_> {
                 .and_then(|v| guc::memory_mb(&v, 1)),
             max_connections: value("max_connections").and_then(|v| v.trim().parse().ok()),
             max_parallel_workers: value("max_parallel_workers").and_then(|v| v.trim().parse().ok()),
+            temp_buffers_mb: value("temp_buffers").and_then(|v| guc::memory_mb(&v, 8)),
+            autovacuum_work_mem_mb: value("autovacuum_work_mem")
+                .and_then(|v| guc::memory_mb(&v, 1)),
+            logical_decoding_work_mem_mb: value("logical_decoding_work_mem")
+                .and_then(|v| guc::memory_mb(&v, 1)),
         }
     }
 

@@ -139,6 +139,11 @@ fn budget_rows(plan: &Plan) -> Vec<(&'static str, u64, String)> {
             "postmaster and auxiliary processes".to_string(),
         ),
         (
+            "preloaded libraries",
+            b.preload_shared_mb,
+            "their shared memory at its defaults (manifest)".to_string(),
+        ),
+        (
             "connections",
             b.connections_mb,
             format!(
@@ -147,13 +152,22 @@ fn budget_rows(plan: &Plan) -> Vec<(&'static str, u64, String)> {
             ),
         ),
         (
+            "temp buffers",
+            b.temp_buffers_mb,
+            format!(
+                "{} x {} MB temp_buffers",
+                t.max_connections, t.temp_buffers_mb
+            ),
+        ),
+        (
             "queries",
             b.queries_mb,
             format!(
-                "{} x {} x {} MB work_mem (sort + hash at hash_mem_multiplier 2 + executor)",
+                "{} x {} x {} MB work_mem (sort + hash at hash_mem_multiplier {} + executor)",
                 t.max_connections,
-                crate::tuning::QUERY_WORK_MEM_FACTOR,
-                t.work_mem_mb
+                crate::tuning::query_work_mem_factor(),
+                t.work_mem_mb,
+                crate::tuning::HASH_MEM_MULTIPLIER
             ),
         ),
         (
@@ -165,9 +179,18 @@ fn budget_rows(plan: &Plan) -> Vec<(&'static str, u64, String)> {
             "autovacuum",
             b.autovacuum_mb,
             format!(
-                "{} workers x ({} MB maintenance_work_mem + backend)",
+                "{} workers x ({} MB autovacuum_work_mem + backend)",
                 crate::tuning::AUTOVACUUM_MAX_WORKERS,
-                t.maintenance_work_mem_mb
+                t.autovacuum_work_mem_mb
+            ),
+        ),
+        (
+            "logical decoding",
+            b.logical_decoding_mb,
+            format!(
+                "{} sessions x {} MB logical_decoding_work_mem (wal_level=logical only)",
+                crate::tuning::LOGICAL_DECODING_SESSIONS,
+                t.logical_decoding_work_mem_mb
             ),
         ),
         (
@@ -198,7 +221,11 @@ fn budget_table(plan: &Plan) -> String {
 
 fn budget_json(plan: &Plan) -> Value {
     let b = &plan.tuning.budget;
-    let r = &b.reduced;
+    // Each reduced setting with the formula's value it started from.
+    let reduced: Map<String, Value> = crate::tuning::Knob::ALL
+        .iter()
+        .filter_map(|&knob| Some((knob.name().to_string(), json!(b.reduced.from(knob)?))))
+        .collect();
     let terms: Map<String, Value> = budget_rows(plan)
         .into_iter()
         .map(|(name, mb, _)| (name.replace(' ', "_") + "_mb", json!(mb)))
@@ -211,13 +238,7 @@ fn budget_json(plan: &Plan) -> Value {
         "total_mb": b.total_mb,
         "fits": b.fits,
         "per_connection_kb": b.per_connection_kb,
-        "reduced": {
-            "work_mem_from_mb": r.work_mem_from,
-            "max_connections_from": r.max_connections_from,
-            "max_parallel_workers_from": r.max_parallel_workers_from,
-            "maintenance_work_mem_from_mb": r.maintenance_work_mem_from,
-            "shared_buffers_from_mb": r.shared_buffers_from,
-        },
+        "reduced": reduced,
     })
 }
 

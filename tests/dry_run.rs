@@ -27,14 +27,11 @@ fn json_preview_reports_inputs_settings_and_argv() {
     assert_eq!(doc["inputs"]["cpu_source"], "manual");
     assert_eq!(doc["inputs"]["workload"], "dw");
     assert_eq!(doc["settings"]["shared_buffers"], "1024MB");
-    // The user's work_mem=8MB is an input of the budget, never reduced: dw's 85 connections, the
-    // parallel workers and maintenance_work_mem make room around it, down to the 20-connection floor.
-    assert_eq!(doc["settings"]["max_connections"], "20");
-    assert_eq!(doc["budget"]["reduced"]["max_connections_from"], 85);
-    assert_eq!(
-        doc["budget"]["reduced"]["work_mem_from_mb"],
-        serde_json::Value::Null
-    );
+    // The user's work_mem=8MB is an input of the budget, never reduced: dw gives up connections
+    // first, from its 100 to what fits around it.
+    assert_eq!(doc["settings"]["max_connections"], "25");
+    assert_eq!(doc["budget"]["reduced"]["max_connections"], 100);
+    assert_eq!(doc["budget"]["reduced"]["work_mem"], serde_json::Value::Null);
     assert_eq!(doc["budget"]["fits"], true);
     assert_eq!(doc["settings"]["default_statistics_target"], "500");
     assert!(
@@ -238,8 +235,8 @@ fn detects_a_cgroup_v2_limit_as_pid_1_in_a_namespace() {
     assert_eq!(doc["inputs"]["cpus"], 1);
     assert_eq!(doc["inputs"]["cpu_source"], "cgroup-v2");
     assert_eq!(doc["settings"]["shared_buffers"], "768MB");
-    // web's 140 at 3 GB, reduced to what the memory budget allows.
-    assert_eq!(doc["settings"]["max_connections"], "114");
+    // web's 200, reduced to what the memory budget allows at 3 GB.
+    assert_eq!(doc["settings"]["max_connections"], "119");
     assert_eq!(doc["budget"]["limit_mb"], 3072);
 }
 
@@ -439,11 +436,8 @@ fn a_small_wal_volume_lowers_the_wal_sizes_and_says_so() {
 
 #[test]
 fn a_small_dev_shm_is_detected_and_parallel_query_adapts() {
-    let dw = [
-        ("POSTGRES_MEMORY", "64g"),
-        ("POSTGRES_CPUS", "16"),
-        ("POSTGRES_WORKLOAD_TYPE", "dw"),
-    ];
+    // 128 GB web on 16 CPUs: 16 parallel workers at 32 MB of work_mem.
+    let dw = [("POSTGRES_MEMORY", "128g"), ("POSTGRES_CPUS", "16")];
     // 32 MB: not even one parallel worker's hash table fits -> mmap, with a warning saying how to fix it.
     let doc = dry_run_with_dev_shm("32m", &dw);
     assert_eq!(doc["inputs"]["shm_mb"], 32, "{doc}");
@@ -454,11 +448,11 @@ fn a_small_dev_shm_is_detected_and_parallel_query_adapts() {
         warnings.contains("/dev/shm is 32MB") && warnings.contains("--shm-size"),
         "{warnings}"
     );
-    // 1 GB: four workers fit, so fewer workers and no mmap.
+    // 1 GB: (1024 - 8) / (2 x 2 x 32 MB) = 7 workers fit, so fewer workers and no mmap.
     let doc = dry_run_with_dev_shm("1g", &dw);
     assert_eq!(doc["inputs"]["shm_mb"], 1024, "{doc}");
     assert!(doc["settings"].get("dynamic_shared_memory_type").is_none());
-    assert_eq!(doc["settings"]["max_parallel_workers"], "4");
+    assert_eq!(doc["settings"]["max_parallel_workers"], "7");
     // A small server's parallel queries fit in 32 MB: nothing changes, no warning.
     let doc = dry_run_with_dev_shm("32m", &[("POSTGRES_MEMORY", "4g"), ("POSTGRES_CPUS", "2")]);
     assert!(doc["settings"].get("dynamic_shared_memory_type").is_none());
@@ -487,7 +481,7 @@ fn the_memory_budget_is_shown_in_every_format_that_explains() {
         "{table}"
     );
     assert!(
-        table.contains("reduced from 100 to fit the memory budget"),
+        table.contains("reduced from 200 to fit the memory budget"),
         "{table}"
     );
     let doc: serde_json::Value = serde_json::from_str(&run("json")).unwrap();
@@ -495,15 +489,15 @@ fn the_memory_budget_is_shown_in_every_format_that_explains() {
     assert_eq!(budget["limit_mb"], 512);
     assert_eq!(budget["allowed_mb"], 461);
     assert_eq!(budget["fits"], true);
-    assert_eq!(budget["reduced"]["max_connections_from"], 100);
+    assert_eq!(budget["reduced"]["max_connections"], 200);
     let terms = budget["terms"].as_object().unwrap();
     let sum: u64 = terms.values().map(|v| v.as_u64().unwrap()).sum();
     let total = budget["total_mb"].as_u64().unwrap();
-    assert!(total <= 461 && sum >= total && sum < total + 9, "{budget}");
+    assert!(total <= 461 && sum >= total && sum < total + 12, "{budget}");
     assert_eq!(terms["shared_buffers_mb"], 128);
 }
 
-/// A catalog in a temp dir, as `aza-entrypoint image-catalog --write` leaves it in a built image.
+/// A catalog in a temp dir, as `aza-image-catalog --write` leaves it in a built image.
 fn catalog_file(dir: &Path, logical_output_plugins: &[&str]) -> String {
     let catalog = serde_json::json!({
         "format": 1,

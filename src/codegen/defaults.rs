@@ -32,6 +32,25 @@ pub fn render_defaults(manifest: &Manifest) -> String {
     for library in all {
         out.push_str(&format!("    {library:?},\n"));
     }
+    out.push_str("];\n\n");
+    out.push_str(
+        "/// Shared memory (MiB) the preloaded libraries reserve at their defaults, for the memory\n\
+         /// budget: the manifest's `runtime.shared_memory_mb`, by library name, sorted.\n",
+    );
+    out.push_str("#[rustfmt::skip]\n");
+    out.push_str("pub const PRELOAD_SHARED_MEMORY_MB: &[(&str, u64)] = &[\n");
+    let mut sized: Vec<(String, u64)> = manifest
+        .enabled()
+        .filter_map(|e| {
+            e.runtime
+                .shared_memory_mb
+                .map(|mb| (e.preload_library().to_string(), mb))
+        })
+        .collect();
+    sized.sort();
+    for (library, mb) in sized {
+        out.push_str(&format!("    ({library:?}, {mb}),\n"));
+    }
     out.push_str("];\n");
     out
 }

@@ -32,6 +32,10 @@ pub fn render_tuning_table() -> String {
         "| Memory | shared_buffers | effective_cache_size | work_mem | maintenance_work_mem | max_connections |\n",
     );
     out.push_str("|---:|---:|---:|---:|---:|---:|\n");
+    let defaults: Vec<String> = crate::generated::defaults::DEFAULT_SHARED_PRELOAD_LIBRARIES
+        .iter()
+        .map(|lib| lib.to_string())
+        .collect();
     for &memory_mb in TIERS_MB {
         let settings = tuning::compute(&Inputs {
             memory_mb,
@@ -43,6 +47,9 @@ pub fn render_tuning_table() -> String {
             wal_free_mb: None,
             pinned: Default::default(),
             primary_requires: Default::default(),
+            preload_shared_mb: crate::plan::preload_shared_mb(&defaults)
+                + crate::plan::pg_stat_monitor_max_mb(memory_mb),
+            wal_level: tuning::WalLevel::Logical,
         });
         out.push_str(&format!(
             "| {} | {} | {} | {} | {} | {} |\n",
@@ -55,10 +62,11 @@ pub fn render_tuning_table() -> String {
         ));
     }
     out.push_str(&format!(
-        "\nDefault `web` workload on `ssd` storage with {TABLE_CPUS} CPUs, computed by `aza_pg::tuning::compute`. \
-         More CPUs mean more parallel workers, and the memory budget counts them in its worst case, so \
-         on small memory they can lower `work_mem` and `max_connections`; other workloads \
-         (`POSTGRES_WORKLOAD_TYPE`) change connections and memory per query. \
+        "\nDefault `web` workload on `ssd` storage with {TABLE_CPUS} CPUs and the default preload list \
+         (`wal_level=logical`), computed by `aza_pg::tuning::compute` after the memory budget. \
+         `max_connections` does not depend on the CPU count; more CPUs mean more parallel workers, which \
+         the budget fits into what is left. Other workloads (`POSTGRES_WORKLOAD_TYPE`) change \
+         connections, memory per query and what the budget gives up first. \
          `aza-entrypoint --dry-run` shows the exact settings for a given container.\n"
     ));
     out.push_str(TUNING_END);

@@ -230,6 +230,9 @@ fn tuning_table_uses_the_real_formulas() {
         wal_free_mb: None,
         pinned: Default::default(),
         primary_requires: Default::default(),
+        // The table counts the default preload list; shared_buffers is not what gives way to it.
+        preload_shared_mb: 0,
+        wal_level: crate::tuning::WalLevel::Logical,
     });
     let row = format!("| 1 GB | {} MB |", one_gb.shared_buffers_mb);
     assert!(table.contains(&row), "{table}");

@@ -29,3 +29,10 @@ pub const PRELOAD_LIBRARIES: &[&str] = &[
     "supautils",
     "timescaledb",
 ];
+
+/// Shared memory (MiB) the preloaded libraries reserve at their defaults, for the memory
+/// budget: the manifest's `runtime.shared_memory_mb`, by library name, sorted.
+#[rustfmt::skip]
+pub const PRELOAD_SHARED_MEMORY_MB: &[(&str, u64)] = &[
+    ("pg_stat_monitor", 20),
+];

@@ -306,4 +306,8 @@ pub struct Runtime {
     /// A setting naming the only database it can be created in (`cron.database_name` for pg_cron).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database_setting: Option<String>,
+    /// Shared memory the library reserves at its default settings, in MiB, when it is large enough to
+    /// matter: the memory budget counts it whenever the library is preloaded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared_memory_mb: Option<u64>,
 }

@@ -345,6 +345,15 @@ fn check_runtime(extension: &Extension, problems: &mut Problems) {
             "set default_preload to true, or default_enable to false",
         );
     }
+    if runtime.shared_memory_mb.is_some() && !runtime.shared_preload {
+        problems.add(
+            name,
+            "runtime.shared_memory_mb",
+            "is set but shared_preload is false: only a preloaded library reserves shared memory"
+                .to_string(),
+            "remove it, or set shared_preload to true",
+        );
+    }
     if let Some(library) = &runtime.preload_library {
         if !runtime.shared_preload {
             problems.add(

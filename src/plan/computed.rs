@@ -3,7 +3,7 @@
 
 use super::{preload_source, Pgsodium, PlanInputs, Setting};
 use crate::config::Origin;
-use crate::tuning::{self, Tuning, WalLevel, Workload};
+use crate::tuning::{self, Knob, Storage, Tuning, WalLevel, Workload};
 
 /// Every computed setting, in the order the log and the dry run show them.
 pub(super) fn computed_settings(
@@ -39,59 +39,106 @@ pub(super) fn computed_settings(
     };
 
     let reduced = t.budget.reduced;
-    let budget_note = |reason: String, from: Option<String>| match from {
-        Some(from) => format!("{reason}; reduced from {from} to fit the memory budget"),
+    // A reason, and what the budget made of the formula's value.
+    let budgeted = |knob: Knob, reason: String| match reduced.from(knob) {
+        Some(from) => format!(
+            "{reason}; reduced from {from}{} to fit the memory budget",
+            knob.unit()
+        ),
         None => reason,
     };
+    let formula = |knob: Knob, value: u64| reduced.from(knob).unwrap_or(value);
     add(
         "shared_buffers",
         mb(t.shared_buffers_mb),
-        match reduced.shared_buffers_from {
-            Some(from) => budget_note(shared_buffers_reason(ram, from), Some(mb(from))),
-            None => shared_buffers_reason(ram, t.shared_buffers_mb),
-        },
+        budgeted(
+            Knob::SharedBuffers,
+            shared_buffers_reason(ram, formula(Knob::SharedBuffers, t.shared_buffers_mb)),
+        ),
     );
     add(
         "effective_cache_size",
         mb(t.effective_cache_size_mb),
-        if t.effective_cache_size_mb == 2 * t.shared_buffers_mb {
-            "twice shared_buffers (the floor)".to_string()
-        } else {
-            "70% of RAM left after shared_buffers and other processes".to_string()
-        },
+        "3/4 of RAM: shared_buffers and the page cache beside it (a planner estimate; PostgreSQL's \
+         4GB default would describe a cache this container may not have)"
+            .to_string(),
     );
     let share = if workload == Workload::Dw { 8 } else { 16 };
-    let maintenance_formula = reduced
-        .maintenance_work_mem_from
-        .unwrap_or(t.maintenance_work_mem_mb);
     add(
         "maintenance_work_mem",
         mb(t.maintenance_work_mem_mb),
-        budget_note(
+        budgeted(
+            Knob::MaintenanceWorkMem,
             clamp_reason(
                 ram / share,
-                maintenance_formula,
+                formula(Knob::MaintenanceWorkMem, t.maintenance_work_mem_mb),
                 &format!("1/{share} of {ram} MB"),
             ),
-            reduced.maintenance_work_mem_from.map(mb),
+        ),
+    );
+    add(
+        "autovacuum_work_mem",
+        mb(t.autovacuum_work_mem_mb),
+        budgeted(
+            Knob::AutovacuumWorkMem,
+            clamp_reason(
+                ram / 64,
+                formula(Knob::AutovacuumWorkMem, t.autovacuum_work_mem_mb),
+                &format!(
+                    "1/64 of {ram} MB for each of {} autovacuum workers, counted apart from \
+                     maintenance_work_mem",
+                    tuning::AUTOVACUUM_MAX_WORKERS
+                ),
+            ),
         ),
     );
     let cap = tuning::work_mem_cap_mb(ram, workload);
-    let work_mem_formula = reduced.work_mem_from.unwrap_or(t.work_mem_mb);
+    let divisor = match workload {
+        Workload::Web | Workload::Oltp => 256,
+        Workload::Mixed => 128,
+        Workload::Dw => 64,
+    };
     add(
         "work_mem",
         mb(t.work_mem_mb),
-        budget_note(
-            if work_mem_formula == cap {
-                format!("capped at {cap} MB for {workload} at this RAM")
-            } else {
-                "RAM left after buffers, connections and OS, shared by 4 operations per connection"
-                    .to_string()
-            },
-            reduced.work_mem_from.map(mb),
+        budgeted(
+            Knob::WorkMem,
+            clamp_reason(
+                ram / divisor,
+                formula(Knob::WorkMem, t.work_mem_mb),
+                &format!(
+                    "1/{divisor} of {ram} MB per sort or hash for {workload} (at most {cap} MB)"
+                ),
+            ),
         ),
     );
-    let connections_formula = reduced.max_connections_from.unwrap_or(t.max_connections);
+    add(
+        "hash_mem_multiplier",
+        "2.0".to_string(),
+        "PostgreSQL's default, set so that the memory budget's count of a hash table holds"
+            .to_string(),
+    );
+    add(
+        "temp_buffers",
+        mb(t.temp_buffers_mb),
+        budgeted(
+            Knob::TempBuffers,
+            "PostgreSQL's default, counted for every connection".to_string(),
+        ),
+    );
+    if wal_level == WalLevel::Logical {
+        add(
+            "logical_decoding_work_mem",
+            mb(t.logical_decoding_work_mem_mb),
+            budgeted(
+                Knob::LogicalDecodingWorkMem,
+                format!(
+                    "PostgreSQL's default, counted for {} decoding sessions",
+                    tuning::LOGICAL_DECODING_SESSIONS
+                ),
+            ),
+        );
+    }
     let floors = inputs.resources.primary_requires;
     let standby_note = |value: u32, floor: Option<u32>, reason: String| match floor {
         Some(floor) if floor == value => {
@@ -105,9 +152,18 @@ pub(super) fn computed_settings(
         standby_note(
             t.max_connections,
             floors.max_connections,
-            budget_note(
-                connections_reason(ram, workload, connections_formula),
-                reduced.max_connections_from.map(|c| c.to_string()),
+            budgeted(
+                Knob::MaxConnections,
+                format!(
+                    "{workload} workload, whatever the CPUs and the memory (the budget decides what \
+                     fits; {})",
+                    match workload {
+                        Workload::Web | Workload::Oltp => "it keeps connections and gives up work_mem first",
+                        Workload::Dw | Workload::Mixed => {
+                            "it gives up connections before query memory: put PgBouncer in front"
+                        }
+                    }
+                ),
             ),
         ),
     );
@@ -149,6 +205,15 @@ pub(super) fn computed_settings(
         libraries.join(","),
         preload_source(config.shared_preload_libraries.1, image),
     );
+    if libraries.iter().any(|lib| lib == "pg_stat_monitor") {
+        add(
+            "pg_stat_monitor.pgsm_max",
+            format!("{}", super::pg_stat_monitor_max_mb(ram)),
+            "1/64 of RAM (MB) within 10..256: its default of 256 MB would take a quarter of a 1 GB \
+             container; the memory budget counts it beside its query text buffer"
+                .to_string(),
+        );
+    }
     if libraries.iter().any(|lib| lib == "pg_cron") {
         add(
             "cron.database_name",
@@ -219,48 +284,82 @@ pub(super) fn computed_settings(
     add(
         "io_workers",
         t.io_workers.to_string(),
-        format!("{cpus} cores / 4, 1..64"),
+        format!(
+            "{cpus} cores / 2, at least PostgreSQL's {}, at most 32",
+            tuning::IO_WORKERS_MIN
+        ),
     );
     add(
         "maintenance_io_concurrency",
         t.maintenance_io_concurrency.to_string(),
-        format!("{storage} storage"),
+        storage_reason(storage),
+    );
+    let parallel = format!(
+        "one per core ({cpus}), leaving {} of max_worker_processes to background jobs \
+         (PostgreSQL's default of 8 assumes 8 cores)",
+        tuning::BACKGROUND_WORKERS_RESERVED
     );
     add(
         "max_parallel_workers",
         t.max_parallel_workers.to_string(),
-        match (reduced.max_parallel_workers_from, t.shm) {
-            (_, tuning::ShmDecision::FewerWorkers { shm_mb, .. }) => {
-                format!("one per core ({cpus}), lowered to fit /dev/shm ({shm_mb} MB)")
+        match t.shm {
+            tuning::ShmDecision::FewerWorkers { shm_mb, .. } => {
+                format!("{parallel}, lowered to fit /dev/shm ({shm_mb} MB)")
             }
-            (Some(from), _) => {
-                budget_note(format!("one per core ({cpus})"), Some(from.to_string()))
-            }
-            (None, _) => format!("one per core ({cpus})"),
+            _ => budgeted(Knob::MaxParallelWorkers, parallel),
         },
     );
+    let per_operation = "half the cores, 1..4 (PostgreSQL's default of 2 would run more processes \
+                         than cores below 4)";
     add(
         "max_parallel_workers_per_gather",
         t.max_parallel_workers_per_gather.to_string(),
-        if cpus >= 4 {
-            "half the cores".to_string()
-        } else {
-            "1 below 4 cores".to_string()
-        },
+        per_operation.to_string(),
     );
     add(
         "max_parallel_maintenance_workers",
         t.max_parallel_maintenance_workers.to_string(),
-        if cpus >= 4 {
-            "half the cores, at most 4".to_string()
-        } else {
-            "1 below 4 cores".to_string()
-        },
+        per_operation.to_string(),
     );
     add(
         "effective_io_concurrency",
         t.effective_io_concurrency.to_string(),
-        format!("{storage} storage"),
+        storage_reason(storage),
+    );
+    add(
+        "autovacuum_vacuum_cost_limit",
+        t.autovacuum_vacuum_cost_limit.to_string(),
+        format!(
+            "{storage} storage: PostgreSQL's 200 was sized for spinning disks and lets vacuum fall \
+             behind on busy tables"
+        ),
+    );
+    add(
+        "wal_compression",
+        t.wal_compression.to_string(),
+        "full-page images compressed: less WAL to write, archive and replicate for a little CPU"
+            .to_string(),
+    );
+    add(
+        "checkpoint_timeout",
+        format!("{}min", t.checkpoint_timeout_min),
+        format!(
+            "{workload} workload: fewer checkpoints, fewer full-page images, a longer crash recovery"
+        ),
+    );
+    add(
+        "huge_pages",
+        "try".to_string(),
+        "huge pages when the host reserves them (vm.nr_hugepages), else normal pages".to_string(),
+    );
+    add(
+        "jit",
+        if t.jit { "on" } else { "off" }.to_string(),
+        if t.jit {
+            format!("{workload} workload: long queries repay the compile time")
+        } else {
+            format!("{workload} workload: short queries never repay JIT's compile time")
+        },
     );
     if let tuning::ShmDecision::Mmap { shm_mb, needed_mb } = t.shm {
         add(
@@ -296,57 +395,58 @@ pub(super) fn computed_settings(
     out
 }
 
-/// Notices for every reduction the memory budget made; a warning when even the floors do not fit.
 /// The budget's knobs the user set, as `name=value` for the warning.
 fn user_values(t: &Tuning) -> Vec<String> {
     let p = t.pinned;
-    let mut chosen = Vec::new();
-    if let Some(v) = p.shared_buffers_mb {
-        chosen.push(format!("shared_buffers={v}MB"));
-    }
-    if let Some(v) = p.work_mem_mb {
-        chosen.push(format!("work_mem={v}MB"));
-    }
-    if let Some(v) = p.maintenance_work_mem_mb {
-        chosen.push(format!("maintenance_work_mem={v}MB"));
-    }
-    if let Some(v) = p.max_connections {
-        chosen.push(format!("max_connections={v}"));
-    }
-    if let Some(v) = p.max_parallel_workers {
-        chosen.push(format!("max_parallel_workers={v}"));
-    }
-    chosen
+    let counts = [
+        (Knob::MaxConnections, p.max_connections),
+        (Knob::MaxParallelWorkers, p.max_parallel_workers),
+    ];
+    let sizes = [
+        (Knob::SharedBuffers, p.shared_buffers_mb),
+        (Knob::WorkMem, p.work_mem_mb),
+        (Knob::MaintenanceWorkMem, p.maintenance_work_mem_mb),
+        (Knob::TempBuffers, p.temp_buffers_mb),
+        (Knob::AutovacuumWorkMem, p.autovacuum_work_mem_mb),
+        (Knob::LogicalDecodingWorkMem, p.logical_decoding_work_mem_mb),
+    ];
+    counts
+        .iter()
+        .filter_map(|&(knob, v)| v.map(|v| (knob, u64::from(v))))
+        .chain(sizes.iter().filter_map(|&(knob, v)| v.map(|v| (knob, v))))
+        .map(|(knob, v)| format!("{}={v}{}", knob.name(), knob.unit()))
+        .collect()
 }
 
+/// The value of `knob` in `t`.
+fn knob_value(t: &Tuning, knob: Knob) -> u64 {
+    match knob {
+        Knob::WorkMem => t.work_mem_mb,
+        Knob::TempBuffers => t.temp_buffers_mb,
+        Knob::MaxConnections => u64::from(t.max_connections),
+        Knob::MaxParallelWorkers => u64::from(t.max_parallel_workers),
+        Knob::AutovacuumWorkMem => t.autovacuum_work_mem_mb,
+        Knob::LogicalDecodingWorkMem => t.logical_decoding_work_mem_mb,
+        Knob::MaintenanceWorkMem => t.maintenance_work_mem_mb,
+        Knob::SharedBuffers => t.shared_buffers_mb,
+    }
+}
+
+/// Notices for every reduction the memory budget made; a warning when even the floors do not fit.
 pub(super) fn budget_messages(t: &Tuning, warnings: &mut Vec<String>, notices: &mut Vec<String>) {
     let b = &t.budget;
-    let r = b.reduced;
-    let mut changes = Vec::new();
-    if let Some(from) = r.work_mem_from {
-        changes.push(format!("work_mem {from}MB -> {}MB", t.work_mem_mb));
-    }
-    if let Some(from) = r.max_connections_from {
-        changes.push(format!("max_connections {from} -> {}", t.max_connections));
-    }
-    if let Some(from) = r.max_parallel_workers_from {
-        changes.push(format!(
-            "max_parallel_workers {from} -> {}",
-            t.max_parallel_workers
-        ));
-    }
-    if let Some(from) = r.maintenance_work_mem_from {
-        changes.push(format!(
-            "maintenance_work_mem {from}MB -> {}MB",
-            t.maintenance_work_mem_mb
-        ));
-    }
-    if let Some(from) = r.shared_buffers_from {
-        changes.push(format!(
-            "shared_buffers {from}MB -> {}MB",
-            t.shared_buffers_mb
-        ));
-    }
+    let changes: Vec<String> = tuning::reduction_order(Workload::Web)
+        .into_iter()
+        .filter_map(|knob| {
+            let from = b.reduced.from(knob)?;
+            let unit = knob.unit();
+            Some(format!(
+                "{} {from}{unit} -> {}{unit}",
+                knob.name(),
+                knob_value(t, knob)
+            ))
+        })
+        .collect();
     if !changes.is_empty() {
         notices.push(format!(
             "Memory budget: the worst case of the formulas' settings exceeds {}MB ({}MB minus a {}MB margin); reduced {} (worst case now {}MB)",
@@ -416,8 +516,29 @@ pub(super) fn shm_messages(t: &Tuning, warnings: &mut Vec<String>) {
 }
 
 fn shared_buffers_reason(ram: u64, value: u64) -> String {
-    let ratio = tuning::shared_buffers_ratio(ram);
-    clamp_reason(ram * ratio / 100, value, &format!("{ratio}% of {ram} MB"))
+    let rule = match ram {
+        r if r <= 8192 => format!("25% of {ram} MB"),
+        r if r <= 32768 => format!("25% of the first 8 GB and 20% of the rest of {ram} MB"),
+        _ => {
+            format!("25% of the first 8 GB, 20% of the next 24 GB and 15% of the rest of {ram} MB")
+        }
+    };
+    let first = ram.min(8192);
+    let second = ram.clamp(8192, 32768) - 8192;
+    let wanted = first / 4 + second / 5 + ram.saturating_sub(32768) * 15 / 100;
+    clamp_reason(wanted, value, &rule)
+}
+
+/// The reason of a storage-dependent I/O setting; on `hdd` it is below PostgreSQL 18's default of 16.
+fn storage_reason(storage: Storage) -> String {
+    match storage {
+        Storage::Hdd => {
+            "hdd storage: a spinning disk serves few requests at once, below PostgreSQL's \
+                         default of 16"
+                .to_string()
+        }
+        _ => format!("{storage} storage"),
+    }
 }
 
 fn clamp_reason(wanted: u64, value: u64, rule: &str) -> String {
@@ -426,24 +547,5 @@ fn clamp_reason(wanted: u64, value: u64, rule: &str) -> String {
         Equal => rule.to_string(),
         Less => format!("{rule}, raised to the minimum {value}"),
         Greater => format!("{rule}, capped at {value}"),
-    }
-}
-
-fn connections_reason(ram: u64, workload: Workload, value: u32) -> String {
-    let base = workload.base_connections();
-    let scale = match ram {
-        r if r < 2048 => Some("50% below 2 GB RAM"),
-        r if r < 4096 => Some("70% below 4 GB RAM"),
-        r if r < 8192 => Some("85% below 8 GB RAM"),
-        _ => None,
-    };
-    let rule = match scale {
-        Some(scale) => format!("{workload} base {base}, {scale}"),
-        None => format!("{workload} base {base}"),
-    };
-    if value == tuning::MIN_CONNECTIONS && base * 50 / 100 < value {
-        format!("{rule}, raised to the minimum {value}")
-    } else {
-        rule
     }
 }

@@ -85,11 +85,16 @@ fn flags_come_in_the_reference_order_after_the_users_arguments() {
             "shared_buffers",
             "effective_cache_size",
             "maintenance_work_mem",
+            "autovacuum_work_mem",
             "work_mem",
+            "hash_mem_multiplier",
+            "temp_buffers",
+            "logical_decoding_work_mem",
             "max_connections",
             "max_worker_processes",
             "wal_level",
             "shared_preload_libraries",
+            "pg_stat_monitor.pgsm_max",
             "cron.database_name",
             "cron.host",
             "checkpoint_completion_target",
@@ -104,6 +109,11 @@ fn flags_come_in_the_reference_order_after_the_users_arguments() {
             "max_parallel_workers_per_gather",
             "max_parallel_maintenance_workers",
             "effective_io_concurrency",
+            "autovacuum_vacuum_cost_limit",
+            "wal_compression",
+            "checkpoint_timeout",
+            "huge_pages",
+            "jit",
             "listen_addresses",
         ]
     );
@@ -114,9 +124,13 @@ fn flags_come_in_the_reference_order_after_the_users_arguments() {
 fn values_are_passed_as_postgres_reads_them() {
     let p = plan(&[], &[]);
     assert_eq!(value(&p, "shared_buffers"), Some("1024MB"));
-    assert_eq!(value(&p, "effective_cache_size"), Some("2048MB"));
-    // The web formula's 170 is reduced to 145 by the memory budget (see tuning/tests.rs FITTED).
-    assert_eq!(value(&p, "max_connections"), Some("145"));
+    assert_eq!(value(&p, "effective_cache_size"), Some("3072MB"));
+    // The web formula's 200 is reduced by the memory budget, which counts pg_stat_monitor's 64 + 20 MB.
+    assert_eq!(value(&p, "max_connections"), Some("164"));
+    assert_eq!(value(&p, "pg_stat_monitor.pgsm_max"), Some("64"));
+    assert_eq!(p.tuning.budget.preload_shared_mb, 84);
+    assert_eq!(value(&p, "jit"), Some("off"));
+    assert_eq!(value(&p, "wal_compression"), Some("lz4"));
     assert_eq!(value(&p, "wal_level"), Some("logical"));
     assert_eq!(value(&p, "listen_addresses"), Some("*"));
     assert_eq!(
@@ -467,9 +481,9 @@ fn summary_line_keeps_the_upstream_shape() {
     assert_eq!(
         p.summary_line(),
         "[POSTGRES] [AUTO-CONFIG] RAM: 4096MB (cgroup-v2), CPU: 2 cores (cgroup-v2), Workload: web, Storage: ssd \u{2192} \
-         shared_buffers=1024MB, effective_cache_size=2048MB, maintenance_work_mem=256MB, work_mem=1MB, max_connections=145, \
+         shared_buffers=1024MB, effective_cache_size=3072MB, maintenance_work_mem=256MB, work_mem=1MB, max_connections=164, \
          wal_buffers=16MB, checkpoint_completion_target=0.9, min_wal_size=1024MB, max_wal_size=4096MB, random_page_cost=1.1, \
-         default_statistics_target=100, io_workers=1, wal_level=logical"
+         default_statistics_target=100, io_workers=3, wal_level=logical"
     );
     assert!(!p.summary_line().contains("max_parallel_workers="));
 }
@@ -500,19 +514,30 @@ fn budget_reductions_are_explained() {
             .map(|s| s.reason.clone())
             .unwrap()
     };
+    // web gives up work_mem (to the floor), then temp_buffers, then connections.
     assert!(
-        reason("max_connections").ends_with("reduced from 170 to fit the memory budget"),
+        reason("max_connections").ends_with("reduced from 200 to fit the memory budget"),
         "{}",
         reason("max_connections")
     );
-    assert!(!reason("work_mem").contains("reduced"));
+    assert!(
+        reason("work_mem").ends_with("reduced from 16MB to fit the memory budget"),
+        "{}",
+        reason("work_mem")
+    );
     assert!(
         p.notices.iter().any(|n| n.starts_with("Memory budget:")
-            && n.contains("max_connections 170 -> 145")
+            && n.contains(
+                "work_mem 16MB -> 1MB, temp_buffers 8MB -> 1MB, max_connections 200 -> 164"
+            )
             && n.contains("3687MB (4096MB minus a 409MB margin)")),
         "{:?}",
         p.notices
     );
+    // dw gives up connections first and keeps more query memory.
+    let dw = plan(&[("POSTGRES_WORKLOAD_TYPE", "dw")], &[]);
+    assert_eq!(dw.tuning.max_connections, crate::tuning::MIN_CONNECTIONS);
+    assert!(dw.tuning.work_mem_mb > p.tuning.work_mem_mb);
     assert!(p.warnings.is_empty(), "{:?}", p.warnings);
 }
 
@@ -534,19 +559,14 @@ fn plan_with_shm(memory_mb: u64, cpus: u32, shm_mb: Option<u64>, vars: &[(&str, 
 
 #[test]
 fn a_small_dev_shm_lowers_parallel_workers_or_switches_to_mmap() {
-    // 64 GB, 16 CPUs, dw: work_mem 54 MB; 16 workers would need 8 + 2 x 16 x 54 x 2 MB of /dev/shm.
-    let big = plan_with_shm(
-        65536,
-        16,
-        Some(64 * 1024),
-        &[("POSTGRES_WORKLOAD_TYPE", "dw")],
-    );
+    // 128 GB, 16 CPUs, web: 16 workers need 8 + 2 x 16 x work_mem x 2 MB of /dev/shm.
+    let big = plan_with_shm(131072, 16, Some(64 * 1024), &[]);
     assert_eq!(value(&big, "max_parallel_workers"), Some("16"));
     assert_eq!(value(&big, "dynamic_shared_memory_type"), None);
     assert!(big.warnings.is_empty(), "{:?}", big.warnings);
 
-    // Docker's default 64 MB: not even one worker's hash tables (2 x 54 x 2 MB) fit -> mmap.
-    let docker = plan_with_shm(65536, 16, Some(64), &[("POSTGRES_WORKLOAD_TYPE", "dw")]);
+    // Docker's default 64 MB: not even one worker's hash tables (2 x work_mem x 2) fit -> mmap.
+    let docker = plan_with_shm(131072, 16, Some(64), &[]);
     assert_eq!(value(&docker, "dynamic_shared_memory_type"), Some("mmap"));
     assert_eq!(value(&docker, "max_parallel_workers"), Some("16"));
     let warning = docker.warnings.join("\n");
@@ -558,21 +578,25 @@ fn a_small_dev_shm_lowers_parallel_workers_or_switches_to_mmap() {
         "{warning}"
     );
 
-    // 1 GB of /dev/shm: room for 4 workers (8 + 4 x 216 MB), so fewer workers and no mmap.
-    let some = plan_with_shm(65536, 16, Some(1024), &[("POSTGRES_WORKLOAD_TYPE", "dw")]);
-    assert_eq!(value(&some, "max_parallel_workers"), Some("4"));
-    assert_eq!(value(&some, "max_parallel_workers_per_gather"), Some("4"));
+    // 1 GB of /dev/shm: room for (1024 - 8) / (2 x 2 x work_mem) workers, so fewer and no mmap.
+    let some = plan_with_shm(131072, 16, Some(1024), &[]);
+    let fitting = (1024 - 8) / (4 * some.tuning.work_mem_mb);
+    assert!((1..16).contains(&fitting), "{fitting}");
+    assert_eq!(
+        value(&some, "max_parallel_workers"),
+        Some(&*fitting.to_string())
+    );
     assert_eq!(value(&some, "dynamic_shared_memory_type"), None);
     assert!(
         some.warnings
             .iter()
-            .any(|w| w.contains("lowered from 16 to 4")),
+            .any(|w| w.contains(&format!("lowered from 16 to {fitting}"))),
         "{:?}",
         some.warnings
     );
 
     // Unknown size: nothing changes.
-    let unknown = plan_with_shm(65536, 16, None, &[("POSTGRES_WORKLOAD_TYPE", "dw")]);
+    let unknown = plan_with_shm(131072, 16, None, &[]);
     assert_eq!(value(&unknown, "max_parallel_workers"), Some("16"));
     assert!(unknown.warnings.is_empty());
 }
@@ -617,7 +641,7 @@ fn user_values_that_break_the_budget_are_kept_and_the_plan_says_by_how_much() {
         .find(|w| w.starts_with("Memory budget: with your"))
         .expect("a budget warning");
     assert!(
-        warning.contains("work_mem=256MB, max_connections=500")
+        warning.contains("max_connections=500, work_mem=256MB")
             && warning.contains(&format!("worst case is {}MB", p.tuning.budget.total_mb)),
         "{warning}"
     );
@@ -640,7 +664,12 @@ fn user_values_are_inputs_the_rest_follows_and_the_budget_makes_room_around() {
     let p = plan_with_user(4096, &["-c", "max_connections=300"], "");
     assert_eq!(p.tuning.max_connections, 300);
     assert!(p.tuning.budget.fits, "{:?}", p.tuning.budget);
-    assert!(p.tuning.budget.reduced.max_connections_from.is_none());
+    assert!(p
+        .tuning
+        .budget
+        .reduced
+        .from(crate::tuning::Knob::MaxConnections)
+        .is_none());
     let unpinned = plan_with_user(4096, &[], "");
     assert!(p.tuning.work_mem_mb <= unpinned.tuning.work_mem_mb);
     // shared_buffers in 8 kB pages, as -B gives it.

@@ -99,6 +99,21 @@ impl Workload {
         }
     }
 
+    /// JIT compilation costs tens of milliseconds per query: it pays for the long analytical queries of
+    /// `dw` and `mixed` and only slows the short ones of `web` and `oltp`.
+    pub fn uses_jit(self) -> bool {
+        matches!(self, Workload::Dw | Workload::Mixed)
+    }
+
+    /// Minutes between timed checkpoints: with the workload's larger `max_wal_size`, checkpoints are
+    /// mostly timed; fewer of them mean fewer full-page images, at the price of a longer crash recovery.
+    pub fn checkpoint_timeout_min(self) -> u32 {
+        match self {
+            Workload::Web | Workload::Mixed => 10,
+            Workload::Oltp | Workload::Dw => 15,
+        }
+    }
+
     /// Analytical queries profit from finer statistics; the rest keep PostgreSQL's default.
     pub fn default_statistics_target(self) -> u32 {
         match self {
@@ -121,6 +136,15 @@ impl Storage {
             Storage::Ssd => 200,
             Storage::San => 300,
             Storage::Hdd => 2,
+        }
+    }
+
+    /// Autovacuum's I/O allowance per round: PostgreSQL's 200 (`vacuum_cost_limit`) was sized for
+    /// spinning disks; solid-state storage takes ten times that without hurting queries.
+    pub fn autovacuum_vacuum_cost_limit(self) -> u32 {
+        match self {
+            Storage::Ssd | Storage::San => 2000,
+            Storage::Hdd => 400,
         }
     }
 

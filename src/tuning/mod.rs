@@ -6,20 +6,25 @@
 //! `effective_io_concurrency=300` like `ssd`-class devices instead of disabling read-ahead.
 //!
 //! On top of the formulas sits the memory budget ([`budget`]): the worst case the settings allow
-//! (every connection sorting and hashing with its full `work_mem`, autovacuum and one user
-//! maintenance operation at `maintenance_work_mem`, ...) must fit in the limit minus a margin; when it
-//! does not, `work_mem`, then `max_connections`, then the parallel workers, then
-//! `maintenance_work_mem`, then `shared_buffers` are reduced. And when `/dev/shm` is too small for
-//! parallel query ([`shm`]), fewer parallel workers or `dynamic_shared_memory_type=mmap` are used.
+//! (every connection sorting and hashing with its full `work_mem`, autovacuum at
+//! `autovacuum_work_mem`, one user maintenance operation at `maintenance_work_mem`, the preloaded
+//! libraries' shared memory, ...) must fit in the limit minus a margin; when it does not, settings
+//! are reduced in the workload's order. And when `/dev/shm` is too small for parallel query
+//! ([`shm`]), fewer parallel workers or `dynamic_shared_memory_type=mmap` are used.
+//!
+//! Every formula is a non-decreasing function of the memory (a property test checks it after the
+//! budget too), and none gives less than PostgreSQL's default unless the budget requires it; the
+//! plan's reasons say when a value is below the default and why.
 
 mod budget;
 mod kinds;
 mod shm;
 
 pub use budget::{
-    margin_mb, per_connection_kb, shared_other_mb, Budget, Reductions, AUTOVACUUM_MAX_WORKERS,
-    BACKEND_OVERHEAD_KB, BUDGET_MAINTENANCE_FLOOR_MB, BUDGET_MARGIN_MIN_MB, BUDGET_MARGIN_PERCENT,
-    PAGE_TABLE_DIVISOR, QUERY_WORK_MEM_FACTOR, SERVER_PROCESSES_MB, SHARED_OTHER_DIVISOR,
+    margin_mb, per_connection_kb, query_work_mem_factor, reduction_order, shared_other_mb, Budget,
+    Knob, Reductions, AUTOVACUUM_MAX_WORKERS, BACKEND_OVERHEAD_KB, BUDGET_MAINTENANCE_FLOOR_MB,
+    BUDGET_MARGIN_MIN_MB, BUDGET_MARGIN_PERCENT, HASH_MEM_MULTIPLIER, LOGICAL_DECODING_SESSIONS,
+    PAGE_TABLE_DIVISOR, PARALLEL_SLOTS_RESERVED, SERVER_PROCESSES_MB, SHARED_OTHER_DIVISOR,
     SHARED_OTHER_MB,
 };
 pub use kinds::{ParseKindError, Storage, WalLevel, Workload};
@@ -38,13 +43,24 @@ pub const MAX_WORKER_PROCESSES: u32 = 64;
 
 pub const SHARED_BUFFERS_MIN_MB: u64 = 64;
 pub const SHARED_BUFFERS_CAP_MB: u64 = 32768;
-pub const MAINTENANCE_WORK_MEM_MIN_MB: u64 = 32;
+/// PostgreSQL's default `maintenance_work_mem`, the formula's floor (the budget may go lower).
+pub const MAINTENANCE_WORK_MEM_MIN_MB: u64 = 64;
+/// PostgreSQL's default `work_mem`, the formula's floor (the budget may go lower).
+pub const WORK_MEM_MIN_MB: u64 = 4;
+/// `autovacuum_work_mem`: PostgreSQL's default is `maintenance_work_mem`'s default (64 MB); since
+/// PostgreSQL 17 the dead-tuple store is compact, and more than this buys nothing a DBA could measure.
+pub const AUTOVACUUM_WORK_MEM_MIN_MB: u64 = 64;
+pub const AUTOVACUUM_WORK_MEM_CAP_MB: u64 = 512;
+/// PostgreSQL's defaults of `temp_buffers` and `logical_decoding_work_mem`, the formulas' values.
+pub const TEMP_BUFFERS_MB: u64 = 8;
+pub const LOGICAL_DECODING_WORK_MEM_MB: u64 = 64;
+/// Worker processes left to background jobs (pg_cron, logical replication, TimescaleDB) whatever the
+/// parallel query settings take.
+pub const BACKGROUND_WORKERS_RESERVED: u32 = 4;
+/// PostgreSQL 18's default `io_workers`, the floor of the formula.
+pub const IO_WORKERS_MIN: u32 = 3;
 pub const MAINTENANCE_WORK_MEM_CAP_MB: u64 = 2048;
 pub const WORK_MEM_CAP_MB: u64 = 32;
-/// Memory kept for the operating system and non-PostgreSQL processes.
-pub const OS_RESERVE_MB: u64 = 512;
-/// Estimated private memory of one backend, beyond `work_mem`.
-pub const CONNECTION_OVERHEAD_MB: u64 = 10;
 /// Connections never go below this, however little memory there is.
 pub const MIN_CONNECTIONS: u32 = 20;
 pub const CHECKPOINT_COMPLETION_TARGET: &str = "0.9";
@@ -70,6 +86,10 @@ pub struct Inputs {
     /// On a standby, what its primary requires (from `pg_control`): a hot standby refuses to run
     /// with less.
     pub primary_requires: PrimaryRequires,
+    /// Shared memory the preloaded libraries reserve at their defaults (from the manifest), in MiB.
+    pub preload_shared_mb: u64,
+    /// `wal_level`: with `logical`, decoding sessions are counted.
+    pub wal_level: WalLevel,
 }
 
 /// A hot standby's floors: PostgreSQL stops replaying (and the standby serves nothing) when one of
@@ -91,6 +111,9 @@ pub struct Pinned {
     pub maintenance_work_mem_mb: Option<u64>,
     pub max_connections: Option<u32>,
     pub max_parallel_workers: Option<u32>,
+    pub temp_buffers_mb: Option<u64>,
+    pub autovacuum_work_mem_mb: Option<u64>,
+    pub logical_decoding_work_mem_mb: Option<u64>,
 }
 
 /// The computed settings, as numbers. [`crate::plan`] turns them into GUC strings.
@@ -99,7 +122,11 @@ pub struct Tuning {
     pub shared_buffers_mb: u64,
     pub effective_cache_size_mb: u64,
     pub maintenance_work_mem_mb: u64,
+    pub autovacuum_work_mem_mb: u64,
     pub work_mem_mb: u64,
+    pub temp_buffers_mb: u64,
+    /// Counted only with `wal_level=logical` (and only then set).
+    pub logical_decoding_work_mem_mb: u64,
     pub max_connections: u32,
     pub max_worker_processes: u32,
     pub max_parallel_workers: u32,
@@ -113,6 +140,12 @@ pub struct Tuning {
     pub effective_io_concurrency: u32,
     pub maintenance_io_concurrency: u32,
     pub default_statistics_target: u32,
+    /// Whether JIT compilation pays: for the long queries of `dw` and `mixed`, not for short ones.
+    pub jit: bool,
+    /// `wal_compression`: full-page images compressed with lz4.
+    pub wal_compression: &'static str,
+    pub checkpoint_timeout_min: u32,
+    pub autovacuum_vacuum_cost_limit: u32,
     /// The worst-case memory of these settings against the limit, and what was reduced to fit.
     pub budget: Budget,
     /// What the size of `/dev/shm` made of parallel query.
@@ -129,37 +162,50 @@ pub fn compute(inputs: &Inputs) -> Tuning {
     let ram = inputs.memory_mb.min(MAX_MEMORY_MB);
     let cpus = inputs.cpus.clamp(MIN_CPUS, MAX_CPUS);
     let workload = inputs.workload;
+    let storage = inputs.storage;
 
     let pinned = inputs.pinned;
     let floors = inputs.primary_requires;
     let max_connections = pinned
         .max_connections
-        .unwrap_or_else(|| max_connections(ram, workload))
+        .unwrap_or_else(|| max_connections(workload))
         .max(floors.max_connections.unwrap_or(0));
     let shared_buffers_mb = pinned
         .shared_buffers_mb
         .unwrap_or_else(|| shared_buffers_mb(ram));
+    let max_worker_processes = max_worker_processes(cpus, inputs.max_worker_processes)
+        .max(floors.max_worker_processes.unwrap_or(0));
     let (max_parallel_workers, max_parallel_workers_per_gather, max_parallel_maintenance_workers) =
-        match (parallel_workers(cpus), pinned.max_parallel_workers) {
+        match (
+            parallel_workers(cpus, max_worker_processes),
+            pinned.max_parallel_workers,
+        ) {
             (formulas, None) => formulas,
             ((_, per_gather, maintenance), Some(user)) => {
                 (user, per_gather.min(user), maintenance.min(user))
             }
         };
     let (wal, wal_capped) = wal_sizes_mb(workload, inputs.wal_free_mb);
+    let maintenance_work_mem_mb = pinned
+        .maintenance_work_mem_mb
+        .unwrap_or_else(|| maintenance_work_mem_mb(ram, workload));
 
     let formulas = Tuning {
         shared_buffers_mb,
         effective_cache_size_mb: effective_cache_size_mb(ram, shared_buffers_mb),
-        maintenance_work_mem_mb: pinned
-            .maintenance_work_mem_mb
-            .unwrap_or_else(|| maintenance_work_mem_mb(ram, workload)),
+        maintenance_work_mem_mb,
+        autovacuum_work_mem_mb: pinned
+            .autovacuum_work_mem_mb
+            .unwrap_or_else(|| autovacuum_work_mem_mb(ram)),
         work_mem_mb: pinned
             .work_mem_mb
-            .unwrap_or_else(|| work_mem_mb(ram, shared_buffers_mb, max_connections, workload)),
+            .unwrap_or_else(|| work_mem_mb(ram, workload)),
+        temp_buffers_mb: pinned.temp_buffers_mb.unwrap_or(TEMP_BUFFERS_MB),
+        logical_decoding_work_mem_mb: pinned
+            .logical_decoding_work_mem_mb
+            .unwrap_or(LOGICAL_DECODING_WORK_MEM_MB),
         max_connections,
-        max_worker_processes: max_worker_processes(cpus, inputs.max_worker_processes)
-            .max(floors.max_worker_processes.unwrap_or(0)),
+        max_worker_processes,
         max_parallel_workers,
         max_parallel_workers_per_gather,
         max_parallel_maintenance_workers,
@@ -167,57 +213,61 @@ pub fn compute(inputs: &Inputs) -> Tuning {
         io_workers: io_workers(cpus),
         min_wal_size_mb: wal.0,
         max_wal_size_mb: wal.1,
-        random_page_cost: inputs.storage.random_page_cost(),
-        effective_io_concurrency: inputs.storage.effective_io_concurrency(),
-        maintenance_io_concurrency: inputs.storage.maintenance_io_concurrency(),
+        random_page_cost: storage.random_page_cost(),
+        effective_io_concurrency: storage.effective_io_concurrency(),
+        maintenance_io_concurrency: storage.maintenance_io_concurrency(),
         default_statistics_target: workload.default_statistics_target(),
+        jit: workload.uses_jit(),
+        wal_compression: "lz4",
+        checkpoint_timeout_min: workload.checkpoint_timeout_min(),
+        autovacuum_vacuum_cost_limit: storage.autovacuum_vacuum_cost_limit(),
         budget: Budget::EMPTY,
         shm: ShmDecision::Unknown,
         wal_capped,
         pinned,
     };
-    let fitted = budget::fit(ram, formulas, &pinned, &floors);
+    let fit = budget::FitInputs {
+        ram_mb: ram,
+        workload,
+        preload_shared_mb: inputs.preload_shared_mb,
+        logical: inputs.wal_level == WalLevel::Logical,
+        pinned: &pinned,
+        floors: &floors,
+    };
+    let fitted = budget::fit(formulas, &fit);
     let mut adapted = shm::adapt(inputs.shm_mb, fitted);
     if adapted.max_parallel_workers != fitted.max_parallel_workers {
-        adapted.budget = budget::account(ram, &adapted, fitted.budget.reduced);
+        adapted.budget = budget::account(
+            ram,
+            &adapted,
+            fit.preload_shared_mb,
+            fit.logical,
+            fitted.budget.reduced,
+        );
     }
     adapted
 }
 
-/// The workload's base connection count, scaled down on small machines where each backend's
-/// overhead would crowd out the buffer cache.
-pub fn max_connections(ram_mb: u64, workload: Workload) -> u32 {
-    let base = workload.base_connections();
-    let scaled = match ram_mb {
-        r if r < 2048 => base * 50 / 100,
-        r if r < 4096 => base * 70 / 100,
-        r if r < 8192 => base * 85 / 100,
-        _ => base,
-    };
-    scaled.max(MIN_CONNECTIONS)
+/// The workload's connection count, whatever the memory and the CPUs: the budget lowers it where
+/// memory is short (first for `dw` and `mixed`, last for `web` and `oltp`).
+pub fn max_connections(workload: Workload) -> u32 {
+    workload.base_connections()
 }
 
-/// Percentage of RAM given to `shared_buffers`: a quarter on small and medium machines, less on large
-/// ones where the OS page cache does the job better than a huge buffer pool.
-pub fn shared_buffers_ratio(ram_mb: u64) -> u64 {
-    match ram_mb {
-        r if r <= 8192 => 25,
-        r if r <= 32768 => 20,
-        _ => 15,
-    }
-}
-
+/// A quarter of the first 8 GiB, a fifth of the next 24 GiB and 15 % of the rest: less on large
+/// machines, where the OS page cache does the job better than a huge buffer pool, and continuous, so
+/// that more memory never gets a smaller buffer pool. Within 64 MB..32 GB.
 pub fn shared_buffers_mb(ram_mb: u64) -> u64 {
-    (ram_mb * shared_buffers_ratio(ram_mb) / 100)
-        .clamp(SHARED_BUFFERS_MIN_MB, SHARED_BUFFERS_CAP_MB)
+    let first = ram_mb.min(8192);
+    let second = ram_mb.clamp(8192, 32768) - 8192;
+    let rest = ram_mb.saturating_sub(32768);
+    (first / 4 + second / 5 + rest * 15 / 100).clamp(SHARED_BUFFERS_MIN_MB, SHARED_BUFFERS_CAP_MB)
 }
 
-/// 70% of what is left once shared buffers and other processes (20% of RAM, at least 512 MB) are
-/// accounted for, but never below twice the buffer pool.
+/// Three quarters of the memory: `shared_buffers` plus the page cache the rest can keep (a planner
+/// estimate, not an allocation), and never less than `shared_buffers`.
 pub fn effective_cache_size_mb(ram_mb: u64, shared_buffers_mb: u64) -> u64 {
-    let other = (ram_mb * 20 / 100).max(512) as i64;
-    let rest = (ram_mb as i64 - shared_buffers_mb as i64 - other) * 70 / 100;
-    rest.max(2 * shared_buffers_mb as i64).max(0) as u64
+    (ram_mb * 3 / 4).max(shared_buffers_mb)
 }
 
 pub fn maintenance_work_mem_mb(ram_mb: u64, workload: Workload) -> u64 {
@@ -227,6 +277,11 @@ pub fn maintenance_work_mem_mb(ram_mb: u64, workload: Workload) -> u64 {
         ram_mb / 16
     };
     share.clamp(MAINTENANCE_WORK_MEM_MIN_MB, MAINTENANCE_WORK_MEM_CAP_MB)
+}
+
+/// 1/64 of the memory within 64..512 MB.
+pub fn autovacuum_work_mem_mb(ram_mb: u64) -> u64 {
+    (ram_mb / 64).clamp(AUTOVACUUM_WORK_MEM_MIN_MB, AUTOVACUUM_WORK_MEM_CAP_MB)
 }
 
 /// The cap on `work_mem`: analytical workloads (dw, mixed) may sort bigger on bigger machines;
@@ -243,19 +298,16 @@ pub fn work_mem_cap_mb(ram_mb: u64, workload: Workload) -> u64 {
     }
 }
 
-/// What remains after shared buffers, per-connection overhead and the OS reserve, spread over
-/// four sort/hash operations per connection.
-pub fn work_mem_mb(
-    ram_mb: u64,
-    shared_buffers_mb: u64,
-    max_connections: u32,
-    workload: Workload,
-) -> u64 {
-    let connections = u64::from(max_connections);
-    let reserved = shared_buffers_mb + connections * CONNECTION_OVERHEAD_MB + OS_RESERVE_MB;
-    let pool = ram_mb.saturating_sub(reserved).max(256);
-    let per_operation = (pool / (connections * 4)).max(1);
-    per_operation.min(work_mem_cap_mb(ram_mb, workload))
+/// A share of the memory per sort or hash: 1/256 for the many short queries of `web` and `oltp`,
+/// 1/128 for `mixed`, 1/64 for `dw`; at least PostgreSQL's 4 MB and at most the workload's cap. The
+/// budget then fits it to the connections.
+pub fn work_mem_mb(ram_mb: u64, workload: Workload) -> u64 {
+    let divisor = match workload {
+        Workload::Web | Workload::Oltp => 256,
+        Workload::Mixed => 128,
+        Workload::Dw => 64,
+    };
+    (ram_mb / divisor).clamp(WORK_MEM_MIN_MB, work_mem_cap_mb(ram_mb, workload))
 }
 
 /// Background workers: one per core plus one on small machines, 1.5 per core on larger ones;
@@ -269,13 +321,13 @@ pub fn max_worker_processes(cpus: u32, user_value: Option<i64>) -> u32 {
     ) as u32
 }
 
-/// `(max_parallel_workers, max_parallel_workers_per_gather, max_parallel_maintenance_workers)`.
-pub fn parallel_workers(cpus: u32) -> (u32, u32, u32) {
-    if cpus >= 4 {
-        (cpus, (cpus / 2).max(1), (cpus / 2).min(4))
-    } else {
-        (cpus, 1, 1)
-    }
+/// `(max_parallel_workers, max_parallel_workers_per_gather, max_parallel_maintenance_workers)`: one
+/// worker per core, leaving [`BACKGROUND_WORKERS_RESERVED`] of `max_worker_processes` to background
+/// jobs; a query or an index build gets half the cores, between 1 and 4.
+pub fn parallel_workers(cpus: u32, max_worker_processes: u32) -> (u32, u32, u32) {
+    let workers = cpus.min(max_worker_processes.saturating_sub(BACKGROUND_WORKERS_RESERVED));
+    let per_operation = (cpus / 2).clamp(1, 4).min(workers);
+    (workers, per_operation, per_operation)
 }
 
 /// At most this share of the WAL volume's free space goes to `max_wal_size`: WAL can outgrow
@@ -319,9 +371,9 @@ pub fn wal_buffers_mb(shared_buffers_mb: u64) -> u64 {
     }
 }
 
-/// PostgreSQL 18 asynchronous I/O workers: one per four cores, 1..64.
+/// PostgreSQL 18 asynchronous I/O workers: one per two cores, at least PostgreSQL's 3, at most 32.
 pub fn io_workers(cpus: u32) -> u32 {
-    (cpus / 4).clamp(1, 64)
+    (cpus / 2).clamp(IO_WORKERS_MIN, 32)
 }
 
 #[cfg(test)]

@@ -8,12 +8,10 @@
 //! `max_parallel_workers` to what fits, and when not even one worker fits it keeps the workers and
 //! switches to `dynamic_shared_memory_type=mmap` (files under `PGDATA/pg_dynshmem`).
 
-use super::Tuning;
+use super::{Tuning, HASH_MEM_MULTIPLIER};
 
 /// Fixed part of the need: tuple queues, DSA control, the statistics and session segments.
 pub const DSM_BASE_MB: u64 = 8;
-/// `hash_mem_multiplier` (PostgreSQL's default; not tuned by the entrypoint).
-const HASH_MEM_MULTIPLIER: u64 = 2;
 
 /// What the size of `/dev/shm` made of parallel query.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

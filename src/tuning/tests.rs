@@ -15,180 +15,188 @@ fn inputs(memory_mb: u64, workload: Workload) -> Inputs {
         wal_free_mb: None,
         pinned: Default::default(),
         primary_requires: Default::default(),
+        preload_shared_mb: 0,
+        wal_level: WalLevel::Replica,
     }
 }
 
-/// (RAM, shared_buffers, effective_cache_size, maintenance_work_mem, work_mem, max_connections) for
-/// the `web` workload, worked out by hand from the formulas at every tier boundary, BEFORE the
-/// memory budget. The budget may only lower work_mem, max_connections and maintenance_work_mem
-/// (`FITTED` below); the formula values stay visible in `budget.reduced`.
-const WEB_TIERS: &[(u64, u64, u64, u64, u64, u32)] = &[
-    (511, 127, 254, 32, 1, 100),
-    (512, 128, 256, 32, 1, 100),
-    (2047, 511, 1022, 127, 1, 100),
-    (2048, 512, 1024, 128, 1, 140),
-    (4095, 1023, 2046, 255, 2, 140),
-    (4096, 1024, 2048, 256, 1, 170),
-    (8191, 2047, 4094, 511, 5, 170),
-    (8192, 2048, 4096, 512, 4, 200),
-    (8193, 1638, 3441, 512, 5, 200),
-    (32768, 6553, 13763, 2048, 29, 200),
-    (32769, 4915, 14910, 2048, 31, 200),
-    (1_048_576, 32768, 564_265, 2048, 32, 200),
-];
+/// The formula's value of a knob: what the budget started from.
+fn formula(t: &Tuning, knob: Knob, value: u64) -> u64 {
+    t.budget.reduced.from(knob).unwrap_or(value)
+}
 
-/// (RAM, maintenance_work_mem, work_mem, max_connections, max_parallel_workers) after the budget, 2
-/// CPUs. Each reduction is what the worst case (`budget.rs`) needs to fit in 90 % of the RAM: e.g. at
-/// 4096 MB, 145 x (2.5 MB + 2 MB page tables + 6 x 1 MB) + 2 parallel workers alike + 1024 + 16 + 42 +
-/// 16 MB shared/server + 4 x 256 MB maintenance + 3 x 4.5 MB = 3679 MB <= 3687 MB, and 146 would not
-/// fit; at 512 MB only the floor of 20 connections, no parallel workers and 29 MB of
-/// maintenance_work_mem fit (4 x 32 MB would not).
-const FITTED: &[(u64, u64, u64, u32, u32)] = &[
-    (511, 29, 1, 20, 0),
-    (512, 29, 1, 20, 0),
-    (2047, 127, 1, 77, 2),
-    (2048, 128, 1, 77, 2),
-    (4095, 255, 1, 140, 2),
-    (4096, 256, 1, 145, 2),
-    (8191, 511, 1, 170, 2),
-    (8192, 512, 1, 200, 2),
-    (8193, 512, 2, 200, 2),
-    (32768, 2048, 9, 200, 2),
-    (32769, 2048, 11, 200, 2),
-    (1_048_576, 2048, 32, 200, 2),
+/// (RAM, shared_buffers, effective_cache_size, maintenance_work_mem, autovacuum_work_mem, work_mem)
+/// of the `web` formulas, worked out by hand at every tier boundary, BEFORE the memory budget (the
+/// budget's starting values, `budget.reduced`).
+const WEB_TIERS: &[(u64, u64, u64, u64, u64, u64)] = &[
+    (512, 128, 384, 64, 64, 4),
+    (2047, 511, 1535, 127, 64, 7),
+    (2048, 512, 1536, 128, 64, 8),
+    (8191, 2047, 6143, 511, 127, 31),
+    (8192, 2048, 6144, 512, 128, 32),
+    // Past 8 GB a fifth of the rest: 8193 MB gets no less than 8192 MB (the old tiers gave 1638).
+    (8193, 2048, 6144, 512, 128, 32),
+    (32768, 2048 + 4915, 24576, 2048, 512, 32),
+    (32769, 2048 + 4915, 24576, 2048, 512, 32),
+    (1_048_576, 32768, 786_432, 2048, 512, 32),
 ];
 
 #[test]
 fn web_tiers_match_the_formulas() {
-    for (&(ram, sb, ecs, mwm, wm, mc), &(fram, fmwm, fwm, fmc, fpw)) in WEB_TIERS.iter().zip(FITTED)
-    {
-        assert_eq!(ram, fram);
+    for &(ram, sb, ecs, mwm, avwm, wm) in WEB_TIERS {
         let t = compute(&inputs(ram, Workload::Web));
-        let r = t.budget.reduced;
         assert_eq!(
             (
-                t.shared_buffers_mb,
+                formula(&t, Knob::SharedBuffers, t.shared_buffers_mb),
                 t.effective_cache_size_mb,
-                r.maintenance_work_mem_from
-                    .unwrap_or(t.maintenance_work_mem_mb),
-                r.work_mem_from.unwrap_or(t.work_mem_mb),
-                r.max_connections_from.unwrap_or(t.max_connections)
+                formula(&t, Knob::MaintenanceWorkMem, t.maintenance_work_mem_mb),
+                formula(&t, Knob::AutovacuumWorkMem, t.autovacuum_work_mem_mb),
+                formula(&t, Knob::WorkMem, t.work_mem_mb),
             ),
-            (sb, ecs, mwm, wm, mc),
-            "formulas at RAM {ram} MB"
+            (sb, ecs, mwm, avwm, wm),
+            "{ram} MB"
         );
         assert_eq!(
-            (
-                t.maintenance_work_mem_mb,
-                t.work_mem_mb,
-                t.max_connections,
-                t.max_parallel_workers
-            ),
-            (fmwm, fwm, fmc, fpw),
-            "after the budget at RAM {ram} MB"
+            formula(&t, Knob::MaxConnections, u64::from(t.max_connections)),
+            200
         );
-        assert!(t.budget.fits, "RAM {ram} MB: {:?}", t.budget);
-        assert_eq!(r.shared_buffers_from, None, "RAM {ram} MB");
     }
 }
 
+/// Worked by hand from `budget.rs` at 8192 MB, `web`, 2 CPUs, no preloaded memory: shared memory
+/// 2048 + 16 + (10 + 2048/32) + 16 server = 2154 MB; autovacuum 3 x (6.5 MB backend and page
+/// tables + 128 MB) = 403.5 MB; maintenance 512 MB: 3069.5 MB fixed of the 7373 MB allowed. 200
+/// connections at 6.5 + 8 MB (temp_buffers) and 2 workers at 6.5 MB take 2913 MB, leaving 1390.5 MB
+/// for 202 x 6 work_mem units: 1 MB (2 would need 2424 MB). Nothing else is reduced.
 #[test]
-fn one_tebibyte_mixed_matches_the_reference() {
-    let t = compute(&inputs(1_048_576, Workload::Mixed));
-    assert_eq!(t.shared_buffers_mb, 32768);
-    assert_eq!(t.effective_cache_size_mb, 564_265);
-    assert_eq!(t.maintenance_work_mem_mb, 2048);
-    assert_eq!(t.work_mem_mb, 256);
-    assert_eq!(t.max_connections, 120);
-    assert!(!t.budget.reduced.any(), "1 TiB has room for everything");
+fn the_budget_at_eight_gigabytes_by_hand() {
+    let t = compute(&inputs(8192, Workload::Web));
+    assert_eq!(t.work_mem_mb, 1);
+    assert_eq!(t.budget.reduced.from(Knob::WorkMem), Some(32));
+    assert_eq!(t.max_connections, 200);
+    assert_eq!(t.temp_buffers_mb, 8);
+    assert_eq!(t.max_parallel_workers, 2);
+    assert_eq!(t.budget.total_mb, 3070 + 2913 + 1212);
+    assert!(t.budget.fits);
+    // dw at the same size keeps its query memory and gives up connections first (to the floor of
+    // 20), then work_mem: 20 x (6.5 + 8 + 6 w) + 2 x (6.5 + 6 w) within 7373 - (2154 + 403.5 + 1024
+    // maintenance) = 3791.5 MB: 303 + 132 w, so w = 26, and temp_buffers keeps its 8 MB.
+    let dw = compute(&inputs(8192, Workload::Dw));
+    assert_eq!(dw.max_connections, MIN_CONNECTIONS);
+    assert_eq!(dw.budget.reduced.from(Knob::MaxConnections), Some(100));
+    assert_eq!(dw.temp_buffers_mb, 8);
+    assert_eq!(dw.work_mem_mb, 26);
 }
 
 #[test]
-fn max_connections_scales_per_workload_and_tier() {
-    // (RAM, web, oltp, dw, mixed)
-    let table: &[(u64, [u32; 4])] = &[
-        (512, [100, 150, 50, 60]),
-        (2047, [100, 150, 50, 60]),
-        (2048, [140, 210, 70, 84]),
-        (4095, [140, 210, 70, 84]),
-        (4096, [170, 255, 85, 102]),
-        (8191, [170, 255, 85, 102]),
-        (8192, [200, 300, 100, 120]),
-    ];
-    let workloads = [Workload::Web, Workload::Oltp, Workload::Dw, Workload::Mixed];
-    for &(ram, expected) in table {
-        for (workload, want) in workloads.iter().zip(expected) {
-            assert_eq!(
-                max_connections(ram, *workload),
-                want,
-                "{workload} at {ram} MB"
-            );
-        }
+fn each_workload_gives_up_its_own_things_first() {
+    use Knob::*;
+    assert_eq!(
+        reduction_order(Workload::Web)[..3],
+        [WorkMem, TempBuffers, MaxConnections]
+    );
+    assert_eq!(
+        reduction_order(Workload::Oltp)[..3],
+        [WorkMem, TempBuffers, MaxConnections]
+    );
+    assert_eq!(
+        reduction_order(Workload::Dw)[..3],
+        [MaxConnections, WorkMem, TempBuffers]
+    );
+    assert_eq!(
+        reduction_order(Workload::Mixed)[..3],
+        [MaxConnections, WorkMem, TempBuffers]
+    );
+    for &w in Workload::ALL {
+        assert_eq!(
+            reduction_order(w)[7],
+            SharedBuffers,
+            "shared_buffers goes last"
+        );
     }
-}
-
-/// After the budget: at 512 MB every workload is down to the floor of 20; dw keeps fewer connections
-/// than the others because its maintenance_work_mem is twice as large.
-#[test]
-fn max_connections_after_the_budget() {
-    // (RAM, web, oltp, dw, mixed)
-    let table: &[(u64, [u32; 4])] = &[
-        (512, [20, 20, 20, 20]),
-        (2047, [77, 77, 23, 60]),
-        (2048, [77, 77, 23, 77]),
-        (4095, [140, 146, 48, 84]),
-        (4096, [145, 145, 48, 102]),
-        (8191, [170, 250, 85, 102]),
-        (8192, [200, 250, 86, 120]),
-    ];
-    for &(ram, expected) in table {
-        for (workload, want) in Workload::ALL.iter().zip(expected) {
-            let t = compute(&inputs(ram, *workload));
-            assert_eq!(t.max_connections, want, "{workload} at {ram} MB");
-            assert!(t.budget.fits);
-        }
-    }
+    // At 4 GB web keeps more connections than dw, dw more work_mem than web.
+    let web = compute(&inputs(4096, Workload::Web));
+    let dw = compute(&inputs(4096, Workload::Dw));
+    assert!(web.max_connections > dw.max_connections);
+    assert!(dw.work_mem_mb > web.work_mem_mb);
 }
 
 #[test]
-fn max_connections_never_drops_below_twenty() {
-    // No workload's base is small enough today; the floor guards future tables.
+fn max_connections_does_not_depend_on_the_cpus() {
     for &workload in Workload::ALL {
-        assert!(max_connections(0, workload) >= MIN_CONNECTIONS);
+        for memory_mb in [512, 1024, 2048, 4096, 16384] {
+            let at = |cpus| {
+                compute(&Inputs {
+                    cpus,
+                    ..inputs(memory_mb, workload)
+                })
+                .max_connections
+            };
+            let one = at(1);
+            for cpus in [2, 4, 16, 64, 128] {
+                assert_eq!(at(cpus), one, "{workload} at {memory_mb} MB, {cpus} CPUs");
+            }
+        }
     }
 }
 
 #[test]
-fn work_mem_cap_grows_only_for_analytical_workloads() {
-    let table: &[(u64, u64)] = &[
-        (2047, 32),
-        (2048, 64),
-        (8191, 64),
-        (8192, 128),
-        (32767, 128),
-        (32768, 256),
-    ];
-    for &(ram, cap) in table {
-        assert_eq!(work_mem_cap_mb(ram, Workload::Dw), cap, "dw at {ram}");
-        assert_eq!(work_mem_cap_mb(ram, Workload::Mixed), cap, "mixed at {ram}");
-        assert_eq!(work_mem_cap_mb(ram, Workload::Web), 32, "web at {ram}");
-        assert_eq!(work_mem_cap_mb(ram, Workload::Oltp), 32, "oltp at {ram}");
-    }
+fn preloaded_libraries_and_logical_decoding_are_counted() {
+    let plain = compute(&inputs(4096, Workload::Web));
+    let loaded = compute(&Inputs {
+        preload_shared_mb: 84,
+        wal_level: WalLevel::Logical,
+        ..inputs(4096, Workload::Web)
+    });
+    assert_eq!(loaded.budget.preload_shared_mb, 84);
+    assert_eq!(plain.budget.logical_decoding_mb, 0);
+    assert_eq!(
+        loaded.budget.logical_decoding_mb,
+        LOGICAL_DECODING_SESSIONS * LOGICAL_DECODING_WORK_MEM_MB
+    );
+    assert!(loaded.max_connections < plain.max_connections);
+    assert!(loaded.budget.fits);
+}
+
+#[test]
+fn a_user_value_is_an_input_and_never_reduced() {
+    let pinned = Pinned {
+        work_mem_mb: Some(16),
+        ..Default::default()
+    };
+    let t = compute(&Inputs {
+        pinned,
+        ..inputs(8192, Workload::Web)
+    });
+    assert_eq!(t.work_mem_mb, 16);
+    assert!(t.max_connections < 200, "the connections make room");
+    assert!(t.budget.fits);
+    // Too much to fit: the formulas are kept and the budget says it does not fit.
+    let t = compute(&Inputs {
+        pinned: Pinned {
+            work_mem_mb: Some(256),
+            max_connections: Some(500),
+            ..Default::default()
+        },
+        ..inputs(1024, Workload::Web)
+    });
+    assert!(!t.budget.fits);
+    assert_eq!((t.work_mem_mb, t.max_connections), (256, 500));
 }
 
 #[test]
 fn dw_gets_bigger_maintenance_and_sort_memory() {
-    let t = compute(&inputs(32768, Workload::Dw));
-    assert_eq!(t.maintenance_work_mem_mb, 2048); // 4096 capped
-    assert_eq!(t.budget.reduced.work_mem_from, Some(61)); // (32768-6553-1000-512)/400
-    assert_eq!(t.work_mem_mb, 21); // what 102 slots x 6 units leave after 4 x 2 GB maintenance
-    assert_eq!(t.default_statistics_target, 500);
-    let t = compute(&inputs(8192, Workload::Dw));
-    assert_eq!(t.maintenance_work_mem_mb, 1024);
-    let t = compute(&inputs(8192, Workload::Mixed));
-    assert_eq!(t.budget.reduced.work_mem_from, Some(9)); // (8192-2048-1200-512)/480
-    assert_eq!(t.work_mem_mb, 3);
-    assert_eq!(t.default_statistics_target, 100);
+    let web = compute(&inputs(16384, Workload::Web));
+    let dw = compute(&inputs(16384, Workload::Dw));
+    assert!(
+        formula(&dw, Knob::MaintenanceWorkMem, dw.maintenance_work_mem_mb)
+            > formula(&web, Knob::MaintenanceWorkMem, web.maintenance_work_mem_mb)
+    );
+    assert!(dw.work_mem_mb > web.work_mem_mb);
+    assert_eq!(work_mem_cap_mb(16384, Workload::Dw), 128);
+    assert_eq!(work_mem_cap_mb(16384, Workload::Web), WORK_MEM_CAP_MB);
+    assert_eq!(dw.default_statistics_target, 500);
+    assert!(dw.jit && !web.jit, "JIT for long queries only");
 }
 
 #[test]
@@ -223,6 +231,8 @@ fn every_workload_and_storage_combination() {
                 wal_free_mb: None,
                 pinned: Default::default(),
                 primary_requires: Default::default(),
+                preload_shared_mb: 0,
+                wal_level: WalLevel::Logical,
             });
             let (rpc, eio, mio) = match storage {
                 Storage::Ssd => ("1.1", 200, 20),
@@ -238,12 +248,11 @@ fn every_workload_and_storage_combination() {
                 (rpc, eio, mio)
             );
             assert_eq!(
-                t.budget
-                    .reduced
-                    .max_connections_from
-                    .unwrap_or(t.max_connections),
-                max_connections(4096, workload)
+                formula(&t, Knob::MaxConnections, u64::from(t.max_connections)),
+                u64::from(max_connections(workload))
             );
+            let cost_limit = if storage == Storage::Hdd { 400 } else { 2000 };
+            assert_eq!(t.autovacuum_vacuum_cost_limit, cost_limit);
             assert_eq!(
                 t.shared_buffers_mb, 1024,
                 "shared_buffers does not depend on the workload"
@@ -268,14 +277,22 @@ fn worker_processes_are_clamped() {
 
 #[test]
 fn parallel_workers_and_io_workers() {
-    assert_eq!(parallel_workers(1), (1, 1, 1));
-    assert_eq!(parallel_workers(3), (3, 1, 1));
-    assert_eq!(parallel_workers(4), (4, 2, 2));
-    assert_eq!(parallel_workers(16), (16, 8, 4));
-    assert_eq!(parallel_workers(128), (128, 64, 4));
-    assert_eq!(io_workers(1), 1);
-    assert_eq!(io_workers(7), 1);
-    assert_eq!(io_workers(8), 2);
+    // One per core, leaving 4 worker processes to background jobs; half the cores per operation, 1..4.
+    assert_eq!(parallel_workers(1, 8), (1, 1, 1));
+    assert_eq!(parallel_workers(3, 8), (3, 1, 1));
+    assert_eq!(parallel_workers(4, 8), (4, 2, 2));
+    assert_eq!(parallel_workers(6, 9), (5, 3, 3));
+    assert_eq!(parallel_workers(16, 24), (16, 4, 4));
+    assert_eq!(parallel_workers(128, 64), (60, 4, 4));
+    assert_eq!(
+        parallel_workers(8, 8),
+        (4, 4, 4),
+        "a user's small max_worker_processes"
+    );
+    // PostgreSQL 18's default of 3 at least, then one per two cores.
+    assert_eq!(io_workers(1), 3);
+    assert_eq!(io_workers(7), 3);
+    assert_eq!(io_workers(8), 4);
     assert_eq!(io_workers(128), 32);
 }
 
@@ -314,24 +331,26 @@ fn kinds_parse_case_insensitively_and_reject_unknown_values() {
 
 #[test]
 fn dev_shm_decisions() {
-    // 64 GB dw on 16 CPUs: work_mem 54 MB after the budget (16 parallel workers count in it); a
-    // worker and a leader each need a 108 MB hash table.
+    // 128 GB web on 16 CPUs: a worker and a leader each need a hash table of twice work_mem.
     let at = |shm_mb| {
         compute(&Inputs {
-            memory_mb: 65536,
+            memory_mb: 131_072,
             cpus: 16,
-            workload: Workload::Dw,
+            workload: Workload::Web,
             storage: Storage::Ssd,
             max_worker_processes: None,
             shm_mb,
             wal_free_mb: None,
             pinned: Default::default(),
             primary_requires: Default::default(),
+            preload_shared_mb: 0,
+            wal_level: WalLevel::Replica,
         })
     };
-    assert_eq!(at(None).work_mem_mb, 54);
-    let needed = dsm_needed_mb(16, 54);
-    assert_eq!(needed, 8 + 2 * 16 * 54 * 2);
+    let (work_mem, workers) = (at(None).work_mem_mb, at(None).max_parallel_workers);
+    assert!(workers > 2, "{workers}");
+    let needed = dsm_needed_mb(workers, work_mem);
+    assert_eq!(needed, 8 + 2 * u64::from(workers) * work_mem * 2);
     assert_eq!(at(None).shm, ShmDecision::Unknown);
     assert_eq!(
         at(Some(needed)).shm,
@@ -341,16 +360,16 @@ fn dev_shm_decisions() {
         }
     );
     let t = at(Some(needed - 1));
-    assert_eq!(t.max_parallel_workers, 15);
+    assert_eq!(t.max_parallel_workers, workers - 1);
     assert_eq!(
         t.shm,
         ShmDecision::FewerWorkers {
             shm_mb: needed - 1,
             needed_mb: needed,
-            from: 16
+            from: workers
         }
     );
-    let t = at(Some(8 + 216));
+    let t = at(Some(8 + 4 * work_mem));
     assert_eq!(
         (
             t.max_parallel_workers,
@@ -361,7 +380,7 @@ fn dev_shm_decisions() {
     );
     let t = at(Some(64));
     assert!(t.shm.uses_mmap());
-    assert_eq!(t.max_parallel_workers, 16, "mmap keeps the workers");
+    assert_eq!(t.max_parallel_workers, workers, "mmap keeps the workers");
     // No parallel workers, nothing needed.
     assert_eq!(dsm_needed_mb(0, 1000), 0);
 }
@@ -383,7 +402,7 @@ proptest! {
         storage in any_storage(),
         user_workers in prop::option::of(any::<i64>()),
     ) {
-        let t = compute(&Inputs { memory_mb, cpus, workload, storage, max_worker_processes: user_workers, shm_mb: None, wal_free_mb: None, pinned: Default::default(), primary_requires: Default::default() });
+        let t = compute(&Inputs { memory_mb, cpus, workload, storage, max_worker_processes: user_workers, shm_mb: None, wal_free_mb: None, pinned: Default::default(), primary_requires: Default::default(), preload_shared_mb: 0, wal_level: WalLevel::Logical });
         prop_assert!(t.shared_buffers_mb <= memory_mb / 4);
         prop_assert!((SHARED_BUFFERS_MIN_MB..=SHARED_BUFFERS_CAP_MB).contains(&t.shared_buffers_mb));
         prop_assert!(t.work_mem_mb >= 1);
@@ -394,51 +413,84 @@ proptest! {
         prop_assert!(b.fits, "{b:?}");
         prop_assert!(b.total_mb <= memory_mb - margin_mb(memory_mb));
         // Each term and the total are rounded up to whole MB separately.
-        let sum = b.shared_buffers_mb + b.wal_buffers_mb + b.shared_other_mb + b.server_processes_mb
-            + b.connections_mb + b.queries_mb + b.parallel_workers_mb + b.autovacuum_mb
-            + b.maintenance_mb;
-        prop_assert!(b.total_mb <= sum && sum < b.total_mb + 9, "{b:?}");
-        let r = b.reduced;
-        prop_assert!(r.work_mem_from.is_none_or(|from| from > t.work_mem_mb));
-        prop_assert!(r.max_connections_from.is_none_or(|from| from > t.max_connections));
-        prop_assert!(r.maintenance_work_mem_from.is_none_or(|from| from > t.maintenance_work_mem_mb));
-        prop_assert_eq!(r.shared_buffers_from, None, "the floors fit from 512 MB up");
-        // Reductions happen in order: connections only once work_mem is at its floor, and so on.
-        if r.max_connections_from.is_some() { prop_assert_eq!(t.work_mem_mb, 1); }
-        if r.max_parallel_workers_from.is_some() { prop_assert_eq!(t.max_connections, MIN_CONNECTIONS); }
-        if r.maintenance_work_mem_from.is_some() {
-            prop_assert_eq!(t.max_connections, MIN_CONNECTIONS);
-            prop_assert_eq!(t.max_parallel_workers, 0);
+        let sum = b.shared_buffers_mb + b.wal_buffers_mb + b.shared_other_mb + b.preload_shared_mb
+            + b.server_processes_mb + b.connections_mb + b.temp_buffers_mb + b.queries_mb
+            + b.parallel_workers_mb + b.autovacuum_mb + b.logical_decoding_mb + b.maintenance_mb;
+        prop_assert!(b.total_mb <= sum && sum < b.total_mb + 12, "{b:?}");
+        prop_assert_eq!(b.reduced.from(Knob::SharedBuffers), None, "the floors fit from 512 MB up");
+        // No formula below PostgreSQL's default unless the budget reduced it (and the plan says so).
+        let at_least = |knob: Knob, value: u64, default: u64| {
+            value >= default || b.reduced.from(knob).is_some_and(|from| from >= default && from > value)
+        };
+        prop_assert!(at_least(Knob::WorkMem, t.work_mem_mb, 4));
+        prop_assert!(at_least(Knob::MaintenanceWorkMem, t.maintenance_work_mem_mb, 64));
+        prop_assert!(at_least(Knob::AutovacuumWorkMem, t.autovacuum_work_mem_mb, 64));
+        prop_assert!(at_least(Knob::TempBuffers, t.temp_buffers_mb, 8));
+        prop_assert!(at_least(Knob::LogicalDecodingWorkMem, t.logical_decoding_work_mem_mb, 64));
+        prop_assert!(at_least(Knob::SharedBuffers, t.shared_buffers_mb, 128));
+        prop_assert!(t.io_workers >= 3);
+        // Reductions happen in the workload's order: a later knob only once the earlier are at their floors.
+        let order = reduction_order(workload);
+        let at_floor = |knob: Knob| match knob {
+            Knob::WorkMem => t.work_mem_mb == 1,
+            Knob::TempBuffers => t.temp_buffers_mb == 1,
+            Knob::MaxConnections => t.max_connections == MIN_CONNECTIONS,
+            _ => true,
+        };
+        for (n, &knob) in order.iter().enumerate().skip(1) {
+            if b.reduced.from(knob).is_some() && knob != Knob::MaxParallelWorkers {
+                for &before in &order[..n] {
+                    prop_assert!(at_floor(before), "{knob:?} reduced before {before:?} was at its floor: {t:?}");
+                }
+            }
         }
-        prop_assert!(t.effective_cache_size_mb >= 2 * t.shared_buffers_mb);
+        prop_assert!(t.effective_cache_size_mb >= t.shared_buffers_mb);
         prop_assert!(t.effective_cache_size_mb < memory_mb);
         prop_assert!(t.max_connections >= MIN_CONNECTIONS);
         prop_assert!((MIN_WORKER_PROCESSES..=MAX_WORKER_PROCESSES).contains(&t.max_worker_processes));
         prop_assert!((1..=16).contains(&t.wal_buffers_mb) && t.wal_buffers_mb != 15);
-        prop_assert!((1..=64).contains(&t.io_workers));
+        prop_assert!((3..=32).contains(&t.io_workers));
         prop_assert!(t.max_parallel_workers_per_gather <= t.max_parallel_workers);
         prop_assert!(t.max_parallel_maintenance_workers <= t.max_parallel_workers);
-        prop_assert!(t.max_parallel_maintenance_workers <= 4);
+        prop_assert!(t.max_parallel_workers_per_gather <= 4 && t.max_parallel_maintenance_workers <= 4);
+        prop_assert!(t.max_parallel_workers + BACKGROUND_WORKERS_RESERVED <= t.max_worker_processes);
         prop_assert!(t.min_wal_size_mb < t.max_wal_size_mb);
     }
 
     #[test]
-    fn more_memory_never_shrinks_the_buffer_pool_below_smaller_machines_tier(
+    fn more_memory_never_lowers_a_memory_setting(
         memory_mb in MIN_MEMORY_MB..MAX_MEMORY_MB,
+        more in prop::sample::select(vec![1u64, 2, 7, 64, 511, 1024, 4096]),
+        cpus in MIN_CPUS..=MAX_CPUS,
         workload in any_workload(),
+        logical in any::<bool>(),
+        preload_shared_mb in prop::sample::select(vec![0u64, 30, 84, 276]),
     ) {
-        // Within a tier the settings grow with memory; across tiers only the ratio changes.
-        let small = compute(&inputs(memory_mb, workload));
-        let big = compute(&inputs(memory_mb + 1, workload));
-        if shared_buffers_ratio(memory_mb) == shared_buffers_ratio(memory_mb + 1) {
-            prop_assert!(big.shared_buffers_mb >= small.shared_buffers_mb);
+        // After the budget, not only the formulas: more memory never gets less of any of them.
+        let at = |memory_mb| compute(&Inputs {
+            cpus,
+            preload_shared_mb,
+            wal_level: if logical { WalLevel::Logical } else { WalLevel::Replica },
+            ..inputs(memory_mb, workload)
+        });
+        let small = at(memory_mb);
+        let big = at((memory_mb + more).min(MAX_MEMORY_MB));
+        let memory = |t: &Tuning| [
+            t.shared_buffers_mb, t.effective_cache_size_mb, t.maintenance_work_mem_mb,
+            t.autovacuum_work_mem_mb, t.work_mem_mb, t.temp_buffers_mb,
+            t.logical_decoding_work_mem_mb, t.wal_buffers_mb,
+        ];
+        let (s, b) = (memory(&small), memory(&big));
+        for n in 0..s.len() {
+            prop_assert!(b[n] >= s[n], "setting {n}: {} MB at {} MB, {} MB at {} MB", s[n], memory_mb, b[n], memory_mb + more);
         }
-        // The formulas are monotonic; the budget's reductions follow shared_buffers' tier steps, so
-        // the property holds for the formula values (kept in `budget.reduced`).
-        let connections = |t: &Tuning| t.budget.reduced.max_connections_from.unwrap_or(t.max_connections);
-        let maintenance = |t: &Tuning| t.budget.reduced.maintenance_work_mem_from.unwrap_or(t.maintenance_work_mem_mb);
-        prop_assert!(connections(&big) >= connections(&small));
-        prop_assert!(maintenance(&big) >= maintenance(&small));
+        // web and oltp keep their connections, so more memory never gets fewer; dw and mixed give
+        // connections to query memory, which grows with the memory.
+        // (Give or take one: the page tables of a megabyte more shared_buffers are rounded per
+        // connection.)
+        if matches!(workload, Workload::Web | Workload::Oltp) {
+            prop_assert!(big.max_connections + 1 >= small.max_connections);
+        }
     }
 
     #[test]
@@ -448,7 +500,7 @@ proptest! {
         workload in any_workload(),
         shm_mb in 0u64..100_000,
     ) {
-        let base = Inputs { memory_mb, cpus, workload, storage: Storage::Ssd, max_worker_processes: None, shm_mb: None, wal_free_mb: None, pinned: Default::default(), primary_requires: Default::default() };
+        let base = Inputs { memory_mb, cpus, workload, storage: Storage::Ssd, max_worker_processes: None, shm_mb: None, wal_free_mb: None, pinned: Default::default(), primary_requires: Default::default(), preload_shared_mb: 0, wal_level: WalLevel::Logical };
         let free = compute(&base);
         let t = compute(&Inputs { shm_mb: Some(shm_mb), ..base });
         prop_assert!(t.max_parallel_workers <= free.max_parallel_workers);
@@ -469,7 +521,7 @@ proptest! {
         shm_mb in prop::option::of(any::<u64>()),
     ) {
         // Callers validate first, but the core must not panic or overflow on anything.
-        let t = compute(&Inputs { memory_mb, cpus, workload, storage, max_worker_processes: user_workers, shm_mb, wal_free_mb: None, pinned: Default::default(), primary_requires: Default::default() });
+        let t = compute(&Inputs { memory_mb, cpus, workload, storage, max_worker_processes: user_workers, shm_mb, wal_free_mb: None, pinned: Default::default(), primary_requires: Default::default(), preload_shared_mb: 0, wal_level: WalLevel::Logical });
         prop_assert!(t.shared_buffers_mb <= SHARED_BUFFERS_CAP_MB);
     }
 }
