@@ -3,9 +3,11 @@
 //! entrypoint detects itself (no `POSTGRES_MEMORY`).
 //!
 //! ```sh
-//! cargo bench --bench proof                       # everything (about 35 minutes on 2 cores), then the report
+//! cargo bench --bench proof                       # the worst-case grid and the proof, then the report
 //! cargo bench --bench proof -- worst              # only the worst-case memory grid
 //! cargo bench --bench proof -- throughput         # only the pgbench comparison
+//! cargo bench --bench proof -- proof              # defaults / pgtune / RDS / ours on four cells
+//! cargo bench --bench proof -- proof --limits 2048 --rounds 2 --seconds 10 --save-as scratch
 //! cargo bench --bench proof -- report             # only regenerate docs/BENCHMARKS.md from the JSON
 //! cargo bench --bench proof -- worst --limits 512 --workloads oltp --save-as scratch
 //! ```
@@ -61,15 +63,15 @@ fn options() -> Options {
         grids: Vec::new(),
         limits: None,
         workloads: None,
-        seconds: 20,
-        rounds: 3,
+        seconds: 15,
+        rounds: 5,
         save_as: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--bench" => {}
-            "worst" | "throughput" | "report" => o.grids.push(arg),
+            "worst" | "throughput" | "proof" | "report" => o.grids.push(arg),
             "--limits" => {
                 o.limits = args
                     .next()
@@ -87,7 +89,7 @@ fn options() -> Options {
         }
     }
     if o.grids.is_empty() {
-        o.grids = vec!["worst".into(), "throughput".into(), "report".into()];
+        o.grids = vec!["worst".into(), "proof".into(), "report".into()];
     }
     o
 }
@@ -1002,6 +1004,389 @@ fn run_throughput(opts: &Options) -> Value {
            "clients": 8, "threads": 2, "setups": setups, "runs": runs})
 }
 
+// ------------------------------------------------------------------------- the proof grid (issue 14)
+
+/// Amazon RDS for PostgreSQL's default parameter-group formulas, as AWS documents them: shared_buffers
+/// 25 % and effective_cache_size 50 % of the memory, max_connections memory / 9531392 bytes,
+/// maintenance_work_mem memory x 1024 / 63963136 kB with a 64 MB floor; work_mem left at the default.
+fn rds(ram_mb: u64) -> Vec<(String, String)> {
+    let bytes = ram_mb * MIB;
+    vec![
+        ("shared_buffers".into(), format!("{}kB", bytes / 4 / 1024)),
+        (
+            "effective_cache_size".into(),
+            format!("{}kB", bytes / 2 / 1024),
+        ),
+        (
+            "max_connections".into(),
+            (bytes / 9_531_392).min(5000).to_string(),
+        ),
+        (
+            "maintenance_work_mem".into(),
+            format!("{}kB", (bytes * 1024 / 63_963_136).max(65536)),
+        ),
+    ]
+}
+
+/// Rows of the analytic mix's fact table and of its dimension table.
+const FACT_ROWS: u64 = 4_000_000;
+const DIM_ROWS: u64 = 1_000_000;
+/// Rows of the bulk load's CSV file (about 150 MB).
+const LOAD_ROWS: u64 = 2_000_000;
+
+/// The analytic mix, one pgbench transaction: a hash aggregate with a million groups, a count
+/// distinct (a sort), a hash join with a million-row inner side, and a sort of the whole table.
+const ANALYTIC_SQL: &str = "\
+SELECT customer, count(*), sum(amount) FROM facts GROUP BY customer ORDER BY 2 DESC, 1 LIMIT 10;
+SELECT count(DISTINCT product) FROM facts;
+SELECT d.region, count(*), sum(f.amount) FROM facts f JOIN dims d ON d.id = f.product GROUP BY d.region;
+SELECT id FROM facts ORDER BY note, amount OFFSET 3999990 LIMIT 1;
+";
+
+/// The bulk load: a COPY into a new table and two index builds, then a checkpoint, so that every
+/// configuration has written all of it.
+fn bulk_load_sql(csv: &Path) -> String {
+    format!(
+        "DROP TABLE IF EXISTS load;\n\
+         CREATE TABLE load (id bigint, k integer, v text);\n\
+         COPY load FROM '{}' WITH (FORMAT csv);\n\
+         CREATE INDEX load_k ON load (k);\n\
+         CREATE INDEX load_v ON load (v);\n\
+         CHECKPOINT;\n",
+        csv.display()
+    )
+}
+
+fn analytic_setup(inst: &Instance) {
+    sql_ok(
+        inst,
+        &format!(
+            "DROP TABLE IF EXISTS facts, dims;
+             CREATE TABLE dims AS SELECT g AS id, g % 50 AS region, md5(g::text) AS label
+               FROM generate_series(1, {DIM_ROWS}) g;
+             CREATE TABLE facts AS SELECT g AS id, (random() * {DIM_ROWS})::int AS customer,
+               (random() * {DIM_ROWS})::int AS product, (random() * 1000)::numeric(10,2) AS amount,
+               substr(md5(random()::text), 1, 16) AS note
+               FROM generate_series(1, {FACT_ROWS}) g;
+             VACUUM ANALYZE facts, dims;"
+        ),
+    );
+}
+
+fn temp_bytes(inst: &Instance) -> u64 {
+    sql_ok(
+        inst,
+        "SELECT temp_bytes FROM pg_stat_database WHERE datname = current_database()",
+    )
+    .parse()
+    .unwrap_or(0)
+}
+
+/// One configuration of the proof: its name, the workload it is tuned for, the cells it runs and
+/// its `-c` overrides.
+struct ProofConfig {
+    name: &'static str,
+    workload: &'static str,
+    overrides: Vec<(String, String)>,
+}
+
+fn run_proof(opts: &Options) -> Value {
+    let machine = machine();
+    let limits = opts.limits.clone().unwrap_or(vec![2048, 4096]);
+    let mut runs = Vec::new();
+    let mut setups = Vec::new();
+    let csv_dir = tempfile::tempdir().expect("temp dir");
+    let csv = csv_dir.path().join("load.csv");
+    {
+        let mut file = std::io::BufWriter::new(fs::File::create(&csv).expect("create load.csv"));
+        for i in 0..LOAD_ROWS {
+            writeln!(
+                file,
+                "{i},{},{:016x}",
+                (i * 7919) % 100_003,
+                i.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            )
+            .expect("write");
+        }
+    }
+    // The server reads the file as its own user.
+    fs::set_permissions(
+        csv_dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .expect("chmod");
+    for &limit in &limits {
+        // TPC-B's data set about 2.5 x our shared_buffers (a quarter of the limit): ~15 MB per scale unit.
+        let scale = limit * 5 / 8 / 15;
+        let mut inst = new_instance();
+        inst.start();
+        inst.wait_ready();
+        eprintln!("[proof] {limit} MB: pgbench -i -s {scale} and the analytic tables");
+        let init = client(&inst, "pgbench")
+            .args(["-i", "-q", "-s", &scale.to_string()])
+            .output()
+            .expect("pgbench -i");
+        assert!(
+            init.status.success(),
+            "{}",
+            String::from_utf8_lossy(&init.stderr)
+        );
+        analytic_setup(&inst);
+        let db_size = sql_ok(&inst, "SELECT pg_size_pretty(pg_database_size('postgres'))");
+        let names: Vec<String> = dry_run_json(&inst, limit, "web")["settings"]
+            .as_object()
+            .expect("settings")
+            .keys()
+            .chain(
+                dry_run_json(&inst, limit, "dw")["settings"]
+                    .as_object()
+                    .expect("settings")
+                    .keys(),
+            )
+            .filter(|k| !NOT_TUNING.contains(&k.as_str()))
+            .cloned()
+            .collect();
+        let list = names
+            .iter()
+            .map(|n| format!("'{n}'"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let defaults: Vec<(String, String)> = sql_ok(
+            &inst,
+            &format!(
+                "SELECT DISTINCT name || '=' || boot_val FROM pg_settings WHERE name IN ({list})"
+            ),
+        )
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+        shutdown(&mut inst);
+        setups.push(
+            json!({"limit_mb": limit, "scale": scale, "database_size": db_size,
+            "fact_rows": FACT_ROWS, "load_rows": LOAD_ROWS}),
+        );
+        let with = |extra: Vec<(String, String)>| {
+            let mut all = defaults.clone();
+            for (k, v) in extra {
+                all.retain(|(n, _)| n != &k);
+                all.push((k, v));
+            }
+            all
+        };
+        let mut configs = Vec::new();
+        for workload in ["web", "dw"] {
+            configs.push(ProofConfig {
+                name: "defaults",
+                workload,
+                overrides: defaults.clone(),
+            });
+            configs.push(ProofConfig {
+                name: "pgtune",
+                workload,
+                overrides: with(pgtune(limit, 2, workload)),
+            });
+            configs.push(ProofConfig {
+                name: "rds",
+                workload,
+                overrides: with(rds(limit)),
+            });
+            configs.push(ProofConfig {
+                name: "aza-pg",
+                workload,
+                overrides: Vec::new(),
+            });
+        }
+        for round in 0..opts.rounds {
+            let n = configs.len();
+            for i in 0..n {
+                let config = &configs[(i + round) % n];
+                let cg = MemCgroup::create(
+                    &format!("aza-proof-{}-{limit}-{round}-{i}", std::process::id()),
+                    limit,
+                );
+                inst.set_env("POSTGRES_WORKLOAD_TYPE", config.workload);
+                inst.args = config
+                    .overrides
+                    .iter()
+                    .flat_map(|(k, v)| ["-c".to_string(), format!("{k}={v}")])
+                    .collect();
+                let log_offset = inst.log_text().len();
+                let oom_before = cg.oom_kills();
+                start_in(&mut inst, &cg);
+                let settings: BTreeMap<String, String> = [
+                    "shared_buffers",
+                    "work_mem",
+                    "max_connections",
+                    "maintenance_work_mem",
+                    "max_wal_size",
+                    "jit",
+                ]
+                .iter()
+                .map(|n| (n.to_string(), show(&inst, n)))
+                .collect();
+                let mut run = json!({"limit_mb": limit, "round": round, "config": config.name,
+                    "workload": config.workload, "settings": settings});
+                let mut errors = Vec::new();
+                if config.workload == "web" {
+                    pgbench_tps(&inst, &["-S"], 5); // warm-up, not measured
+                    let (tpcb, e1) = pgbench_tps(&inst, &[], opts.seconds);
+                    let (select, e2) = pgbench_tps(&inst, &["-S"], opts.seconds);
+                    errors.extend(e1);
+                    errors.extend(e2);
+                    run["tpcb_tps"] = json!(tpcb);
+                    run["select_only_tps"] = json!(select);
+                    eprintln!("[proof] {limit} MB round {round} {}/web: tpc-b {tpcb:.0} tps, select-only {select:.0} tps", config.name);
+                } else {
+                    let script = inst.dir.path().join("analytic.sql");
+                    fs::write(&script, ANALYTIC_SQL).expect("write analytic.sql");
+                    let before = temp_bytes(&inst);
+                    let out = client(&inst, "pgbench")
+                        .args([
+                            "-n",
+                            "-c",
+                            "2",
+                            "-j",
+                            "2",
+                            "-T",
+                            &(2 * opts.seconds).to_string(),
+                            "-f",
+                        ])
+                        .arg(&script)
+                        .output()
+                        .expect("pgbench -f analytic.sql");
+                    let stdout = String::from_utf8_lossy(&out.stdout);
+                    let mixes: f64 = stdout
+                        .lines()
+                        .find(|l| l.starts_with("number of transactions actually processed:"))
+                        .and_then(|l| l.split(':').nth(1))
+                        .and_then(|v| v.split('/').next())
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0.0);
+                    errors.extend(client_errors(&String::from_utf8_lossy(&out.stderr)));
+                    let temp = temp_bytes(&inst).saturating_sub(before);
+                    let started = Instant::now();
+                    let load = client(&inst, "psql")
+                        .args([
+                            "-X",
+                            "-q",
+                            "-v",
+                            "ON_ERROR_STOP=1",
+                            "-c",
+                            &bulk_load_sql(&csv),
+                        ])
+                        .output()
+                        .expect("psql bulk load");
+                    let load_seconds = started.elapsed().as_secs_f64();
+                    errors.extend(client_errors(&String::from_utf8_lossy(&load.stderr)));
+                    run["analytic_mixes_per_minute"] =
+                        json!(mixes * 60.0 / (2 * opts.seconds) as f64);
+                    run["analytic_temp_mb"] = json!(temp as f64 / MIB as f64);
+                    run["bulk_load_seconds"] = json!(load_seconds);
+                    run["bulk_load_rows_per_second"] = json!(LOAD_ROWS as f64 / load_seconds);
+                    eprintln!(
+                        "[proof] {limit} MB round {round} {}/dw: analytic {:.1} mixes/min ({:.0} MB temp), bulk load {load_seconds:.1} s",
+                        config.name, mixes * 60.0 / (2 * opts.seconds) as f64, temp as f64 / MIB as f64
+                    );
+                }
+                run["oom_kills"] = json!(cg.oom_kills() - oom_before);
+                run["crash_log"] = json!(crash_lines(&inst, log_offset));
+                run["client_errors"] = json!(errors);
+                shutdown(&mut inst);
+                inst.cgroup_procs = None;
+                drop(cg);
+                runs.push(run);
+            }
+        }
+    }
+    json!({"machine": machine, "seconds": opts.seconds, "rounds": opts.rounds,
+           "setups": setups, "runs": runs})
+}
+
+/// The proof's table: per limit and cell, the median (min–max) of each configuration and our ratios.
+fn proof_table(doc: &Value) -> String {
+    let runs: Vec<&Value> = doc["runs"].as_array().into_iter().flatten().collect();
+    let cells: [(&str, &str, &str, bool); 5] = [
+        ("web", "tpcb_tps", "(a) TPC-B-like, tps", true),
+        ("web", "select_only_tps", "(b) select-only, tps", true),
+        (
+            "dw",
+            "analytic_mixes_per_minute",
+            "(c) analytic mix, mixes/min",
+            true,
+        ),
+        (
+            "dw",
+            "analytic_temp_mb",
+            "(c) analytic temp files, MB",
+            false,
+        ),
+        (
+            "dw",
+            "bulk_load_rows_per_second",
+            "(d) bulk load, rows/s",
+            true,
+        ),
+    ];
+    let mut limits: Vec<u64> = runs.iter().filter_map(|r| r["limit_mb"].as_u64()).collect();
+    limits.sort();
+    limits.dedup();
+    let mut out = String::from(
+        "| Limit | Cell | PostgreSQL defaults | pgtune | Amazon RDS | aza-pg | aza-pg / defaults | aza-pg / pgtune | aza-pg / RDS |\n\
+         |---:|---|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for limit in limits {
+        for (workload, key, label, higher_is_better) in cells {
+            let stats = |config: &str| {
+                let mut v: Vec<f64> = runs
+                    .iter()
+                    .filter(|r| {
+                        r["limit_mb"].as_u64() == Some(limit)
+                            && r["workload"] == workload
+                            && r["config"] == config
+                    })
+                    .filter_map(|r| r[key].as_f64())
+                    .collect();
+                let med = median(&mut v);
+                (
+                    med,
+                    v.first().copied().unwrap_or(0.0),
+                    v.last().copied().unwrap_or(0.0),
+                )
+            };
+            let ours = stats("aza-pg");
+            let cell = |s: (f64, f64, f64)| format!("{:.1} ({:.1}–{:.1})", s.0, s.1, s.2);
+            let ratio = |other: (f64, f64, f64)| {
+                if other.0 == 0.0 || ours.0 == 0.0 {
+                    return "–".to_string();
+                }
+                let r = if higher_is_better {
+                    ours.0 / other.0
+                } else {
+                    other.0 / ours.0
+                };
+                format!("{r:.2}")
+            };
+            let (d, p, r) = (stats("defaults"), stats("pgtune"), stats("rds"));
+            out.push_str(&format!(
+                "| {limit} MB | {label} | {} | {} | {} | {} | {} | {} | {} |\n",
+                cell(d),
+                cell(p),
+                cell(r),
+                cell(ours),
+                ratio(d),
+                ratio(p),
+                ratio(r)
+            ));
+        }
+    }
+    out.push_str(
+        "\nRatios are aza-pg's median over the other's, so above 1.00 is better for aza-pg in every row \
+         (for temp files, the other's temp bytes over ours).\n",
+    );
+    out
+}
+
 // --------------------------------------------------------------------------------------- the machine
 
 fn command_line(program: &str, args: &[&str]) -> String {
@@ -1379,6 +1764,32 @@ fn report() {
         out.push_str(&throughput_tables(&doc));
         out.push('\n');
     }
+    out.push_str(
+        "## Proof: defaults, pgtune, Amazon RDS and aza-pg (`-- proof`)\n\n\
+         Per limit (2 CPUs), four configurations of the same entrypoint and data, in fresh cgroups, rotating \
+         every round: *PostgreSQL defaults* (every computed setting passed back at its boot value), *pgtune* \
+         (its formulas for the workload), *Amazon RDS* (its default parameter-group formulas, `rds()`), \
+         *aza-pg* (no overrides). The `web` cells: (a) pgbench's TPC-B-like script and (b) select-only, 8 \
+         clients, on a data set about 2.5 x aza-pg's shared_buffers. The `dw` cells: (c) an analytic mix \
+         (a hash aggregate with a million groups, a count distinct, a hash join with a million-row inner side \
+         and a full sort of a 4-million-row table; 2 clients), with the temp files it wrote \
+         (`pg_stat_database.temp_bytes`), and (d) a bulk load: COPY of 2 million rows, two index builds and \
+         a checkpoint.\n\n",
+    );
+    match load("proof", None) {
+        Some(doc) => {
+            out.push_str(&format!(
+                "{} rounds, {} s per pgbench script, {} s of the analytic mix; measured at commit {}.\n\n",
+                doc["rounds"],
+                doc["seconds"],
+                2 * doc["seconds"].as_u64().unwrap_or(0),
+                doc["machine"]["commit"].as_str().unwrap_or("?")
+            ));
+            out.push_str(&proof_table(&doc));
+            out.push('\n');
+        }
+        None => out.push_str("Not measured yet.\n\n"),
+    }
     let notes = manifest_dir().join("docs/benchmarks/notes.md");
     if let Ok(text) = fs::read_to_string(notes) {
         out.push_str(&text);
@@ -1411,6 +1822,10 @@ fn main() {
     if opts.grids.iter().any(|g| g == "throughput") {
         let doc = run_throughput(&opts);
         save("throughput", tag, &doc);
+    }
+    if opts.grids.iter().any(|g| g == "proof") {
+        let doc = run_proof(&opts);
+        save("proof", tag, &doc);
     }
     if opts.grids.iter().any(|g| g == "report") {
         report();

@@ -31,7 +31,10 @@ fn json_preview_reports_inputs_settings_and_argv() {
     // first, from its 100 to what fits around it.
     assert_eq!(doc["settings"]["max_connections"], "25");
     assert_eq!(doc["budget"]["reduced"]["max_connections"], 100);
-    assert_eq!(doc["budget"]["reduced"]["work_mem"], serde_json::Value::Null);
+    assert_eq!(
+        doc["budget"]["reduced"]["work_mem"],
+        serde_json::Value::Null
+    );
     assert_eq!(doc["budget"]["fits"], true);
     assert_eq!(doc["settings"]["default_statistics_target"], "500");
     assert!(
