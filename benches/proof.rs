@@ -56,6 +56,13 @@ struct Options {
     seconds: u64,
     rounds: usize,
     save_as: Option<String>,
+    /// Run the server from this local image (`--image aza-pg:local`) instead of the host's build.
+    image: Option<String>,
+    /// Extra proof configurations: aza-pg with these `-c` overrides (`--variant NAME=k=v,k=v`), to
+    /// find out what makes a cell differ.
+    variants: Vec<(String, Vec<(String, String)>)>,
+    /// Only these proof configurations (`--configs aza-pg,aza-pg+NAME`).
+    configs: Option<Vec<String>>,
 }
 
 fn options() -> Options {
@@ -66,6 +73,9 @@ fn options() -> Options {
         seconds: 12,
         rounds: 5,
         save_as: None,
+        image: None,
+        variants: Vec::new(),
+        configs: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -84,6 +94,22 @@ fn options() -> Options {
             }
             "--seconds" => o.seconds = args.next().and_then(|v| v.parse().ok()).expect("seconds"),
             "--rounds" => o.rounds = args.next().and_then(|v| v.parse().ok()).expect("rounds"),
+            "--image" => o.image = Some(args.next().expect("--image IMAGE")),
+            "--configs" => {
+                o.configs = args
+                    .next()
+                    .map(|v| v.split(',').map(str::to_string).collect())
+            }
+            "--variant" => {
+                let spec = args.next().expect("--variant NAME=name=value,...");
+                let (name, settings) = spec.split_once('=').expect("--variant NAME=...");
+                let settings = settings
+                    .split(',')
+                    .filter_map(|kv| kv.split_once('='))
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect();
+                o.variants.push((name.to_string(), settings));
+            }
             "--save-as" => o.save_as = args.next(),
             other => panic!("unknown argument {other}"),
         }
@@ -141,13 +167,37 @@ impl MemCgroup {
         read_stat(&self.path)
     }
 
+    /// OOM kills in this cgroup and the cgroups below it (a container's, with `--image`): cgroup v1
+    /// counts a kill only where the victim was.
     fn oom_kills(&self) -> u64 {
-        fs::read_to_string(self.path.join("memory.oom_control"))
-            .unwrap_or_default()
-            .lines()
-            .find_map(|l| l.strip_prefix("oom_kill "))
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or(0)
+        fn count(dir: &Path) -> u64 {
+            let own = fs::read_to_string(dir.join("memory.oom_control"))
+                .unwrap_or_default()
+                .lines()
+                .find_map(|l| l.strip_prefix("oom_kill "))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            let children: u64 = fs::read_dir(dir)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter(|e| e.path().is_dir())
+                .map(|e| count(&e.path()))
+                .sum();
+            own + children
+        }
+        count(&self.path)
+    }
+
+    /// The path `docker run --cgroup-parent` takes (relative to the hierarchy's root).
+    fn relative(&self) -> String {
+        format!(
+            "/{}",
+            self.path
+                .strip_prefix("/sys/fs/cgroup/memory")
+                .expect("under the memory hierarchy")
+                .display()
+        )
     }
 
     fn procs(&self) -> PathBuf {
@@ -394,6 +444,7 @@ fn shutdown(inst: &mut Instance) -> String {
 
 fn start_in(inst: &mut Instance, cgroup: &MemCgroup) {
     inst.cgroup_procs = Some(cgroup.procs());
+    inst.set_env("AZA_PROOF_CGROUP_PARENT", &cgroup.relative());
     inst.start();
     inst.wait_ready();
 }
@@ -431,6 +482,21 @@ fn client_errors(stderr: &str) -> Vec<String> {
 }
 
 fn dry_run_json(inst: &Instance, limit_mb: u64, workload: &str) -> Value {
+    if let Some(image) = inst.program.as_ref().and(inst_env(inst, "AZA_PROOF_IMAGE")) {
+        let out = Command::new("docker")
+            .args(["run", "--rm", "-e", &format!("POSTGRES_MEMORY={limit_mb}m")])
+            .args(["-e", &format!("POSTGRES_WORKLOAD_TYPE={workload}")])
+            .args(["-e", "POSTGRES_PASSWORD=dry-run-only-p4ss", &image])
+            .args(["--dry-run", "--format", "json"])
+            .output()
+            .expect("docker run --dry-run");
+        assert!(
+            out.status.success(),
+            "dry run in {image} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        return serde_json::from_slice(&out.stdout).expect("dry run JSON");
+    }
     let mut cmd = inst.entrypoint_command(&["--dry-run", "--format", "json"]);
     cmd.env("POSTGRES_MEMORY", format!("{limit_mb}m"))
         .env("POSTGRES_WORKLOAD_TYPE", workload);
@@ -439,12 +505,62 @@ fn dry_run_json(inst: &Instance, limit_mb: u64, workload: &str) -> Value {
     serde_json::from_slice(&out.stdout).expect("dry run JSON")
 }
 
+fn inst_env(inst: &Instance, name: &str) -> Option<String> {
+    inst.env
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.clone())
+}
+
 fn new_instance() -> Instance {
     let mut inst = Instance::new();
     // Detection only: the cgroup limit and the affinity mask decide.
     inst.remove_env("POSTGRES_MEMORY");
     inst.remove_env("POSTGRES_CPUS");
     inst
+}
+
+/// Runs the server from `image` instead of the host's build: PID 1 of the instance's namespace is a
+/// shim that `exec`s `docker run` (which forwards the stop signal) with the instance's directory
+/// mounted at the same path, the host's network (the same port and socket directory for the
+/// clients), the instance's cgroup as the container's cgroup parent, and none of the host run's
+/// stand-ins: the image's own catalog, manifest and default preload list apply.
+fn use_image(inst: &mut Instance, image: &str) {
+    for name in [
+        "POSTGRES_SHARED_PRELOAD_LIBRARIES",
+        "AZA_IMAGE_CATALOG",
+        "AZA_MANIFEST",
+    ] {
+        inst.remove_env(name);
+    }
+    let dir = inst.dir.path().display().to_string();
+    let shim = inst.dir.path().join("run-image.sh");
+    let passed = [
+        "POSTGRES_PASSWORD",
+        "POSTGRES_WORKLOAD_TYPE",
+        "POSTGRES_BIND_IP",
+        "PGDATA",
+        "AZA_INITDB_DIR",
+        "AZA_VERSION_INFO_DIR",
+    ]
+    .iter()
+    .map(|v| format!("-e {v}"))
+    .collect::<Vec<_>>()
+    .join(" ");
+    let script = [
+        "#!/bin/sh".to_string(),
+        format!(
+            "exec docker run --rm --name \"aza-proof-$(basename \"${{AZA_PROOF_CGROUP_PARENT:-setup-$PPID}}\")\" \\\n  \
+             --network host --shm-size 1g \\\n  \
+             ${{AZA_PROOF_CGROUP_PARENT:+--cgroup-parent \"$AZA_PROOF_CGROUP_PARENT\"}} \\\n  \
+             -v '{dir}:{dir}' {passed} '{image}' \"$@\""
+        ),
+    ]
+    .join("\n");
+    fs::write(&shim, script + "\n").expect("write the image shim");
+    fs::set_permissions(&shim, std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
+    inst.program = Some(shim);
+    inst.set_env("AZA_PROOF_IMAGE", image);
 }
 
 // ----------------------------------------------------------------------------- worst-case memory grid
@@ -752,8 +868,12 @@ fn run_worst(opts: &Options) -> Value {
         .workloads
         .clone()
         .unwrap_or(WORKLOADS.iter().map(|s| s.to_string()).collect());
-    let machine = machine();
+    let mut machine = machine();
     let mut inst = new_instance();
+    if let Some(image) = &opts.image {
+        use_image(&mut inst, image);
+        machine["image"] = json!(image);
+    }
     eprintln!("[proof] worst-case setup: {BIG_ROWS} rows to index, {FILLER_ROWS} rows of filler");
     worst_setup(&mut inst);
     let mut cells = Vec::new();
@@ -1091,7 +1211,7 @@ fn temp_bytes(inst: &Instance) -> u64 {
 /// One configuration of the proof: its name, the workload it is tuned for, the cells it runs and
 /// its `-c` overrides.
 struct ProofConfig {
-    name: &'static str,
+    name: String,
     workload: &'static str,
     overrides: Vec<(String, String)>,
 }
@@ -1181,27 +1301,30 @@ fn run_proof(opts: &Options) -> Value {
             all
         };
         let mut configs = Vec::new();
-        for workload in ["web", "dw"] {
-            configs.push(ProofConfig {
-                name: "defaults",
+        let workloads: Vec<&'static str> = ["web", "dw"]
+            .into_iter()
+            .filter(|w| {
+                opts.workloads
+                    .as_ref()
+                    .is_none_or(|ws| ws.iter().any(|x| x == w))
+            })
+            .collect();
+        for workload in workloads {
+            let config = |name: &str, overrides| ProofConfig {
+                name: name.to_string(),
                 workload,
-                overrides: defaults.clone(),
-            });
-            configs.push(ProofConfig {
-                name: "pgtune",
-                workload,
-                overrides: with(pgtune(limit, 2, workload)),
-            });
-            configs.push(ProofConfig {
-                name: "rds",
-                workload,
-                overrides: with(rds(limit)),
-            });
-            configs.push(ProofConfig {
-                name: "aza-pg",
-                workload,
-                overrides: Vec::new(),
-            });
+                overrides,
+            };
+            configs.push(config("defaults", defaults.clone()));
+            configs.push(config("pgtune", with(pgtune(limit, 2, workload))));
+            configs.push(config("rds", with(rds(limit))));
+            configs.push(config("aza-pg", Vec::new()));
+            for (name, overrides) in &opts.variants {
+                configs.push(config(&format!("aza-pg+{name}"), overrides.clone()));
+            }
+        }
+        if let Some(only) = &opts.configs {
+            configs.retain(|c| only.contains(&c.name));
         }
         for round in 0..opts.rounds {
             let n = configs.len();
@@ -1312,7 +1435,22 @@ fn run_proof(opts: &Options) -> Value {
 
 /// The proof's table: per limit and cell, the median (min–max) of each configuration and our ratios.
 fn proof_table(doc: &Value) -> String {
-    let runs: Vec<&Value> = doc["runs"].as_array().into_iter().flatten().collect();
+    // Temp bytes per mix: a faster configuration runs more mixes in the same time, so its total is
+    // larger for the same spills.
+    let minutes = 2.0 * f(&doc["seconds"]) / 60.0;
+    let runs: Vec<Value> = doc["runs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            let mut r = r.clone();
+            let mixes = f(&r["analytic_mixes_per_minute"]) * minutes;
+            if mixes > 0.0 {
+                r["analytic_temp_mb_per_mix"] = json!(f(&r["analytic_temp_mb"]) / mixes);
+            }
+            r
+        })
+        .collect();
     let cells: [(&str, &str, &str, bool); 5] = [
         ("web", "tpcb_tps", "(a) TPC-B-like, tps", true),
         ("web", "select_only_tps", "(b) select-only, tps", true),
@@ -1324,8 +1462,8 @@ fn proof_table(doc: &Value) -> String {
         ),
         (
             "dw",
-            "analytic_temp_mb",
-            "(c) analytic temp files, MB",
+            "analytic_temp_mb_per_mix",
+            "(c) analytic temp files, MB per mix",
             false,
         ),
         (
@@ -1389,8 +1527,27 @@ fn proof_table(doc: &Value) -> String {
     }
     out.push_str(
         "\nRatios are aza-pg's median over the other's, so above 1.00 is better for aza-pg in every row \
-         (for temp files, the other's temp bytes over ours).\n",
+         (for temp files, the other's temp bytes over ours).\n\n\
+         The settings each configuration ran with (`SHOW`, first round):\n\n\
+         | Limit | Workload | Configuration | shared_buffers | work_mem | maintenance_work_mem | max_connections | max_wal_size | jit |\n\
+         |---:|---|---|---:|---:|---:|---:|---:|---|\n",
     );
+    for r in runs.iter().filter(|r| r["round"] == 0) {
+        let s = &r["settings"];
+        let g = |k: &str| s[k].as_str().unwrap_or("").to_string();
+        out.push_str(&format!(
+            "| {} MB | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            r["limit_mb"],
+            r["workload"].as_str().unwrap_or(""),
+            r["config"].as_str().unwrap_or(""),
+            g("shared_buffers"),
+            g("work_mem"),
+            g("maintenance_work_mem"),
+            g("max_connections"),
+            g("max_wal_size"),
+            g("jit")
+        ));
+    }
     out
 }
 

@@ -63,6 +63,9 @@ pub struct Instance {
     pub run_as: Option<u32>,
     /// A cgroup v1 `cgroup.procs` file: the entrypoint (and so PostgreSQL) starts inside that cgroup.
     pub cgroup_procs: Option<PathBuf>,
+    /// What runs as PID 1 instead of the built entrypoint (the proof benchmark's shim that runs the
+    /// local image with the same arguments).
+    pub program: Option<PathBuf>,
     unshare: Option<Child>,
 }
 
@@ -129,6 +132,7 @@ impl Instance {
             args: Vec::new(),
             run_as: None,
             cgroup_procs: None,
+            program: None,
             unshare: None,
         }
     }
@@ -235,7 +239,7 @@ impl Instance {
                 .arg("--clear-groups");
         }
         command
-            .arg(entrypoint())
+            .arg(self.program.clone().unwrap_or_else(entrypoint))
             .arg("postgres")
             .args(self.server_args());
         command.env_clear().env("PATH", path_with_postgres());
