@@ -253,6 +253,7 @@ impl UserSettings<'_> {
                 .and_then(|v| guc::memory_mb(&v, 1)),
             logical_decoding_work_mem_mb: value("logical_decoding_work_mem")
                 .and_then(|v| guc::memory_mb(&v, 1)),
+            jit: value("jit").and_then(|v| guc::boolean(&v)),
         }
     }
 

@@ -176,6 +176,14 @@ fn budget_rows(plan: &Plan) -> Vec<(&'static str, u64, String)> {
             format!("{} x (backend + queries)", t.max_parallel_workers),
         ),
         (
+            "jit",
+            b.jit_mb,
+            format!(
+                "(connections + parallel workers) x {} MB of LLVM when jit is on",
+                crate::tuning::JIT_BACKEND_KB / 1024
+            ),
+        ),
+        (
             "autovacuum",
             b.autovacuum_mb,
             format!(

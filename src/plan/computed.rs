@@ -355,10 +355,20 @@ pub(super) fn computed_settings(
     add(
         "jit",
         if t.jit { "on" } else { "off" }.to_string(),
-        if t.jit {
-            format!("{workload} workload: long queries repay the compile time")
-        } else {
-            format!("{workload} workload: short queries never repay JIT's compile time")
+        match (t.jit, t.budget.reduced.from(Knob::Jit)) {
+            (false, Some(_)) => format!(
+                "{workload} workload, but off to fit the memory budget: LLVM takes about {} MB in \
+                 every backend that compiles, more than this container has beside the floors",
+                tuning::JIT_BACKEND_KB / 1024
+            ),
+            (true, _) => format!(
+                "{workload} workload: long queries repay the compile time (the budget counts LLVM's \
+                 {} MB per backend)",
+                tuning::JIT_BACKEND_KB / 1024
+            ),
+            (false, None) => {
+                format!("{workload} workload: short queries never repay JIT's compile time")
+            }
         },
     );
     if let tuning::ShmDecision::Mmap { shm_mb, needed_mb } = t.shm {
@@ -428,6 +438,7 @@ fn knob_value(t: &Tuning, knob: Knob) -> u64 {
         Knob::AutovacuumWorkMem => t.autovacuum_work_mem_mb,
         Knob::LogicalDecodingWorkMem => t.logical_decoding_work_mem_mb,
         Knob::MaintenanceWorkMem => t.maintenance_work_mem_mb,
+        Knob::Jit => u64::from(t.jit),
         Knob::SharedBuffers => t.shared_buffers_mb,
     }
 }
@@ -439,6 +450,9 @@ pub(super) fn budget_messages(t: &Tuning, warnings: &mut Vec<String>, notices: &
         .into_iter()
         .filter_map(|knob| {
             let from = b.reduced.from(knob)?;
+            if knob == Knob::Jit {
+                return Some("jit on -> off".to_string());
+            }
             let unit = knob.unit();
             Some(format!(
                 "{} {from}{unit} -> {}{unit}",

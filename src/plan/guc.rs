@@ -24,9 +24,28 @@ pub fn memory_mb(value: &str, base_kb: u64) -> Option<u64> {
     (0.0..1e12).contains(&mb).then(|| mb.ceil() as u64)
 }
 
+/// A boolean as PostgreSQL takes it (`on`, `off`, `true`, `false`, `yes`, `no`, `1`, `0`, any case,
+/// quoted or not); `None` for what it would refuse.
+pub fn boolean(value: &str) -> Option<bool> {
+    let value = value.trim().trim_matches('\'').trim().to_ascii_lowercase();
+    match value.as_str() {
+        "on" | "true" | "yes" | "1" => Some(true),
+        "off" | "false" | "no" | "0" => Some(false),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::memory_mb;
+    use super::{boolean, memory_mb};
+
+    #[test]
+    fn postgresqls_booleans() {
+        assert_eq!(boolean("'ON'"), Some(true));
+        assert_eq!(boolean("off"), Some(false));
+        assert_eq!(boolean(" 0 "), Some(false));
+        assert_eq!(boolean("maybe"), None);
+    }
 
     #[test]
     fn postgresqls_spellings_in_megabytes() {

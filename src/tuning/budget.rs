@@ -15,8 +15,8 @@
 //! workload's order ([`reduction_order`]): `web` and `oltp` keep their connections and give up
 //! `work_mem` first; `dw` and `mixed` keep their query memory and give up connections first (PgBouncer,
 //! in the image and the stacks, multiplexes many clients over few connections). Then the parallel
-//! workers, the background memory (autovacuum, logical decoding), `maintenance_work_mem`, and last
-//! `shared_buffers`. The connections are fitted against [`PARALLEL_SLOTS_RESERVED`] parallel workers,
+//! workers, the background memory (autovacuum, logical decoding), `maintenance_work_mem`, JIT (whose
+//! LLVM takes [`JIT_BACKEND_KB`] in every backend that compiles), and last `shared_buffers`. The connections are fitted against [`PARALLEL_SLOTS_RESERVED`] parallel workers,
 //! whatever the CPU count, so that `max_connections` never depends on it (a standby must not end up
 //! below its primary because it has more cores); the workers then get what is left. At 512 MB and above
 //! the floors always fit (a property test checks the whole domain); below that `fits` is false and the
@@ -80,11 +80,13 @@ pub enum Knob {
     AutovacuumWorkMem,
     LogicalDecodingWorkMem,
     MaintenanceWorkMem,
+    /// JIT compilation (1 on, 0 off): LLVM takes [`JIT_BACKEND_KB`] in every backend that compiles.
+    Jit,
     SharedBuffers,
 }
 
 impl Knob {
-    pub const ALL: [Knob; 8] = [
+    pub const ALL: [Knob; KNOBS] = [
         Knob::WorkMem,
         Knob::TempBuffers,
         Knob::MaxConnections,
@@ -92,6 +94,7 @@ impl Knob {
         Knob::AutovacuumWorkMem,
         Knob::LogicalDecodingWorkMem,
         Knob::MaintenanceWorkMem,
+        Knob::Jit,
         Knob::SharedBuffers,
     ];
 
@@ -105,6 +108,7 @@ impl Knob {
             Knob::AutovacuumWorkMem => "autovacuum_work_mem",
             Knob::LogicalDecodingWorkMem => "logical_decoding_work_mem",
             Knob::MaintenanceWorkMem => "maintenance_work_mem",
+            Knob::Jit => "jit",
             Knob::SharedBuffers => "shared_buffers",
         }
     }
@@ -112,7 +116,7 @@ impl Knob {
     /// The unit a value of this knob is shown in (`""` for a count).
     pub fn unit(self) -> &'static str {
         match self {
-            Knob::MaxConnections | Knob::MaxParallelWorkers => "",
+            Knob::MaxConnections | Knob::MaxParallelWorkers | Knob::Jit => "",
             _ => "MB",
         }
     }
@@ -128,6 +132,7 @@ impl Knob {
             Knob::MaxParallelWorkers => 0,
             Knob::AutovacuumWorkMem | Knob::LogicalDecodingWorkMem => 8,
             Knob::MaintenanceWorkMem => BUDGET_MAINTENANCE_FLOOR_MB,
+            Knob::Jit => 0,
             Knob::SharedBuffers => SHARED_BUFFERS_MIN_MB,
         }
     }
@@ -141,30 +146,40 @@ impl Knob {
             Knob::AutovacuumWorkMem => p.autovacuum_work_mem_mb.is_some(),
             Knob::LogicalDecodingWorkMem => p.logical_decoding_work_mem_mb.is_some(),
             Knob::MaintenanceWorkMem => p.maintenance_work_mem_mb.is_some(),
+            Knob::Jit => p.jit.is_some(),
             Knob::SharedBuffers => p.shared_buffers_mb.is_some(),
         }
     }
 }
 
 /// The order in which `workload` gives things up (see the module documentation).
-pub fn reduction_order(workload: Workload) -> [Knob; 8] {
+pub fn reduction_order(workload: Workload) -> [Knob; KNOBS] {
     use Knob::*;
     let later = [
         MaxParallelWorkers,
         AutovacuumWorkMem,
         LogicalDecodingWorkMem,
         MaintenanceWorkMem,
+        Jit,
         SharedBuffers,
     ];
     let first = match workload {
         Workload::Web | Workload::Oltp => [WorkMem, TempBuffers, MaxConnections],
         Workload::Dw | Workload::Mixed => [MaxConnections, WorkMem, TempBuffers],
     };
-    let mut order = [WorkMem; 8];
+    let mut order = [WorkMem; KNOBS];
     order[..3].copy_from_slice(&first);
     order[3..].copy_from_slice(&later);
     order
 }
+
+/// How many knobs [`Knob::ALL`] has.
+pub const KNOBS: usize = 9;
+
+/// LLVM's memory in a backend that JIT-compiles its query (module, optimiser, emitted code): measured
+/// as the difference between the jit-on and jit-off cells of the worst-case grid (about 10 MB per
+/// session at 512 MB and 1 GB, `docs/benchmarks/notes.md`).
+pub const JIT_BACKEND_KB: u64 = 10 * 1024;
 
 /// `maintenance_work_mem` is not reduced below this to fit the budget.
 pub const BUDGET_MAINTENANCE_FLOOR_MB: u64 = 16;
@@ -172,7 +187,7 @@ pub const BUDGET_MAINTENANCE_FLOOR_MB: u64 = 16;
 /// What [`fit`] had to reduce: per [`Knob`] (in [`Knob::ALL`]'s order), the formula's value it
 /// started from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Reductions([Option<u64>; 8]);
+pub struct Reductions([Option<u64>; KNOBS]);
 
 impl Reductions {
     pub fn any(&self) -> bool {
@@ -208,6 +223,8 @@ pub struct Budget {
     pub queries_mb: u64,
     /// `max_parallel_workers` x (overhead + factor x `work_mem`).
     pub parallel_workers_mb: u64,
+    /// With `jit=on`, (`max_connections` + `max_parallel_workers`) x [`JIT_BACKEND_KB`].
+    pub jit_mb: u64,
     /// [`AUTOVACUUM_MAX_WORKERS`] x (overhead + `autovacuum_work_mem`).
     pub autovacuum_mb: u64,
     /// [`LOGICAL_DECODING_SESSIONS`] x `logical_decoding_work_mem` (0 below `wal_level=logical`).
@@ -236,13 +253,14 @@ impl Budget {
         temp_buffers_mb: 0,
         queries_mb: 0,
         parallel_workers_mb: 0,
+        jit_mb: 0,
         autovacuum_mb: 0,
         logical_decoding_mb: 0,
         maintenance_mb: 0,
         total_mb: 0,
         per_connection_kb: 0,
         fits: false,
-        reduced: Reductions([None; 8]),
+        reduced: Reductions([None; KNOBS]),
     };
 
     /// What may be used: the limit minus the margin.
@@ -269,7 +287,7 @@ pub fn per_connection_kb(shared_buffers_mb: u64) -> u64 {
 /// change.
 #[derive(Clone, Copy)]
 struct Knobs {
-    values: [u64; 8],
+    values: [u64; KNOBS],
     preload_shared_mb: u64,
     logical: bool,
 }
@@ -285,6 +303,7 @@ impl Knobs {
                 t.autovacuum_work_mem_mb,
                 t.logical_decoding_work_mem_mb,
                 t.maintenance_work_mem_mb,
+                u64::from(t.jit),
                 t.shared_buffers_mb,
             ],
             preload_shared_mb,
@@ -313,7 +332,10 @@ impl Knobs {
     fn total_kb(&self) -> u64 {
         let sb = self.get(Knob::SharedBuffers);
         let per_connection = per_connection_kb(sb);
-        let query = query_work_mem_factor() * self.get(Knob::WorkMem) * 1024;
+        // Every backend that runs a query may compile it: connections and parallel workers alike.
+        let per_query = query_work_mem_factor() * self.get(Knob::WorkMem) * 1024
+            + self.get(Knob::Jit) * JIT_BACKEND_KB;
+        let query = per_query;
         let shared = sb + wal_buffers_mb(sb) + shared_other_mb(sb) + self.preload_shared_mb;
         (shared + SERVER_PROCESSES_MB) * 1024
             + self.get(Knob::MaxConnections)
@@ -357,6 +379,9 @@ pub fn account(
         queries_mb: connections * query_mb,
         parallel_workers_mb: mb_up(
             u64::from(t.max_parallel_workers) * (per_connection + query_mb * 1024),
+        ),
+        jit_mb: mb_up(
+            u64::from(t.jit) * (connections + u64::from(t.max_parallel_workers)) * JIT_BACKEND_KB,
         ),
         autovacuum_mb: mb_up(
             AUTOVACUUM_MAX_WORKERS * (t.autovacuum_work_mem_mb * 1024 + per_connection),
@@ -440,6 +465,7 @@ pub fn fit(mut t: Tuning, inputs: &FitInputs<'_>) -> Tuning {
     t.autovacuum_work_mem_mb = k.get(Knob::AutovacuumWorkMem);
     t.logical_decoding_work_mem_mb = k.get(Knob::LogicalDecodingWorkMem);
     t.maintenance_work_mem_mb = k.get(Knob::MaintenanceWorkMem);
+    t.jit = k.get(Knob::Jit) == 1;
     if k.get(Knob::SharedBuffers) != t.shared_buffers_mb {
         t.shared_buffers_mb = k.get(Knob::SharedBuffers);
         t.wal_buffers_mb = wal_buffers_mb(t.shared_buffers_mb);

@@ -23,9 +23,9 @@ mod shm;
 pub use budget::{
     margin_mb, per_connection_kb, query_work_mem_factor, reduction_order, shared_other_mb, Budget,
     Knob, Reductions, AUTOVACUUM_MAX_WORKERS, BACKEND_OVERHEAD_KB, BUDGET_MAINTENANCE_FLOOR_MB,
-    BUDGET_MARGIN_MIN_MB, BUDGET_MARGIN_PERCENT, HASH_MEM_MULTIPLIER, LOGICAL_DECODING_SESSIONS,
-    PAGE_TABLE_DIVISOR, PARALLEL_SLOTS_RESERVED, SERVER_PROCESSES_MB, SHARED_OTHER_DIVISOR,
-    SHARED_OTHER_MB,
+    BUDGET_MARGIN_MIN_MB, BUDGET_MARGIN_PERCENT, HASH_MEM_MULTIPLIER, JIT_BACKEND_KB, KNOBS,
+    LOGICAL_DECODING_SESSIONS, PAGE_TABLE_DIVISOR, PARALLEL_SLOTS_RESERVED, SERVER_PROCESSES_MB,
+    SHARED_OTHER_DIVISOR, SHARED_OTHER_MB,
 };
 pub use kinds::{ParseKindError, Storage, WalLevel, Workload};
 pub use shm::{dsm_needed_mb, ShmDecision, DSM_BASE_MB};
@@ -114,6 +114,8 @@ pub struct Pinned {
     pub temp_buffers_mb: Option<u64>,
     pub autovacuum_work_mem_mb: Option<u64>,
     pub logical_decoding_work_mem_mb: Option<u64>,
+    /// The user's `jit`.
+    pub jit: Option<bool>,
 }
 
 /// The computed settings, as numbers. [`crate::plan`] turns them into GUC strings.
@@ -217,7 +219,7 @@ pub fn compute(inputs: &Inputs) -> Tuning {
         effective_io_concurrency: storage.effective_io_concurrency(),
         maintenance_io_concurrency: storage.maintenance_io_concurrency(),
         default_statistics_target: workload.default_statistics_target(),
-        jit: workload.uses_jit(),
+        jit: pinned.jit.unwrap_or_else(|| workload.uses_jit()),
         wal_compression: "lz4",
         checkpoint_timeout_min: workload.checkpoint_timeout_min(),
         autovacuum_vacuum_cost_limit: storage.autovacuum_vacuum_cost_limit(),

@@ -79,13 +79,16 @@ fn the_budget_at_eight_gigabytes_by_hand() {
     assert_eq!(t.budget.total_mb, 3070 + 2913 + 1212);
     assert!(t.budget.fits);
     // dw at the same size keeps its query memory and gives up connections first (to the floor of
-    // 20), then work_mem: 20 x (6.5 + 8 + 6 w) + 2 x (6.5 + 6 w) within 7373 - (2154 + 403.5 + 1024
-    // maintenance) = 3791.5 MB: 303 + 132 w, so w = 26, and temp_buffers keeps its 8 MB.
+    // 20), then work_mem. With jit on, each of the 22 slots also counts 10 MB of LLVM: 20 x (6.5 + 8
+    // + 10 + 6 w) + 2 x (6.5 + 10 + 6 w) within 7373 - (2154 + 403.5 + 1024 maintenance) = 3791.5 MB:
+    // 523 + 132 w, so w = 24, and temp_buffers keeps its 8 MB.
     let dw = compute(&inputs(8192, Workload::Dw));
+    assert!(dw.jit);
     assert_eq!(dw.max_connections, MIN_CONNECTIONS);
     assert_eq!(dw.budget.reduced.from(Knob::MaxConnections), Some(100));
     assert_eq!(dw.temp_buffers_mb, 8);
-    assert_eq!(dw.work_mem_mb, 26);
+    assert_eq!(dw.work_mem_mb, 24);
+    assert_eq!(dw.budget.jit_mb, 22 * 10);
 }
 
 #[test]
@@ -109,10 +112,11 @@ fn each_workload_gives_up_its_own_things_first() {
     );
     for &w in Workload::ALL {
         assert_eq!(
-            reduction_order(w)[7],
+            reduction_order(w)[KNOBS - 1],
             SharedBuffers,
             "shared_buffers goes last"
         );
+        assert_eq!(reduction_order(w)[KNOBS - 2], Jit, "JIT just before it");
     }
     // At 4 GB web keeps more connections than dw, dw more work_mem than web.
     let web = compute(&inputs(4096, Workload::Web));
@@ -197,6 +201,12 @@ fn dw_gets_bigger_maintenance_and_sort_memory() {
     assert_eq!(work_mem_cap_mb(16384, Workload::Web), WORK_MEM_CAP_MB);
     assert_eq!(dw.default_statistics_target, 500);
     assert!(dw.jit && !web.jit, "JIT for long queries only");
+    // At 512 MB the floors do not leave room for LLVM in 20 backends: JIT gives way before
+    // shared_buffers would.
+    let small = compute(&inputs(512, Workload::Dw));
+    assert!(!small.jit);
+    assert_eq!(small.budget.reduced.from(Knob::Jit), Some(1));
+    assert!(small.budget.fits);
 }
 
 #[test]
@@ -415,8 +425,9 @@ proptest! {
         // Each term and the total are rounded up to whole MB separately.
         let sum = b.shared_buffers_mb + b.wal_buffers_mb + b.shared_other_mb + b.preload_shared_mb
             + b.server_processes_mb + b.connections_mb + b.temp_buffers_mb + b.queries_mb
-            + b.parallel_workers_mb + b.autovacuum_mb + b.logical_decoding_mb + b.maintenance_mb;
-        prop_assert!(b.total_mb <= sum && sum < b.total_mb + 12, "{b:?}");
+            + b.parallel_workers_mb + b.jit_mb + b.autovacuum_mb + b.logical_decoding_mb
+            + b.maintenance_mb;
+        prop_assert!(b.total_mb <= sum && sum < b.total_mb + 13, "{b:?}");
         prop_assert_eq!(b.reduced.from(Knob::SharedBuffers), None, "the floors fit from 512 MB up");
         // No formula below PostgreSQL's default unless the budget reduced it (and the plan says so).
         let at_least = |knob: Knob, value: u64, default: u64| {
