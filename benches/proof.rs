@@ -1943,7 +1943,7 @@ fn report() {
          stated seconds each after a 5-second warm-up, the analytic mix twice as long.\n\n",
     );
     match load("proof", None) {
-        Some(doc) => {
+        Some(mut doc) => {
             out.push_str(&format!(
                 "{} rounds, {} s per pgbench script, {} s of the analytic mix; measured at commit {}.\n\n",
                 doc["rounds"],
@@ -1951,6 +1951,24 @@ fn report() {
                 2 * doc["seconds"].as_u64().unwrap_or(0),
                 doc["machine"]["commit"].as_str().unwrap_or("?")
             ));
+            // A later run of the dw cells alone (`-- proof --workloads dw --save-as dw`) replaces them.
+            if let Some(dw) = load("proof", Some("dw")) {
+                out.push_str(&format!(
+                    "The dw cells (c, d) were measured again at commit {}, {} rounds: they replace the \
+                     first run's.\n\n",
+                    dw["machine"]["commit"].as_str().unwrap_or("?"),
+                    dw["rounds"]
+                ));
+                let mut runs: Vec<Value> = doc["runs"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|r| r["workload"] != "dw")
+                    .cloned()
+                    .collect();
+                runs.extend(dw["runs"].as_array().into_iter().flatten().cloned());
+                doc["runs"] = json!(runs);
+            }
             out.push_str(&proof_table(&doc));
             out.push('\n');
         }
