@@ -51,6 +51,7 @@ fn inputs(memory_mb: u64, cpus: u32, workload: Workload, storage: Storage) -> In
         // The default preload list's pg_stat_monitor at 4 GB, and wal_level=logical (the default).
         preload_shared_mb: 84,
         wal_level: aza_pg::tuning::WalLevel::Logical,
+        jit_provider: true,
     }
 }
 
@@ -209,6 +210,7 @@ fn bench_plan(c: &mut Criterion) {
         shm_mb: None,
         wal_free_mb: None,
         primary_requires: Default::default(),
+        jit_provider: Some(true),
         warnings: Vec::new(),
     };
     let defaults = config(&[]);

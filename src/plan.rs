@@ -130,6 +130,8 @@ pub fn build(inputs: &PlanInputs<'_>) -> Plan {
         preload_shared_mb: preload_shared_mb(&preloaded)
             + pg_stat_monitor_shared_mb(&preloaded, &user, resources.memory_mb),
         wal_level,
+        // Unknown counts as present: the budget then errs on the safe side.
+        jit_provider: resources.jit_provider.unwrap_or(true),
     });
     let mut warnings = resources.warnings.clone();
     let mut notices = Vec::new();

@@ -23,6 +23,9 @@ pub struct Resources {
     pub wal_free_mb: Option<u64>,
     /// On a standby, what its primary requires (read from `pg_control` by the caller after [`resolve`]).
     pub primary_requires: crate::tuning::PrimaryRequires,
+    /// Whether the server's library directory has a JIT provider (`llvmjit.so`); `None` when that
+    /// could not be found out (filled in by the caller after [`resolve`]).
+    pub jit_provider: Option<bool>,
     pub warnings: Vec<String>,
 }
 
@@ -112,6 +115,7 @@ pub fn resolve(
         shm_mb: None,
         wal_free_mb: None,
         primary_requires: Default::default(),
+        jit_provider: None,
         warnings,
     })
 }

@@ -50,6 +50,7 @@ pub fn render_tuning_table() -> String {
             preload_shared_mb: crate::plan::preload_shared_mb(&defaults)
                 + crate::plan::pg_stat_monitor_max_mb(memory_mb),
             wal_level: tuning::WalLevel::Logical,
+            jit_provider: true,
         });
         out.push_str(&format!(
             "| {} | {} | {} | {} | {} | {} |\n",

@@ -233,6 +233,7 @@ fn tuning_table_uses_the_real_formulas() {
         // The table counts the default preload list; shared_buffers is not what gives way to it.
         preload_shared_mb: 0,
         wal_level: crate::tuning::WalLevel::Logical,
+        jit_provider: true,
     });
     let row = format!("| 1 GB | {} MB |", one_gb.shared_buffers_mb);
     assert!(table.contains(&row), "{table}");

@@ -366,6 +366,9 @@ pub(super) fn computed_settings(
                  {} MB per backend)",
                 tuning::JIT_BACKEND_KB / 1024
             ),
+            (false, None) if workload.uses_jit() => "no JIT provider (llvmjit.so) in the server's \
+                library directory, so nothing to turn on or to count"
+                .to_string(),
             (false, None) => {
                 format!("{workload} workload: short queries never repay JIT's compile time")
             }

@@ -17,6 +17,7 @@ fn resources(memory_mb: u64, cpus: u32) -> Resources {
         shm_mb: None,
         wal_free_mb: None,
         primary_requires: Default::default(),
+        jit_provider: Some(true),
         warnings: Vec::new(),
     }
 }

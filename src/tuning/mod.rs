@@ -90,6 +90,8 @@ pub struct Inputs {
     pub preload_shared_mb: u64,
     /// `wal_level`: with `logical`, decoding sessions are counted.
     pub wal_level: WalLevel,
+    /// Whether the server has a JIT provider: without one, `jit` is off and nothing is counted for it.
+    pub jit_provider: bool,
 }
 
 /// A hot standby's floors: PostgreSQL stops replaying (and the standby serves nothing) when one of
@@ -219,7 +221,9 @@ pub fn compute(inputs: &Inputs) -> Tuning {
         effective_io_concurrency: storage.effective_io_concurrency(),
         maintenance_io_concurrency: storage.maintenance_io_concurrency(),
         default_statistics_target: workload.default_statistics_target(),
-        jit: pinned.jit.unwrap_or_else(|| workload.uses_jit()),
+        jit: pinned
+            .jit
+            .unwrap_or_else(|| workload.uses_jit() && inputs.jit_provider),
         wal_compression: "lz4",
         checkpoint_timeout_min: workload.checkpoint_timeout_min(),
         autovacuum_vacuum_cost_limit: storage.autovacuum_vacuum_cost_limit(),

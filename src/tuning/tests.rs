@@ -17,6 +17,7 @@ fn inputs(memory_mb: u64, workload: Workload) -> Inputs {
         primary_requires: Default::default(),
         preload_shared_mb: 0,
         wal_level: WalLevel::Replica,
+        jit_provider: true,
     }
 }
 
@@ -201,6 +202,14 @@ fn dw_gets_bigger_maintenance_and_sort_memory() {
     assert_eq!(work_mem_cap_mb(16384, Workload::Web), WORK_MEM_CAP_MB);
     assert_eq!(dw.default_statistics_target, 500);
     assert!(dw.jit && !web.jit, "JIT for long queries only");
+    // Without a JIT provider there is nothing to turn on, nor to count.
+    let no_llvm = compute(&Inputs {
+        jit_provider: false,
+        ..inputs(16384, Workload::Dw)
+    });
+    assert!(!no_llvm.jit);
+    assert_eq!(no_llvm.budget.jit_mb, 0);
+    assert!(no_llvm.work_mem_mb > dw.work_mem_mb);
     // At 512 MB the floors do not leave room for LLVM in 20 backends: JIT gives way before
     // shared_buffers would.
     let small = compute(&inputs(512, Workload::Dw));
@@ -243,6 +252,7 @@ fn every_workload_and_storage_combination() {
                 primary_requires: Default::default(),
                 preload_shared_mb: 0,
                 wal_level: WalLevel::Logical,
+                jit_provider: true,
             });
             let (rpc, eio, mio) = match storage {
                 Storage::Ssd => ("1.1", 200, 20),
@@ -355,6 +365,7 @@ fn dev_shm_decisions() {
             primary_requires: Default::default(),
             preload_shared_mb: 0,
             wal_level: WalLevel::Replica,
+            jit_provider: true,
         })
     };
     let (work_mem, workers) = (at(None).work_mem_mb, at(None).max_parallel_workers);
@@ -412,7 +423,7 @@ proptest! {
         storage in any_storage(),
         user_workers in prop::option::of(any::<i64>()),
     ) {
-        let t = compute(&Inputs { memory_mb, cpus, workload, storage, max_worker_processes: user_workers, shm_mb: None, wal_free_mb: None, pinned: Default::default(), primary_requires: Default::default(), preload_shared_mb: 0, wal_level: WalLevel::Logical });
+        let t = compute(&Inputs { memory_mb, cpus, workload, storage, max_worker_processes: user_workers, shm_mb: None, wal_free_mb: None, pinned: Default::default(), primary_requires: Default::default(), preload_shared_mb: 0, wal_level: WalLevel::Logical, jit_provider: true });
         prop_assert!(t.shared_buffers_mb <= memory_mb / 4);
         prop_assert!((SHARED_BUFFERS_MIN_MB..=SHARED_BUFFERS_CAP_MB).contains(&t.shared_buffers_mb));
         prop_assert!(t.work_mem_mb >= 1);
@@ -511,7 +522,7 @@ proptest! {
         workload in any_workload(),
         shm_mb in 0u64..100_000,
     ) {
-        let base = Inputs { memory_mb, cpus, workload, storage: Storage::Ssd, max_worker_processes: None, shm_mb: None, wal_free_mb: None, pinned: Default::default(), primary_requires: Default::default(), preload_shared_mb: 0, wal_level: WalLevel::Logical };
+        let base = Inputs { memory_mb, cpus, workload, storage: Storage::Ssd, max_worker_processes: None, shm_mb: None, wal_free_mb: None, pinned: Default::default(), primary_requires: Default::default(), preload_shared_mb: 0, wal_level: WalLevel::Logical, jit_provider: true };
         let free = compute(&base);
         let t = compute(&Inputs { shm_mb: Some(shm_mb), ..base });
         prop_assert!(t.max_parallel_workers <= free.max_parallel_workers);
@@ -532,7 +543,7 @@ proptest! {
         shm_mb in prop::option::of(any::<u64>()),
     ) {
         // Callers validate first, but the core must not panic or overflow on anything.
-        let t = compute(&Inputs { memory_mb, cpus, workload, storage, max_worker_processes: user_workers, shm_mb, wal_free_mb: None, pinned: Default::default(), primary_requires: Default::default(), preload_shared_mb: 0, wal_level: WalLevel::Logical });
+        let t = compute(&Inputs { memory_mb, cpus, workload, storage, max_worker_processes: user_workers, shm_mb, wal_free_mb: None, pinned: Default::default(), primary_requires: Default::default(), preload_shared_mb: 0, wal_level: WalLevel::Logical, jit_provider: true });
         prop_assert!(t.shared_buffers_mb <= SHARED_BUFFERS_CAP_MB);
     }
 }

@@ -62,6 +62,7 @@ fn plan_for(vars: &[(&str, &str)], args: &[&str], auto_conf: &str, image: &Catal
         shm_mb: None,
         wal_free_mb: None,
         primary_requires: Default::default(),
+        jit_provider: Some(true),
         warnings: Vec::new(),
     };
     let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
