@@ -1817,7 +1817,9 @@ fn report() {
          PostgreSQL 18 is started by `aza-entrypoint` as PID 1 of its own PID namespace, inside a real cgroup v1 \
          memory cgroup whose `memory.limit_in_bytes` (and `memory.memsw.limit_in_bytes`, so the limit is RAM) is \
          the limit in the tables. The entrypoint detects the limit itself (`POSTGRES_MEMORY` unset; CPUs from the \
-         affinity mask), preloads `auto_explain,pg_stat_statements`. Clients (`pgbench`, `psql`) run outside the \
+         affinity mask), preloads `auto_explain,pg_stat_statements` on the host's build; the worst-case grid \
+         runs the server from the local image instead when its section names one (`--image`), with the \
+         image's own default preload list and JIT. Clients (`pgbench`, `psql`) run outside the \
          cgroup, as they would outside a container. The machine was **shared with other engineers' builds and \
          tests** while this ran: throughput figures are noisy, which is why configurations alternate within one \
          run and medians (with min–max) are shown.\n\n\
@@ -1857,8 +1859,12 @@ fn report() {
     match &worst {
         Some(doc) => {
             out.push_str(&format!(
-                "### Formulas at commit {}\n\n",
-                doc["machine"]["commit"].as_str().unwrap_or("?")
+                "### Formulas at commit {}{}\n\n",
+                doc["machine"]["commit"].as_str().unwrap_or("?"),
+                match doc["machine"]["image"].as_str() {
+                    Some(image) => format!(", server from the local image `{image}`"),
+                    None => String::new(),
+                }
             ));
             out.push_str(&worst_table(doc));
             let kills: u64 = doc["cells"]
