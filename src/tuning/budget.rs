@@ -333,9 +333,8 @@ impl Knobs {
         let sb = self.get(Knob::SharedBuffers);
         let per_connection = per_connection_kb(sb);
         // Every backend that runs a query may compile it: connections and parallel workers alike.
-        let per_query = query_work_mem_factor() * self.get(Knob::WorkMem) * 1024
+        let query = query_work_mem_factor() * self.get(Knob::WorkMem) * 1024
             + self.get(Knob::Jit) * JIT_BACKEND_KB;
-        let query = per_query;
         let shared = sb + wal_buffers_mb(sb) + shared_other_mb(sb) + self.preload_shared_mb;
         (shared + SERVER_PROCESSES_MB) * 1024
             + self.get(Knob::MaxConnections)
