@@ -295,9 +295,13 @@ pub(super) fn computed_settings(
         storage_reason(storage),
     );
     let parallel = format!(
-        "one per core ({cpus}), leaving {} of max_worker_processes to background jobs \
-         (PostgreSQL's default of 8 assumes 8 cores)",
-        tuning::BACKGROUND_WORKERS_RESERVED
+        "one per core ({cpus}), leaving {} of max_worker_processes to background jobs{}",
+        tuning::BACKGROUND_WORKERS_RESERVED,
+        if t.max_parallel_workers < 8 {
+            " (PostgreSQL's default of 8 assumes 8 cores)"
+        } else {
+            ""
+        }
     );
     add(
         "max_parallel_workers",
@@ -309,8 +313,11 @@ pub(super) fn computed_settings(
             _ => budgeted(Knob::MaxParallelWorkers, parallel),
         },
     );
-    let per_operation = "half the cores, 1..4 (PostgreSQL's default of 2 would run more processes \
-                         than cores below 4)";
+    let per_operation = if cpus < 4 {
+        "half the cores, 1..4 (PostgreSQL's default of 2 would run more processes than cores below 4)"
+    } else {
+        "half the cores, 1..4"
+    };
     add(
         "max_parallel_workers_per_gather",
         t.max_parallel_workers_per_gather.to_string(),
