@@ -109,12 +109,7 @@ pub fn build(inputs: &PlanInputs<'_>) -> Plan {
     };
     // What the server will preload: the user's list when they set one, else ours.
     let preloaded = match user.set("shared_preload_libraries") {
-        Some(own) => own
-            .value
-            .trim_matches('\'')
-            .split(',')
-            .map(|lib| lib.trim().trim_matches('"').to_string())
-            .collect(),
+        Some(own) => preload_list(own.value.trim_matches('\'')),
         None => config.shared_preload_libraries.0.clone(),
     };
     let tuning = tuning::compute(&Inputs {
@@ -203,6 +198,15 @@ pub fn build(inputs: &PlanInputs<'_>) -> Plan {
         image: image.clone(),
         preload_origin: config.shared_preload_libraries.1,
     }
+}
+
+/// The libraries of a `shared_preload_libraries` value, in order, without quotes or blanks.
+fn preload_list(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(|item| item.trim().trim_matches('"').to_string())
+        .filter(|item| !item.is_empty())
+        .collect()
 }
 
 /// The fixed shared memory the manifest says these libraries reserve (pg_stat_monitor's
@@ -340,11 +344,7 @@ impl Plan {
             Some(by) => by.value.as_str(),
             None => computed.unwrap_or_default(),
         };
-        value
-            .split(',')
-            .map(|item| item.trim().trim_matches('"').to_string())
-            .filter(|item| !item.is_empty())
-            .collect()
+        preload_list(value)
     }
 
     /// Who set the preload list in force, in words: an override, or the list's own source.

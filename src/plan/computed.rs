@@ -415,42 +415,26 @@ pub(super) fn computed_settings(
     out
 }
 
-/// The budget's knobs the user set, as `name=value` for the warning.
+/// The budget's knobs the user set, as `name=value` for the warning (sizes and counts; a `jit`
+/// setting is not memory of its own).
 fn user_values(t: &Tuning) -> Vec<String> {
-    let p = t.pinned;
-    let counts = [
-        (Knob::MaxConnections, p.max_connections),
-        (Knob::MaxParallelWorkers, p.max_parallel_workers),
-    ];
-    let sizes = [
-        (Knob::SharedBuffers, p.shared_buffers_mb),
-        (Knob::WorkMem, p.work_mem_mb),
-        (Knob::MaintenanceWorkMem, p.maintenance_work_mem_mb),
-        (Knob::TempBuffers, p.temp_buffers_mb),
-        (Knob::AutovacuumWorkMem, p.autovacuum_work_mem_mb),
-        (Knob::LogicalDecodingWorkMem, p.logical_decoding_work_mem_mb),
-    ];
-    counts
-        .iter()
-        .filter_map(|&(knob, v)| v.map(|v| (knob, u64::from(v))))
-        .chain(sizes.iter().filter_map(|&(knob, v)| v.map(|v| (knob, v))))
-        .map(|(knob, v)| format!("{}={v}{}", knob.name(), knob.unit()))
-        .collect()
-}
-
-/// The value of `knob` in `t`.
-fn knob_value(t: &Tuning, knob: Knob) -> u64 {
-    match knob {
-        Knob::WorkMem => t.work_mem_mb,
-        Knob::TempBuffers => t.temp_buffers_mb,
-        Knob::MaxConnections => u64::from(t.max_connections),
-        Knob::MaxParallelWorkers => u64::from(t.max_parallel_workers),
-        Knob::AutovacuumWorkMem => t.autovacuum_work_mem_mb,
-        Knob::LogicalDecodingWorkMem => t.logical_decoding_work_mem_mb,
-        Knob::MaintenanceWorkMem => t.maintenance_work_mem_mb,
-        Knob::Jit => u64::from(t.jit),
-        Knob::SharedBuffers => t.shared_buffers_mb,
-    }
+    use Knob::*;
+    [
+        MaxConnections,
+        MaxParallelWorkers,
+        SharedBuffers,
+        WorkMem,
+        MaintenanceWorkMem,
+        TempBuffers,
+        AutovacuumWorkMem,
+        LogicalDecodingWorkMem,
+    ]
+    .into_iter()
+    .filter_map(|knob| {
+        let value = t.pinned.get(knob)?;
+        Some(format!("{}={value}{}", knob.name(), knob.unit()))
+    })
+    .collect()
 }
 
 /// Notices for every reduction the memory budget made; a warning when even the floors do not fit.
@@ -467,7 +451,7 @@ pub(super) fn budget_messages(t: &Tuning, warnings: &mut Vec<String>, notices: &
             Some(format!(
                 "{} {from}{unit} -> {}{unit}",
                 knob.name(),
-                knob_value(t, knob)
+                t.knob(knob)
             ))
         })
         .collect();

@@ -138,38 +138,54 @@ impl Knob {
     }
 
     fn pinned(self, p: &Pinned) -> bool {
-        match self {
-            Knob::WorkMem => p.work_mem_mb.is_some(),
-            Knob::TempBuffers => p.temp_buffers_mb.is_some(),
-            Knob::MaxConnections => p.max_connections.is_some(),
-            Knob::MaxParallelWorkers => p.max_parallel_workers.is_some(),
-            Knob::AutovacuumWorkMem => p.autovacuum_work_mem_mb.is_some(),
-            Knob::LogicalDecodingWorkMem => p.logical_decoding_work_mem_mb.is_some(),
-            Knob::MaintenanceWorkMem => p.maintenance_work_mem_mb.is_some(),
-            Knob::Jit => p.jit.is_some(),
-            Knob::SharedBuffers => p.shared_buffers_mb.is_some(),
+        p.get(self).is_some()
+    }
+}
+
+impl Pinned {
+    /// The user's value of `knob`, in the knob's unit (`jit`: 1 or 0).
+    pub fn get(&self, knob: Knob) -> Option<u64> {
+        match knob {
+            Knob::WorkMem => self.work_mem_mb,
+            Knob::TempBuffers => self.temp_buffers_mb,
+            Knob::MaxConnections => self.max_connections.map(u64::from),
+            Knob::MaxParallelWorkers => self.max_parallel_workers.map(u64::from),
+            Knob::AutovacuumWorkMem => self.autovacuum_work_mem_mb,
+            Knob::LogicalDecodingWorkMem => self.logical_decoding_work_mem_mb,
+            Knob::MaintenanceWorkMem => self.maintenance_work_mem_mb,
+            Knob::Jit => self.jit.map(u64::from),
+            Knob::SharedBuffers => self.shared_buffers_mb,
         }
     }
 }
 
-/// The order in which `workload` gives things up (see the module documentation).
+impl Tuning {
+    /// The value of `knob` in these settings, in the knob's unit (`jit`: 1 or 0).
+    pub fn knob(&self, knob: Knob) -> u64 {
+        match knob {
+            Knob::WorkMem => self.work_mem_mb,
+            Knob::TempBuffers => self.temp_buffers_mb,
+            Knob::MaxConnections => u64::from(self.max_connections),
+            Knob::MaxParallelWorkers => u64::from(self.max_parallel_workers),
+            Knob::AutovacuumWorkMem => self.autovacuum_work_mem_mb,
+            Knob::LogicalDecodingWorkMem => self.logical_decoding_work_mem_mb,
+            Knob::MaintenanceWorkMem => self.maintenance_work_mem_mb,
+            Knob::Jit => u64::from(self.jit),
+            Knob::SharedBuffers => self.shared_buffers_mb,
+        }
+    }
+}
+
+/// The order in which `workload` gives things up (see the module documentation): its own first
+/// three, then the rest in [`Knob::ALL`]'s order.
 pub fn reduction_order(workload: Workload) -> [Knob; KNOBS] {
     use Knob::*;
-    let later = [
-        MaxParallelWorkers,
-        AutovacuumWorkMem,
-        LogicalDecodingWorkMem,
-        MaintenanceWorkMem,
-        Jit,
-        SharedBuffers,
-    ];
     let first = match workload {
         Workload::Web | Workload::Oltp => [WorkMem, TempBuffers, MaxConnections],
         Workload::Dw | Workload::Mixed => [MaxConnections, WorkMem, TempBuffers],
     };
-    let mut order = [WorkMem; KNOBS];
+    let mut order = Knob::ALL;
     order[..3].copy_from_slice(&first);
-    order[3..].copy_from_slice(&later);
     order
 }
 
@@ -295,17 +311,7 @@ struct Knobs {
 impl Knobs {
     fn of(t: &Tuning, preload_shared_mb: u64, logical: bool) -> Knobs {
         Knobs {
-            values: [
-                t.work_mem_mb,
-                t.temp_buffers_mb,
-                u64::from(t.max_connections),
-                u64::from(t.max_parallel_workers),
-                t.autovacuum_work_mem_mb,
-                t.logical_decoding_work_mem_mb,
-                t.maintenance_work_mem_mb,
-                u64::from(t.jit),
-                t.shared_buffers_mb,
-            ],
+            values: Knob::ALL.map(|knob| t.knob(knob)),
             preload_shared_mb,
             logical,
         }
