@@ -638,14 +638,13 @@ fn index_phase(inst: &Instance) -> String {
 
 fn worst_cell(inst: &mut Instance, limit_mb: u64, workload: &str) -> Value {
     let started = Instant::now();
-    let cg = MemCgroup::create(
+    let (cg, log_offset, oom_before) = start_configured(
+        inst,
         &format!("aza-proof-{}-{limit_mb}-{workload}", std::process::id()),
         limit_mb,
+        workload,
+        &[],
     );
-    inst.set_env("POSTGRES_WORKLOAD_TYPE", workload);
-    let log_offset = inst.log_text().len();
-    let oom_before = cg.oom_kills();
-    start_in(inst, &cg);
 
     let work_mem = show_bytes(inst, "work_mem");
     let maintenance = show_bytes(inst, "maintenance_work_mem");
@@ -993,6 +992,79 @@ fn pgbench_tps(inst: &Instance, args: &[&str], seconds: u64) -> (f64, Vec<String
     (tps, client_errors(&String::from_utf8_lossy(&out.stderr)))
 }
 
+/// `pgbench -i` at `scale` into the instance's database.
+fn pgbench_init(inst: &Instance, scale: u64) {
+    let init = client(inst, "pgbench")
+        .args(["-i", "-q", "-s", &scale.to_string()])
+        .output()
+        .expect("pgbench -i");
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+}
+
+/// PostgreSQL's own defaults (boot values) of every setting the entrypoint computes for these
+/// workloads at `limit_mb`, apart from what is not tuning; sorted by name.
+fn boot_values(inst: &Instance, limit_mb: u64, workloads: &[&str]) -> Vec<(String, String)> {
+    let mut names = std::collections::BTreeSet::new();
+    for workload in workloads {
+        let plan = dry_run_json(inst, limit_mb, workload);
+        let settings = plan["settings"].as_object().expect("settings");
+        names.extend(
+            settings
+                .keys()
+                .filter(|k| !NOT_TUNING.contains(&k.as_str()))
+                .cloned(),
+        );
+    }
+    let list = names
+        .iter()
+        .map(|n| format!("'{n}'"))
+        .collect::<Vec<_>>()
+        .join(",");
+    sql_ok(
+        inst,
+        &format!(
+            "SELECT name || '=' || boot_val FROM pg_settings WHERE name IN ({list}) ORDER BY name"
+        ),
+    )
+    .lines()
+    .filter_map(|l| l.split_once('='))
+    .map(|(a, b)| (a.to_string(), b.to_string()))
+    .collect()
+}
+
+/// Starts `inst` for `workload` with these `-c` overrides in a fresh cgroup of `limit_mb`; returns the
+/// cgroup, where the log stood and the OOM-kill count before the start.
+fn start_configured(
+    inst: &mut Instance,
+    cgroup_name: &str,
+    limit_mb: u64,
+    workload: &str,
+    overrides: &[(String, String)],
+) -> (MemCgroup, usize, u64) {
+    let cg = MemCgroup::create(cgroup_name, limit_mb);
+    inst.set_env("POSTGRES_WORKLOAD_TYPE", workload);
+    inst.args = overrides
+        .iter()
+        .flat_map(|(k, v)| ["-c".to_string(), format!("{k}={v}")])
+        .collect();
+    let log_offset = inst.log_text().len();
+    let oom_before = cg.oom_kills();
+    start_in(inst, &cg);
+    (cg, log_offset, oom_before)
+}
+
+/// `SHOW` of each of `names`.
+fn shown(inst: &Instance, names: &[&str]) -> BTreeMap<String, String> {
+    names
+        .iter()
+        .map(|n| (n.to_string(), show(inst, n)))
+        .collect()
+}
+
 fn run_throughput(opts: &Options) -> Value {
     let machine = machine();
     let limits = opts.limits.clone().unwrap_or(vec![1024, 2048]);
@@ -1008,37 +1080,9 @@ fn run_throughput(opts: &Options) -> Value {
         let mut inst = new_instance();
         inst.start();
         inst.wait_ready();
-        let init = client(&inst, "pgbench")
-            .args(["-i", "-q", "-s", &scale.to_string()])
-            .output()
-            .expect("pgbench -i");
-        assert!(
-            init.status.success(),
-            "{}",
-            String::from_utf8_lossy(&init.stderr)
-        );
+        pgbench_init(&inst, scale);
         let db_size = sql_ok(&inst, "SELECT pg_size_pretty(pg_database_size('postgres'))");
-        // PostgreSQL's own defaults (boot values) for every setting the entrypoint computes.
-        let names: Vec<String> = dry_run_json(&inst, limit, "web")["settings"]
-            .as_object()
-            .expect("settings")
-            .keys()
-            .filter(|k| !NOT_TUNING.contains(&k.as_str()))
-            .cloned()
-            .collect();
-        let list = names
-            .iter()
-            .map(|n| format!("'{n}'"))
-            .collect::<Vec<_>>()
-            .join(",");
-        let defaults: Vec<(String, String)> = sql_ok(
-            &inst,
-            &format!("SELECT name || '=' || boot_val FROM pg_settings WHERE name IN ({list}) ORDER BY name"),
-        )
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-        .collect();
+        let defaults = boot_values(&inst, limit, &["web"]);
         shutdown(&mut inst);
         setups.push(
             json!({"limit_mb": limit, "scale": scale, "database_size": db_size,
@@ -1060,28 +1104,23 @@ fn run_throughput(opts: &Options) -> Value {
             let n = configs.len();
             for i in 0..n {
                 let (name, workload, overrides) = &configs[(i + round) % n];
-                let cg = MemCgroup::create(
+                let (cg, log_offset, oom_before) = start_configured(
+                    &mut inst,
                     &format!("aza-proof-tp-{}-{limit}-{round}-{i}", std::process::id()),
                     limit,
+                    workload,
+                    overrides,
                 );
-                inst.set_env("POSTGRES_WORKLOAD_TYPE", workload);
-                inst.args = overrides
-                    .iter()
-                    .flat_map(|(k, v)| ["-c".to_string(), format!("{k}={v}")])
-                    .collect();
-                let log_offset = inst.log_text().len();
-                let oom_before = cg.oom_kills();
-                start_in(&mut inst, &cg);
-                let settings: BTreeMap<String, String> = [
-                    "shared_buffers",
-                    "work_mem",
-                    "max_connections",
-                    "effective_cache_size",
-                    "random_page_cost",
-                ]
-                .iter()
-                .map(|n| (n.to_string(), show(&inst, n)))
-                .collect();
+                let settings = shown(
+                    &inst,
+                    &[
+                        "shared_buffers",
+                        "work_mem",
+                        "max_connections",
+                        "effective_cache_size",
+                        "random_page_cost",
+                    ],
+                );
                 cg.reset_peak();
                 pgbench_tps(&inst, &["-S"], 5); // warm-up, not measured
                 let (select_tps, mut errors) = pgbench_tps(&inst, &["-S"], opts.seconds);
@@ -1248,45 +1287,10 @@ fn run_proof(opts: &Options) -> Value {
         inst.start();
         inst.wait_ready();
         eprintln!("[proof] {limit} MB: pgbench -i -s {scale} and the analytic tables");
-        let init = client(&inst, "pgbench")
-            .args(["-i", "-q", "-s", &scale.to_string()])
-            .output()
-            .expect("pgbench -i");
-        assert!(
-            init.status.success(),
-            "{}",
-            String::from_utf8_lossy(&init.stderr)
-        );
+        pgbench_init(&inst, scale);
         analytic_setup(&inst);
         let db_size = sql_ok(&inst, "SELECT pg_size_pretty(pg_database_size('postgres'))");
-        let names: Vec<String> = dry_run_json(&inst, limit, "web")["settings"]
-            .as_object()
-            .expect("settings")
-            .keys()
-            .chain(
-                dry_run_json(&inst, limit, "dw")["settings"]
-                    .as_object()
-                    .expect("settings")
-                    .keys(),
-            )
-            .filter(|k| !NOT_TUNING.contains(&k.as_str()))
-            .cloned()
-            .collect();
-        let list = names
-            .iter()
-            .map(|n| format!("'{n}'"))
-            .collect::<Vec<_>>()
-            .join(",");
-        let defaults: Vec<(String, String)> = sql_ok(
-            &inst,
-            &format!(
-                "SELECT DISTINCT name || '=' || boot_val FROM pg_settings WHERE name IN ({list})"
-            ),
-        )
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-        .collect();
+        let defaults = boot_values(&inst, limit, &["web", "dw"]);
         shutdown(&mut inst);
         setups.push(
             json!({"limit_mb": limit, "scale": scale, "database_size": db_size,
@@ -1330,30 +1334,24 @@ fn run_proof(opts: &Options) -> Value {
             let n = configs.len();
             for i in 0..n {
                 let config = &configs[(i + round) % n];
-                let cg = MemCgroup::create(
+                let (cg, log_offset, oom_before) = start_configured(
+                    &mut inst,
                     &format!("aza-proof-{}-{limit}-{round}-{i}", std::process::id()),
                     limit,
+                    config.workload,
+                    &config.overrides,
                 );
-                inst.set_env("POSTGRES_WORKLOAD_TYPE", config.workload);
-                inst.args = config
-                    .overrides
-                    .iter()
-                    .flat_map(|(k, v)| ["-c".to_string(), format!("{k}={v}")])
-                    .collect();
-                let log_offset = inst.log_text().len();
-                let oom_before = cg.oom_kills();
-                start_in(&mut inst, &cg);
-                let settings: BTreeMap<String, String> = [
-                    "shared_buffers",
-                    "work_mem",
-                    "max_connections",
-                    "maintenance_work_mem",
-                    "max_wal_size",
-                    "jit",
-                ]
-                .iter()
-                .map(|n| (n.to_string(), show(&inst, n)))
-                .collect();
+                let settings = shown(
+                    &inst,
+                    &[
+                        "shared_buffers",
+                        "work_mem",
+                        "max_connections",
+                        "maintenance_work_mem",
+                        "max_wal_size",
+                        "jit",
+                    ],
+                );
                 let mut run = json!({"limit_mb": limit, "round": round, "config": config.name,
                     "workload": config.workload, "settings": settings});
                 let mut errors = Vec::new();
