@@ -81,13 +81,9 @@ pub fn prepare(
             }
         };
     resources.shm_mb = detect::detect_shm_mb(root);
-    // A built image recorded its library directory; elsewhere the server on PATH is asked.
-    let library_dir = image
-        .catalog
-        .as_ref()
-        .and_then(|catalog| catalog.library_dir.clone())
-        .map_or_else(crate::runtime::preflight::package_library_dir, Ok);
-    resources.jit_provider = library_dir.ok().map(|dir| dir.join("llvmjit.so").exists());
+    resources.jit_provider = crate::runtime::preflight::library_dir(&image)
+        .ok()
+        .map(|dir| dir.join("llvmjit.so").exists());
 
     let data_directory =
         plan::command_line_data_directory(postgres_args).unwrap_or_else(|| config.pgdata.clone());

@@ -15,6 +15,16 @@ pub fn package_library_dir() -> Result<PathBuf, String> {
     pg_config::directories(["--pkglibdir"]).map(|[dir]| dir)
 }
 
+/// The server's library directory: the one a built image recorded in its catalog, else what the
+/// server on `PATH` says.
+pub fn library_dir(image: &crate::image_catalog::CatalogFile) -> Result<PathBuf, String> {
+    image
+        .catalog
+        .as_ref()
+        .and_then(|catalog| catalog.library_dir.clone())
+        .map_or_else(package_library_dir, Ok)
+}
+
 /// What the preflight did when it did not refuse.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Preflight {
@@ -30,13 +40,7 @@ pub fn check(plan: &Plan) -> Result<Preflight, PreloadRefusal> {
     if libraries.is_empty() {
         return Ok(Preflight::Passed);
     }
-    // A built image recorded its library directory; elsewhere the server on PATH is asked.
-    let recorded = plan
-        .image
-        .catalog
-        .as_ref()
-        .and_then(|catalog| catalog.library_dir.clone());
-    match recorded.map_or_else(package_library_dir, Ok) {
+    match library_dir(&plan.image) {
         Ok(dir) => judge(plan, &libraries, &dir).map(|()| Preflight::Passed),
         Err(why) => Ok(Preflight::NotRun {
             warning: format!(
