@@ -63,7 +63,7 @@ pub(super) fn computed_settings(
          4GB default would describe a cache this container may not have)"
             .to_string(),
     );
-    let share = if workload == Workload::Dw { 8 } else { 16 };
+    let share = tuning::maintenance_work_mem_divisor(workload);
     add(
         "maintenance_work_mem",
         mb(t.maintenance_work_mem_mb),
@@ -72,7 +72,10 @@ pub(super) fn computed_settings(
             clamp_reason(
                 ram / share,
                 formula(Knob::MaintenanceWorkMem, t.maintenance_work_mem_mb),
-                &format!("1/{share} of {ram} MB"),
+                &format!(
+                    "1/{share} of {ram} MB (index builds sort faster in 64 MB runs than in one large \
+                     quicksort; more only where tables are large)"
+                ),
             ),
         ),
     );
@@ -344,8 +347,19 @@ pub(super) fn computed_settings(
     add(
         "wal_compression",
         t.wal_compression.to_string(),
-        "full-page images compressed: less WAL to write, archive and replicate for a little CPU"
-            .to_string(),
+        if t.wal_compression == "off" {
+            format!(
+                "PostgreSQL's default below {} CPUs: compressing full-page images takes CPU a bulk \
+                 load or an index build needs",
+                tuning::WAL_COMPRESSION_MIN_CPUS
+            )
+        } else {
+            format!(
+                "full-page images compressed with lz4 ({} CPUs or more): less WAL to write, archive \
+                 and replicate",
+                tuning::WAL_COMPRESSION_MIN_CPUS
+            )
+        },
     );
     add(
         "checkpoint_timeout",

@@ -127,11 +127,12 @@ fn values_are_passed_as_postgres_reads_them() {
     assert_eq!(value(&p, "shared_buffers"), Some("1024MB"));
     assert_eq!(value(&p, "effective_cache_size"), Some("3072MB"));
     // The web formula's 200 is reduced by the memory budget, which counts pg_stat_monitor's 64 + 20 MB.
-    assert_eq!(value(&p, "max_connections"), Some("164"));
+    assert_eq!(value(&p, "max_connections"), Some("181"));
     assert_eq!(value(&p, "pg_stat_monitor.pgsm_max"), Some("64"));
     assert_eq!(p.tuning.budget.preload_shared_mb, 84);
     assert_eq!(value(&p, "jit"), Some("off"));
-    assert_eq!(value(&p, "wal_compression"), Some("lz4"));
+    // Two CPUs: below WAL_COMPRESSION_MIN_CPUS the CPU is worth more than the WAL volume.
+    assert_eq!(value(&p, "wal_compression"), Some("off"));
     assert_eq!(value(&p, "wal_level"), Some("logical"));
     assert_eq!(value(&p, "listen_addresses"), Some("*"));
     assert_eq!(
@@ -482,7 +483,7 @@ fn summary_line_keeps_the_upstream_shape() {
     assert_eq!(
         p.summary_line(),
         "[POSTGRES] [AUTO-CONFIG] RAM: 4096MB (cgroup-v2), CPU: 2 cores (cgroup-v2), Workload: web, Storage: ssd \u{2192} \
-         shared_buffers=1024MB, effective_cache_size=3072MB, maintenance_work_mem=256MB, work_mem=1MB, max_connections=164, \
+         shared_buffers=1024MB, effective_cache_size=3072MB, maintenance_work_mem=64MB, work_mem=1MB, max_connections=181, \
          wal_buffers=16MB, checkpoint_completion_target=0.9, min_wal_size=1024MB, max_wal_size=4096MB, random_page_cost=1.1, \
          default_statistics_target=100, io_workers=3, wal_level=logical"
     );
@@ -529,7 +530,7 @@ fn budget_reductions_are_explained() {
     assert!(
         p.notices.iter().any(|n| n.starts_with("Memory budget:")
             && n.contains(
-                "work_mem 16MB -> 1MB, temp_buffers 8MB -> 1MB, max_connections 200 -> 164"
+                "work_mem 16MB -> 1MB, temp_buffers 8MB -> 1MB, max_connections 200 -> 181"
             )
             && n.contains("3687MB (4096MB minus a 409MB margin)")),
         "{:?}",

@@ -428,8 +428,21 @@ pub fn fit(mut t: Tuning, inputs: &FitInputs<'_>) -> Tuning {
     let mut reduced = Reductions::default();
 
     for (step, knob) in reduction_order(workload).into_iter().enumerate() {
-        if k.total_kb() <= allowed_kb {
-            break;
+        // The connections and their query memory (the workload's first three knobs) are fitted
+        // beside a fixed number of parallel workers, so that they do not depend on the CPU count
+        // and never shrink with more memory (a user's own max_parallel_workers stays what it is);
+        // more workers get what is left. Whether they fit is asked of the same probe: with the
+        // real worker count, one CPU would fit earlier than two.
+        let probe = if step >= 3 || Knob::MaxParallelWorkers.pinned(pinned) {
+            k
+        } else {
+            k.with(Knob::MaxParallelWorkers, PARALLEL_SLOTS_RESERVED)
+        };
+        if probe.total_kb() <= allowed_kb {
+            if step >= 3 {
+                break;
+            }
+            continue;
         }
         if knob.pinned(pinned) {
             continue;
@@ -441,15 +454,6 @@ pub fn fit(mut t: Tuning, inputs: &FitInputs<'_>) -> Tuning {
             // excess from shared_buffers alone is enough.
             current.saturating_sub(mb_up(k.total_kb() - allowed_kb))
         } else {
-            // The connections and their query memory (the workload's first three knobs) are fitted
-            // beside a fixed number of parallel workers, so that they do not depend on the CPU count
-            // and never shrink with more memory (a user's own max_parallel_workers stays what it
-            // is); more workers get what is left.
-            let probe = if step >= 3 || Knob::MaxParallelWorkers.pinned(pinned) {
-                k
-            } else {
-                k.with(Knob::MaxParallelWorkers, PARALLEL_SLOTS_RESERVED)
-            };
             let base = probe.with(knob, 0).total_kb();
             let per_unit = probe.with(knob, 1).total_kb() - base;
             match per_unit {

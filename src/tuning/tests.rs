@@ -31,14 +31,15 @@ fn formula(t: &Tuning, knob: Knob, value: u64) -> u64 {
 /// budget's starting values, `budget.reduced`).
 const WEB_TIERS: &[(u64, u64, u64, u64, u64, u64)] = &[
     (512, 128, 384, 64, 64, 4),
-    (2047, 511, 1535, 127, 64, 7),
-    (2048, 512, 1536, 128, 64, 8),
-    (8191, 2047, 6143, 511, 127, 31),
-    (8192, 2048, 6144, 512, 128, 32),
+    (2047, 511, 1535, 64, 64, 7),
+    (2048, 512, 1536, 64, 64, 8),
+    (8191, 2047, 6143, 64, 127, 31),
+    (8192, 2048, 6144, 64, 128, 32),
     // Past 8 GB a fifth of the rest: 8193 MB gets no less than 8192 MB (the old tiers gave 1638).
-    (8193, 2048, 6144, 512, 128, 32),
-    (32768, 2048 + 4915, 24576, 2048, 512, 32),
-    (32769, 2048 + 4915, 24576, 2048, 512, 32),
+    (8193, 2048, 6144, 64, 128, 32),
+    (16384, 2048 + 1638, 12288, 128, 256, 32),
+    (32768, 2048 + 4915, 24576, 256, 512, 32),
+    (32769, 2048 + 4915, 24576, 256, 512, 32),
     (1_048_576, 32768, 786_432, 2048, 512, 32),
 ];
 
@@ -66,8 +67,8 @@ fn web_tiers_match_the_formulas() {
 
 /// Worked by hand from `budget.rs` at 8192 MB, `web`, 2 CPUs, no preloaded memory: shared memory
 /// 2048 + 16 + (10 + 2048/32) + 16 server = 2154 MB; autovacuum 3 x (6.5 MB backend and page
-/// tables + 128 MB) = 403.5 MB; maintenance 512 MB: 3069.5 MB fixed of the 7373 MB allowed. 200
-/// connections at 6.5 + 8 MB (temp_buffers) and 2 workers at 6.5 MB take 2913 MB, leaving 1390.5 MB
+/// tables + 128 MB) = 403.5 MB; maintenance 64 MB: 2621.5 MB fixed of the 7373 MB allowed. 200
+/// connections at 6.5 + 8 MB (temp_buffers) and 2 workers at 6.5 MB take 2913 MB, leaving 1838.5 MB
 /// for 202 x 6 work_mem units: 1 MB (2 would need 2424 MB). Nothing else is reduced.
 #[test]
 fn the_budget_at_eight_gigabytes_by_hand() {
@@ -77,18 +78,20 @@ fn the_budget_at_eight_gigabytes_by_hand() {
     assert_eq!(t.max_connections, 200);
     assert_eq!(t.temp_buffers_mb, 8);
     assert_eq!(t.max_parallel_workers, 2);
-    assert_eq!(t.budget.total_mb, 3070 + 2913 + 1212);
+    // 2621.5 + 2913 + 1212, rounded up.
+    assert_eq!(t.budget.total_mb, 6747);
     assert!(t.budget.fits);
     // dw at the same size keeps its query memory and gives up connections first (to the floor of
     // 20), then work_mem. With jit on, each of the 22 slots also counts 10 MB of LLVM: 20 x (6.5 + 8
-    // + 10 + 6 w) + 2 x (6.5 + 10 + 6 w) within 7373 - (2154 + 403.5 + 1024 maintenance) = 3791.5 MB:
-    // 523 + 132 w, so w = 24, and temp_buffers keeps its 8 MB.
+    // + 10 + 6 w) + 2 x (6.5 + 10 + 6 w) within 7373 - (2154 + 403.5 + 128 maintenance) = 4687.5 MB:
+    // 523 + 132 w, so w = 31, and temp_buffers keeps its 8 MB.
     let dw = compute(&inputs(8192, Workload::Dw));
     assert!(dw.jit);
     assert_eq!(dw.max_connections, MIN_CONNECTIONS);
     assert_eq!(dw.budget.reduced.from(Knob::MaxConnections), Some(100));
     assert_eq!(dw.temp_buffers_mb, 8);
-    assert_eq!(dw.work_mem_mb, 24);
+    assert_eq!(dw.maintenance_work_mem_mb, 128);
+    assert_eq!(dw.work_mem_mb, 31);
     assert_eq!(dw.budget.jit_mb, 22 * 10);
 }
 
@@ -587,4 +590,33 @@ proptest::proptest! {
         proptest::prop_assert!(small.0 < small.1);
         proptest::prop_assert!(small.0 >= super::MIN_WAL_SIZE_FLOOR_MB);
     }
+}
+
+#[test]
+fn wal_compression_only_where_cpu_is_spare() {
+    let at = |cpus| {
+        compute(&Inputs {
+            cpus,
+            ..inputs(4096, Workload::Dw)
+        })
+        .wal_compression
+    };
+    assert_eq!((at(1), at(2), at(3)), ("off", "off", "off"));
+    assert_eq!((at(4), at(64)), ("lz4", "lz4"));
+}
+
+#[test]
+fn maintenance_work_mem_stays_at_the_default_until_tables_need_more() {
+    for &workload in Workload::ALL {
+        for ram in [512, 2048, 4096] {
+            assert_eq!(
+                maintenance_work_mem_mb(ram, workload),
+                64,
+                "{workload} at {ram} MB"
+            );
+        }
+    }
+    assert_eq!(maintenance_work_mem_mb(8192, Workload::Dw), 128);
+    assert_eq!(maintenance_work_mem_mb(8192, Workload::Web), 64);
+    assert_eq!(maintenance_work_mem_mb(65536, Workload::Dw), 1024);
 }
