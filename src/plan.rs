@@ -21,6 +21,7 @@ pub mod arguments;
 mod computed;
 pub mod config_file;
 pub mod guc;
+pub mod logging;
 pub mod setting;
 pub mod tuning_file;
 
@@ -173,6 +174,7 @@ pub fn build(inputs: &PlanInputs<'_>) -> Plan {
         );
     }
     let mut settings = computed_settings(inputs, &tuning, &libraries, &socket_dir, wants_pgsodium);
+    settings.extend(logging::logging_settings());
     for setting in &mut settings {
         setting.overridden_by = user.set(setting.name);
     }

@@ -29,7 +29,7 @@ fn json_preview_reports_inputs_settings_and_argv() {
     assert_eq!(doc["settings"]["shared_buffers"], "1024MB");
     // The user's work_mem=8MB is an input of the budget, never reduced: dw gives up connections
     // first, from its 100 to what fits around it.
-    assert_eq!(doc["settings"]["max_connections"], "25");
+    assert_eq!(doc["settings"]["max_connections"], "33");
     assert_eq!(doc["budget"]["reduced"]["max_connections"], 100);
     assert_eq!(
         doc["budget"]["reduced"]["work_mem"],
@@ -239,7 +239,7 @@ fn detects_a_cgroup_v2_limit_as_pid_1_in_a_namespace() {
     assert_eq!(doc["inputs"]["cpu_source"], "cgroup-v2");
     assert_eq!(doc["settings"]["shared_buffers"], "768MB");
     // web's 200, reduced to what the memory budget allows at 3 GB.
-    assert_eq!(doc["settings"]["max_connections"], "119");
+    assert_eq!(doc["settings"]["max_connections"], "131");
     assert_eq!(doc["budget"]["limit_mb"], 3072);
 }
 
