@@ -366,7 +366,8 @@ fn check_pgbackrest(server: &Server) -> Result<String, String> {
     )
 }
 
-/// pgbadger on the server's own log (its stderr, which `docker logs` has), counting the queries.
+/// pgbadger on the server's own log (its stderr, which `docker logs` has), counting the queries: no
+/// `--prefix`, since the image's `log_line_prefix` is the one pgbadger recognises by itself.
 fn check_pgbadger(server: &Server) -> Result<String, String> {
     for _ in 0..5 {
         server.sql("SELECT 'aza pgbadger probe'")?;
@@ -398,8 +399,6 @@ fn check_pgbadger(server: &Server) -> Result<String, String> {
             "--quiet",
             "--format",
             "stderr",
-            "--prefix",
-            "%m [%p] ",
             "--outfile",
             "/tmp/report.txt",
             "/tmp/server.log",
