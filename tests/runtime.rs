@@ -78,8 +78,16 @@ fn first_start_creates_user_database_and_password_and_applies_the_dry_run() {
             .unwrap();
         let expected = expected.as_str().unwrap();
         let raw = pg.psql(&format!("SHOW {name}")).unwrap();
-        // SHOW prints memory in the largest exact unit (1024MB → 1GB); compare through PostgreSQL itself.
+        // SHOW prints memory in the largest exact unit (1024MB → 1GB), and psql's output is trimmed
+        // (log_line_prefix ends in a space); compare through PostgreSQL itself.
         let same = raw == expected
+            || pg
+                .psql(&format!(
+                    "SELECT current_setting('{name}') = '{}'",
+                    expected.replace('\'', "''")
+                ))
+                .map(|r| r == "t")
+                .unwrap_or(false)
             || pg
                 .psql(&format!(
                     "SELECT pg_size_bytes('{raw}') = pg_size_bytes('{}')",
