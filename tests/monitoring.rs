@@ -104,17 +104,17 @@ fn pgbadger_reads_the_containers_log_and_counts_the_queries_it_ran() {
         &server.name,
         &["--dbname", "badger", "-x", "text", "-o", "-", "-"],
     );
-    let count = report
-        .lines()
-        .find_map(|line| line.trim().strip_prefix("Number of queries:"))
-        .map(|n| n.trim().replace(',', ""))
-        .unwrap_or_else(|| panic!("no 'Number of queries' in pgbadger's report:\n{report}"));
+    // A figure of the text report's global information, as pgbadger words its label.
+    let figure = |label: &str| {
+        report
+            .lines()
+            .find_map(|line| line.trim().strip_prefix(label))
+            .map(|n| n.trim().replace(',', ""))
+            .unwrap_or_else(|| panic!("no '{label}' in pgbadger's report:\n{report}"))
+    };
+    let count = figure("Number of queries:");
     assert_eq!(count, expected.to_string(), "pgbadger's report:\n{report}");
-    let temp_files = report
-        .lines()
-        .find_map(|line| line.trim().strip_prefix("Number temporary files:"))
-        .map(|n| n.trim().replace(',', ""))
-        .unwrap_or_else(|| panic!("no temporary files in pgbadger's report:\n{report}"));
+    let temp_files = figure("Number temporary files:");
     assert_ne!(
         temp_files, "0",
         "log_temp_files=0 logs the sort's file:\n{report}"

@@ -433,16 +433,17 @@ pub fn fit(mut t: Tuning, inputs: &FitInputs<'_>) -> Tuning {
         // and never shrink with more memory (a user's own max_parallel_workers stays what it is);
         // more workers get what is left. Whether they fit is asked of the same probe: with the
         // real worker count, one CPU would fit earlier than two.
-        let probe = if step >= 3 || Knob::MaxParallelWorkers.pinned(pinned) {
+        let beside_reserved_workers = step < 3;
+        let probe = if !beside_reserved_workers || Knob::MaxParallelWorkers.pinned(pinned) {
             k
         } else {
             k.with(Knob::MaxParallelWorkers, PARALLEL_SLOTS_RESERVED)
         };
         if probe.total_kb() <= allowed_kb {
-            if step >= 3 {
-                break;
+            if beside_reserved_workers {
+                continue;
             }
-            continue;
+            break;
         }
         if knob.pinned(pinned) {
             continue;
