@@ -59,6 +59,9 @@ pub struct Config {
     /// database the first start creates; [`crate::environment::Environment`] replaces it with the
     /// contract's reading, which knows their `*_FILE` forms.
     pub cron_database: String,
+    /// The pgBackRest stanza WAL is archived to (`PGBACKREST_STANZA`, read with the rest of the
+    /// environment by [`crate::environment::Environment`]); `None`: no archiving.
+    pub archive_stanza: Option<String>,
     pub pgdata: String,
 }
 
@@ -202,6 +205,7 @@ impl Config {
             shared_preload_libraries: preload
                 .unwrap_or_else(|_| (default_preload_libraries(), Origin::Default)),
             cron_database,
+            archive_stanza: None,
             pgdata,
         };
         (config, problems)

@@ -3,6 +3,7 @@
 //! the one [`Environment`], so a variable means the same to each of them (the same `*_FILE` forms, the
 //! same case rules, the same defaults).
 
+use crate::backup::BackupSettings;
 use crate::config::Config;
 use crate::pgbouncer;
 use crate::runtime::contract::{self, Lookup, ReadFile, Reader, RuntimeConfig, Secret};
@@ -28,6 +29,8 @@ pub struct Environment {
     /// PgBouncer's configuration, or why there is none (no `PGBOUNCER_AUTH_PASS`), which only
     /// `pgbouncer-config` minds.
     pub pgbouncer: Result<pgbouncer::Settings, pgbouncer::SettingError>,
+    /// Backups and restore: `PGBACKREST_STANZA` and the repositories, `AZA_RESTORE_*`.
+    pub backup: BackupSettings,
     /// Every unusable variable, each naming it, its value and what is accepted.
     pub problems: Vec<Problem>,
 }
@@ -83,8 +86,9 @@ impl Uses {
 }
 
 impl Environment {
-    /// Reads everything through `lookup` and `read_file`, keeping every problem.
-    pub fn read(lookup: Lookup<'_>, read_file: ReadFile<'_>) -> Environment {
+    /// Reads everything through `lookup` and `read_file`, keeping every problem; `names` are the
+    /// names of every variable set (pgBackRest's options are passed on whatever they are).
+    pub fn read(lookup: Lookup<'_>, read_file: ReadFile<'_>, names: &[String]) -> Environment {
         let mut r = Reader::new(lookup, read_file);
         let log = LogSettings::read(&mut r);
         let runtime = RuntimeConfig::read(&mut r);
@@ -95,6 +99,8 @@ impl Environment {
         let pgport = health::read_pgport(&mut r);
         let health = HealthConfig::read(&r, &runtime, role.kind(), pgport);
         let pgbouncer = pgbouncer::Settings::read(&mut r, pgbouncer_password);
+        let backup = BackupSettings::read(&mut r, names);
+        check_restore_fits(&mut r, &backup, &role, &runtime);
         let (tuning, tuning_problems) = Config::read_with_defaults(lookup);
         let tuning_usable = tuning_problems.is_empty();
         let tuning_problems = tuning_problems.iter().map(|p| Problem {
@@ -109,6 +115,7 @@ impl Environment {
         // pg_cron's database is the one the first start creates, exactly as the contract read it.
         let tuning = Config {
             cron_database: runtime.database.clone(),
+            archive_stanza: backup.backups.as_ref().map(|b| b.stanza.clone()),
             ..tuning
         };
         Environment {
@@ -120,13 +127,17 @@ impl Environment {
             pgport,
             health,
             pgbouncer,
+            backup,
             problems,
         }
     }
 
     /// Reads this process's environment and the files its `*_FILE` variables name.
     pub fn from_process() -> Environment {
-        Environment::read(&contract::process_env, &contract::read_value_file)
+        let names: Vec<String> = std::env::vars_os()
+            .filter_map(|(name, _)| name.into_string().ok())
+            .collect();
+        Environment::read(&contract::process_env, &contract::read_value_file, &names)
     }
 
     /// The problems a command that `uses` these variables must refuse, each as one line.
@@ -152,6 +163,36 @@ impl Environment {
     }
 }
 
+/// A restore makes a primary from a backup into the data directory alone.
+fn check_restore_fits(
+    r: &mut Reader<'_>,
+    backup: &BackupSettings,
+    role: &Role,
+    runtime: &RuntimeConfig,
+) {
+    if backup.restore.is_none() {
+        return;
+    }
+    let variable = match r.get("AZA_RESTORE_TARGET_TIME") {
+        Some(_) => "AZA_RESTORE_TARGET_TIME",
+        None => "AZA_RESTORE_SET",
+    };
+    if matches!(role, Role::Replica(_)) {
+        r.problem(
+            variable,
+            "is set, and POSTGRES_ROLE=replica: a replica copies its primary; restore a primary \
+             (POSTGRES_ROLE=primary), then start replicas of it",
+        );
+    }
+    if runtime.waldir.is_some() {
+        r.problem(
+            variable,
+            "is set, and POSTGRES_INITDB_WALDIR too: a restore puts pg_wal in the data directory; \
+             unset POSTGRES_INITDB_WALDIR for the restore (moving pg_wal later is a manual step)",
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,7 +200,8 @@ mod tests {
     use crate::test_support::{fake_env, fake_files};
 
     fn read(vars: &[(&str, &str)], files: &[(&str, &str)]) -> Environment {
-        Environment::read(&fake_env(vars), &fake_files(files))
+        let names: Vec<String> = vars.iter().map(|(name, _)| name.to_string()).collect();
+        Environment::read(&fake_env(vars), &fake_files(files), &names)
     }
 
     #[test]

@@ -11,8 +11,10 @@
 //!   [`generated`] Rust defaults from it (`aza-codegen`);
 //! - [`image_catalog`] is what a built image really has of that catalog, written once at build time
 //!   and read at every start;
+//! - [`backup`] is pgBackRest's side of the environment: archiving, the stanza and restores;
 //! - [`release`] names published images (`aza-codegen image-tags`).
 
+pub mod backup;
 pub mod cli;
 pub mod codegen;
 pub mod config;

@@ -17,6 +17,7 @@ use crate::image_catalog::CatalogFile;
 use crate::resources::Resources;
 use crate::tuning::{self, Inputs, Storage, Tuning, WalLevel, Workload};
 
+pub mod archiving;
 pub mod arguments;
 mod computed;
 pub mod config_file;
@@ -60,6 +61,9 @@ pub struct Plan {
     pub image: CatalogFile,
     /// Where the preload list came from (before any command-line or `ALTER SYSTEM` override).
     pub preload_origin: Origin,
+    /// Where the server's first Unix socket is (`unix_socket_directories`, the user's or the
+    /// image's); empty when there is none.
+    pub socket_dir: String,
 }
 
 /// How the tuned settings reach the server.
@@ -175,6 +179,9 @@ pub fn build(inputs: &PlanInputs<'_>) -> Plan {
     }
     let mut settings = computed_settings(inputs, &tuning, &libraries, &socket_dir, wants_pgsodium);
     settings.extend(logging::logging_settings());
+    if let Some(stanza) = &config.archive_stanza {
+        settings.extend(archiving::archiving_settings(stanza));
+    }
     for setting in &mut settings {
         setting.overridden_by = user.set(setting.name);
     }
@@ -199,6 +206,7 @@ pub fn build(inputs: &PlanInputs<'_>) -> Plan {
         notices,
         image: image.clone(),
         preload_origin: config.shared_preload_libraries.1,
+        socket_dir: socket_dir.0,
     }
 }
 

@@ -23,6 +23,7 @@ use super::log;
 use super::reaper::{ChildOutcome, SuperviseError, Supervisor};
 use super::replication::{self, PrimarySetup};
 use super::session::{quiet_command, Session, TempServer, WorkDir};
+use crate::backup::Backups;
 
 /// Why initialisation did not complete.
 #[derive(Debug)]
@@ -41,6 +42,9 @@ pub enum InitError {
     Interrupted(Signal),
     /// A replica's bootstrap could not go on (primary unreachable, slot missing, ...).
     Bootstrap(String),
+    /// A restore could not go on (no backup, a target outside the archive, ...); `PGDATA` was left
+    /// as it was.
+    Restore(String),
 }
 
 impl fmt::Display for InitError {
@@ -54,6 +58,9 @@ impl fmt::Display for InitError {
             InitError::Io { action, source } => write!(f, "initialisation failed: cannot {action}: {source}"),
             InitError::Interrupted(signal) => {
                 write!(f, "initialisation interrupted by {signal}; the next start will initialise again from scratch")
+            }
+            InitError::Restore(message) => {
+                write!(f, "restore failed: {message}; PGDATA was left as it was")
             }
             InitError::Bootstrap(message) => {
                 write!(f, "replica bootstrap failed: {message}; the next start will try again from scratch")
@@ -92,6 +99,8 @@ pub struct InitRequest<'a> {
     pub locale: Option<String>,
     /// Replication and PgBouncer roles to create before the init scripts run.
     pub primary: &'a PrimarySetup,
+    /// Backups are on: the stanza is created in the temporary server's session.
+    pub backups: Option<&'a Backups>,
 }
 
 /// Runs the whole initialisation; on success `PGDATA` holds a committed cluster.
@@ -118,13 +127,15 @@ pub fn initialise(supervisor: &mut Supervisor, request: &InitRequest<'_>) -> Res
             .map_err(io_error("write the tuned settings into the new cluster"))?;
     }
 
-    let mut server = TempServer {
-        data: staging.clone(),
-        socket_dir: work.path.clone(),
-        port: request.port,
-        running: false,
-    };
-    let result = session.with_temp_server(&mut server, request, |session, server| {
+    let mut server = TempServer::new(staging.clone(), work.path.clone(), request.port);
+    // Archiving starts with the real server: the stanza does not exist before the session creates
+    // it, and the initialisation's WAL precedes any backup a restore could start from.
+    let mut server_args = request.server_args.to_vec();
+    server_args.extend(["-c".to_string(), "archive_mode=off".to_string()]);
+    let result = session.with_temp_server(&mut server, &server_args, |session, server| {
+        if let Some(backups) = request.backups {
+            session.create_stanza(server, backups)?;
+        }
         session.ensure_database(server, config)?;
         if !request.primary.is_empty() {
             session.set_up_primary(server, config, request.primary)?;
@@ -199,6 +210,27 @@ impl Session<'_> {
         let result = self.run("initdb", &mut command);
         let _ = fs::remove_file(work.path.join("pwfile"));
         result
+    }
+
+    /// `pgbackrest stanza-create` against the temporary server: the repositories learn this cluster's
+    /// system identifier and version, which every archived segment and backup is checked against.
+    fn create_stanza(&mut self, server: &TempServer, backups: &Backups) -> Result<(), InitError> {
+        let mut command = quiet_command("pgbackrest");
+        command
+            .arg(format!("--stanza={}", backups.stanza))
+            .arg(format!("--pg1-path={}", server.data.display()))
+            .arg(format!("--pg1-socket-path={}", server.socket_dir.display()))
+            .arg(format!("--pg1-port={}", server.port))
+            .arg("stanza-create");
+        self.run(
+            &format!(
+                "pgbackrest stanza-create (stanza {}; a repository that holds it for another cluster \
+                 is refused: restore from it with AZA_RESTORE_SET=latest, or choose another \
+                 PGBACKREST_STANZA)",
+                backups.stanza
+            ),
+            &mut command,
+        )
     }
 
     /// Creates `POSTGRES_DB` unless it exists (initdb made `postgres`).

@@ -21,9 +21,12 @@ use super::init::{self, InitError, InitRequest};
 use super::privileges::{self, PrivilegeError, ServiceUser, Walk};
 use super::reaper::{self, SuperviseError, Supervisor, Waited};
 use super::replication::Role;
+use super::restore::{self, RestoreJob};
 use super::settings_file::{self, Included};
 use super::signals::{self, SignalAction};
 use super::{exec, log, ports, preflight, replica};
+use crate::backup::conf::Cluster;
+use crate::backup::BackupSettings;
 use crate::entrypoint::{self, PlanError};
 use crate::environment::{Environment, Uses};
 use crate::plan::{self, tuning_file, Delivery, Plan};
@@ -120,6 +123,7 @@ fn live(
     hand_over_directories(supervisor, &checked)?;
     super::refresh_version_info(&plan);
     drop_privileges(&checked)?;
+    prepare_pgbackrest(&checked, &plan)?;
     let state = inspect_locked(&checked)?;
     ensure_cluster(supervisor, &checked, &plan, &state)?;
     stop_point(supervisor, "initialising")?;
@@ -188,6 +192,7 @@ pub struct Checked {
     port: u16,
     role: Role,
     service_user: Option<ServiceUser>,
+    backup: BackupSettings,
 }
 
 /// What the read-only checks found: the plan (when the tuning variables allowed one) and every
@@ -251,7 +256,7 @@ pub fn check_everything(
     let role = &env.role;
     let port = noted(&mut problems, server_port(user_args, env.pgport));
     if let Some(plan) = &plan {
-        if let Err(error) = check_wal_level(role, plan) {
+        if let Err(error) = check_wal_level(role, &env.backup, plan) {
             problems.push(error.to_string());
         }
     }
@@ -270,7 +275,7 @@ pub fn check_everything(
     match inspect_state(&config) {
         Err(message) => problems.push(message),
         Ok(state) => {
-            if let Err(message) = check_state(&config, role, &state) {
+            if let Err(message) = check_state(&config, role, &env.backup, &state) {
                 problems.push(message);
             }
         }
@@ -288,6 +293,7 @@ pub fn check_everything(
             port,
             role: role.clone(),
             service_user,
+            backup: env.backup.clone(),
         }),
         _ => None,
     };
@@ -313,15 +319,22 @@ fn inspect_state(config: &RuntimeConfig) -> Result<DataDirState, String> {
 }
 
 /// What a data directory in `state` allows: someone else's files are never touched, and a primary
-/// that will be initialised needs a password (or trust).
-fn check_state(config: &RuntimeConfig, role: &Role, state: &DataDirState) -> Result<(), String> {
+/// that will be initialised needs a password (or trust); a restored one brings its own.
+fn check_state(
+    config: &RuntimeConfig,
+    role: &Role,
+    backup: &BackupSettings,
+    state: &DataDirState,
+) -> Result<(), String> {
     match state {
         DataDirState::Foreign { example } => Err(format!(
             "PGDATA {} is not empty (it holds '{example}') and has no PG_VERSION, so it is not a database \
              cluster; empty it or point PGDATA elsewhere",
             config.pgdata.display()
         )),
-        DataDirState::Empty | DataDirState::Interrupted if matches!(role, Role::Primary(_)) => {
+        DataDirState::Empty | DataDirState::Interrupted
+            if matches!(role, Role::Primary(_)) && backup.restore.is_none() =>
+        {
             config.check_can_initialise().map_err(|e| e.to_string())
         }
         _ => Ok(()),
@@ -375,6 +388,26 @@ fn drop_privileges(checked: &Checked) -> Result<(), StartError> {
     Ok(())
 }
 
+/// With backups on, pgBackRest's configuration file is written for every process that runs it.
+fn prepare_pgbackrest(checked: &Checked, plan: &Plan) -> Result<(), StartError> {
+    let Some(backups) = &checked.backup.backups else {
+        return Ok(());
+    };
+    let cluster = Cluster {
+        pgdata: &checked.config.pgdata,
+        port: checked.port,
+        socket_dir: &plan.socket_dir,
+        user: &checked.config.user,
+    };
+    let path = super::pgbackrest::prepare(backups, &cluster).map_err(StartError::DataDir)?;
+    log::info(&format!(
+        "[BACKUP] WAL is archived to stanza {} (pgBackRest's configuration: {})",
+        backups.stanza,
+        path.display()
+    ));
+    Ok(())
+}
+
 /// Takes `PGDATA`'s lock for the rest of the entrypoint's life, before anything looks at what is there.
 fn lock_data_directory(checked: &Checked) -> Result<DataDirLock, StartError> {
     let config = &checked.config;
@@ -402,7 +435,8 @@ fn lock_data_directory(checked: &Checked) -> Result<DataDirLock, StartError> {
 /// initialised or filled it since the read-only checks looked.
 fn inspect_locked(checked: &Checked) -> Result<DataDirState, StartError> {
     let state = inspect_state(&checked.config).map_err(StartError::DataDir)?;
-    check_state(&checked.config, &checked.role, &state).map_err(StartError::DataDir)?;
+    check_state(&checked.config, &checked.role, &checked.backup, &state)
+        .map_err(StartError::DataDir)?;
     Ok(state)
 }
 
@@ -418,6 +452,12 @@ fn ensure_cluster(
     match state {
         DataDirState::Initialised => {
             log::info("[INIT] PGDATA holds a database cluster; skipping initialisation");
+            if checked.backup.restore.is_some() {
+                log::warning(
+                    "AZA_RESTORE_SET / AZA_RESTORE_TARGET_TIME are set, but a restore happens only \
+                     into an empty data directory: starting the cluster that is there",
+                );
+            }
             return Ok(());
         }
         DataDirState::Interrupted => {
@@ -431,6 +471,16 @@ fn ensure_cluster(
         }
         DataDirState::Empty | DataDirState::Foreign { .. } => {}
     }
+    if let (Some(request), Some(backups)) = (&checked.backup.restore, &checked.backup.backups) {
+        let job = RestoreJob {
+            config,
+            backups,
+            request,
+            plan,
+            port: checked.port,
+        };
+        return restore::restore(supervisor, &job).map_err(StartError::Init);
+    }
     match &checked.role {
         Role::Primary(setup) => {
             let request = InitRequest {
@@ -442,6 +492,7 @@ fn ensure_cluster(
                 // the dry run) need not pay for.
                 locale: (!config.initdb_args_choose_locale()).then(initdb_locale),
                 primary: setup,
+                backups: checked.backup.backups.as_ref(),
             };
             init::initialise(supervisor, &request).map_err(StartError::Init)
         }
@@ -625,13 +676,16 @@ impl Shutdown {
     }
 }
 
-/// Replication needs WAL for it: a replica, or a primary that creates a slot, cannot run with
-/// `wal_level=minimal`.
-fn check_wal_level(role: &Role, plan: &Plan) -> Result<(), ContractError> {
+/// Replication and archiving need WAL for them: a replica, a primary that creates a slot, or one
+/// that archives cannot run with `wal_level=minimal`.
+fn check_wal_level(role: &Role, backup: &BackupSettings, plan: &Plan) -> Result<(), ContractError> {
     if plan.wal_level != WalLevel::Minimal {
         return Ok(());
     }
     let problem = match role {
+        _ if backup.backups.is_some() => {
+            "='minimal' cannot be archived, and PGBACKREST_STANZA is set"
+        }
         Role::Replica(_) => {
             "='minimal' cannot stream to or from a replica, and POSTGRES_ROLE=replica"
         }

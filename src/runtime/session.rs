@@ -14,7 +14,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 use super::contract::SECRET_VARIABLES;
-use super::init::{io_error, InitError, InitRequest};
+use super::init::{io_error, InitError};
 use super::log;
 use super::reaper::{ChildOutcome, Supervisor, Waited};
 use super::signals::{SignalAction, STOP};
@@ -65,6 +65,25 @@ pub(super) struct TempServer {
     pub(super) socket_dir: PathBuf,
     pub(super) port: u16,
     pub(super) running: bool,
+    /// Variables for the server's environment (pgBackRest's `archive_command` must find the staged
+    /// cluster, not `PGDATA`).
+    pub(super) env: Vec<(String, String)>,
+    /// How long `pg_ctl start` may wait for it to accept connections: a recovery can take hours.
+    pub(super) start_wait_seconds: u32,
+}
+
+impl TempServer {
+    /// A server on `data` with its socket in `socket_dir`, as an initialisation starts it.
+    pub(super) fn new(data: PathBuf, socket_dir: PathBuf, port: u16) -> TempServer {
+        TempServer {
+            data,
+            socket_dir,
+            port,
+            running: false,
+            env: Vec::new(),
+            start_wait_seconds: 3600,
+        }
+    }
 }
 
 /// The children of one initialisation, and whether a signal asked us to stop.
@@ -161,22 +180,26 @@ impl Session<'_> {
         }
     }
 
-    /// Starts the temporary server, runs `body`, and stops the server again whatever happened.
+    /// Starts the temporary server with the real start's `server_args` (made socket-only), runs
+    /// `body`, and stops the server again whatever happened.
     pub(super) fn with_temp_server(
         &mut self,
         server: &mut TempServer,
-        request: &InitRequest<'_>,
+        server_args: &[String],
         body: impl FnOnce(&mut Self, &TempServer) -> Result<(), InitError>,
     ) -> Result<(), InitError> {
-        let options: Vec<String> =
-            temp_server_args(request.server_args, &server.socket_dir, server.port);
+        let options: Vec<String> = temp_server_args(server_args, &server.socket_dir, server.port);
         let mut start = quiet_command("pg_ctl");
         start
             .arg("-D")
             .arg(&server.data)
-            .args(["-w", "-t", "3600", "-o"])
+            .arg("-w")
+            .arg("-t")
+            .arg(server.start_wait_seconds.to_string())
+            .arg("-o")
             .arg(shell_words(&options))
-            .arg("start");
+            .arg("start")
+            .envs(server.env.iter().map(|(k, v)| (k, v)));
         let started = self.run("starting the temporary server", &mut start);
         server.running = started.is_ok() || self.interrupted.is_some();
         let result = started.and_then(|()| body(self, server));
