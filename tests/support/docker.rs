@@ -594,3 +594,139 @@ impl Drop for ComposeStack {
             .output();
     }
 }
+
+/// A user-defined network of this test's own (containers on it reach each other by name), removed
+/// when dropped; its containers' guards must drop first.
+pub struct Network {
+    pub name: String,
+}
+
+impl Network {
+    pub fn create(tag: &str) -> Network {
+        let network = Network {
+            name: unique_name(tag),
+        };
+        checked(&["network", "create", &network.name]);
+        network
+    }
+}
+
+impl Drop for Network {
+    fn drop(&mut self) {
+        let _ = Command::new("docker")
+            .args(["network", "rm", &self.name])
+            .output();
+    }
+}
+
+/// A named volume of this test's own, removed when dropped; its containers' guards must drop first.
+pub struct Volume {
+    pub name: String,
+}
+
+impl Volume {
+    pub fn create(tag: &str) -> Volume {
+        let volume = Volume {
+            name: unique_name(tag),
+        };
+        checked(&["volume", "create", &volume.name]);
+        volume
+    }
+
+    /// `-v NAME:PATH` as one argument.
+    pub fn mount(&self, path: &str) -> String {
+        format!("{}:{path}", self.name)
+    }
+
+    /// Every path under the volume, relative to it, one per line (through a throwaway container of
+    /// the image, which has `find`).
+    pub fn listing(&self) -> String {
+        let mount = self.mount("/volume");
+        checked(&[
+            "run",
+            "--rm",
+            "--entrypoint",
+            "find",
+            "-v",
+            &mount,
+            &image().reference,
+            "/volume",
+            "-mindepth",
+            "1",
+            "-printf",
+            "%P\\n",
+        ])
+    }
+}
+
+impl Drop for Volume {
+    fn drop(&mut self) {
+        let _ = Command::new("docker")
+            .args(["volume", "rm", "--force", &self.name])
+            .output();
+    }
+}
+
+/// A helper image from Debian's packages on the project's base (`scripts/build-package-image.sh`):
+/// built once per test process and name; a failure fails the test that needs it.
+pub fn package_image(name: &'static str, packages: &'static [&'static str]) -> String {
+    static IMAGES: std::sync::Mutex<Vec<(&'static str, String)>> =
+        std::sync::Mutex::new(Vec::new());
+    let mut images = IMAGES
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some((_, image)) = images.iter().find(|(built, _)| *built == name) {
+        return image.clone();
+    }
+    let output = Command::new("bash")
+        .arg(project_dir().join("scripts/build-package-image.sh"))
+        .arg(name)
+        .args(packages)
+        .stderr(Stdio::inherit())
+        .output()
+        .unwrap_or_else(|e| panic!("scripts/build-package-image.sh: {e}"));
+    assert!(
+        output.status.success(),
+        "scripts/build-package-image.sh {name} {packages:?} failed ({})",
+        output.status
+    );
+    let image = text(&output.stdout)
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    images.push((name, image.clone()));
+    image
+}
+
+impl Container {
+    /// `docker run -d` of another image (a helper), with `options` and `command`.
+    pub fn start_image(tag: &str, image: &str, options: &[&str], command: &[&str]) -> Container {
+        let container = Container::named(tag);
+        let mut args = vec!["run", "-d", "--name", &container.name];
+        args.extend_from_slice(options);
+        args.push(image);
+        args.extend_from_slice(command);
+        let output = docker(&args);
+        assert!(
+            output.status.success(),
+            "docker run {}\n{}",
+            container.name,
+            describe(&output)
+        );
+        container
+    }
+
+    /// `docker exec -u USER NAME ARGS...`: its output, or the failure with the container's log tail.
+    pub fn exec_as(&self, user: &str, args: &[&str]) -> Result<String, String> {
+        let mut all = vec!["exec", "-u", user, &self.name];
+        all.extend_from_slice(args);
+        let output = docker(&all);
+        if output.status.success() {
+            Ok(text(&output.stdout))
+        } else {
+            Err(describe(&output))
+        }
+    }
+}
