@@ -156,6 +156,68 @@ fn bad_environment_values_are_clear_errors() {
 }
 
 #[test]
+fn backups_turn_on_archiving_only_with_a_stanza() {
+    let settings = |vars: &[(&str, &str)]| {
+        let output = entrypoint_command(vars)
+            .args(["--dry-run", "--format", "json"])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", describe(&output));
+        json(&output)["settings"].clone()
+    };
+    let off = settings(&[("POSTGRES_MEMORY", "2g")]);
+    assert!(off.get("archive_mode").is_none(), "{off}");
+    let on = settings(&[("POSTGRES_MEMORY", "2g"), ("PGBACKREST_STANZA", "app-db")]);
+    assert_eq!(on["archive_mode"], "on");
+    assert_eq!(
+        on["archive_command"],
+        "pgbackrest --stanza=app-db archive-push %p"
+    );
+    assert_eq!(on["archive_timeout"], "5min");
+}
+
+#[test]
+fn bad_backup_variables_are_reported_together_and_nothing_starts() {
+    for mode in [&["--dry-run"][..], &["postgres"][..]] {
+        let pgdata = tempfile::tempdir().unwrap();
+        let target = pgdata.path().join("data");
+        let output = entrypoint_command(&[
+            ("PGDATA", target.to_str().unwrap()),
+            ("PGBACKREST_STANZA", "main"),
+            ("PGBACKREST_REPO1_TYPE", "sftp"),
+            ("PGBACKREST_REPO1_SFTP_HOST", "repo"),
+            ("PGBACKREST_REPO2_TYPE", "tape"),
+            ("AZA_RESTORE_TARGET_TIME", "yesterday"),
+            ("POSTGRES_WAL_LEVEL", "minimal"),
+        ])
+        .args(mode)
+        .output()
+        .unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(1),
+            "{mode:?}: {}",
+            describe(&output)
+        );
+        let stderr = text(&output.stderr);
+        for expected in [
+            "PGBACKREST_REPO1_SFTP_HOST_USER is not set, and PGBACKREST_REPO1_TYPE=sftp needs it",
+            "PGBACKREST_REPO1_SFTP_PRIVATE_KEY_FILE is not set",
+            "PGBACKREST_REPO1_SFTP_HOST_KEY_HASH_TYPE is not set",
+            "PGBACKREST_REPO2_TYPE='tape' is not accepted: use posix, cifs, sftp, s3, gcs, azure",
+            "AZA_RESTORE_TARGET_TIME='yesterday' is not a date and time with its zone",
+            "POSTGRES_WAL_LEVEL='minimal' cannot be archived, and PGBACKREST_STANZA is set",
+        ] {
+            assert!(
+                stderr.contains(expected),
+                "{mode:?}: no '{expected}' in {stderr}"
+            );
+        }
+        assert!(!target.exists(), "{mode:?} created PGDATA");
+    }
+}
+
+#[test]
 fn too_little_memory_is_fatal_and_says_how_to_fix_it() {
     let output = entrypoint_command(&[("POSTGRES_MEMORY", "511")])
         .arg("--dry-run")
