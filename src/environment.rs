@@ -62,6 +62,9 @@ pub enum Uses {
     Healthcheck,
     /// `pgbouncer-config`: PgBouncer's variables and the server's address.
     Pgbouncer,
+    /// The backup sidecar (`aza-backup`): pgBackRest's and the schedule's variables, and where the
+    /// cluster is.
+    Backup,
 }
 
 impl Uses {
@@ -78,10 +81,16 @@ impl Uses {
                 "POSTGRES_ROLE",
             ],
             Uses::Pgbouncer => &["POSTGRES_HOST", "POSTGRES_PORT"],
+            Uses::Backup => &["PGDATA", "PGPORT", "POSTGRES_USER"],
+        };
+        let prefixes: &[&str] = match self {
+            Uses::Pgbouncer => &["PGBOUNCER_"],
+            Uses::Backup => &["PGBACKREST_", "AZA_BACKUP_"],
+            _ => &[],
         };
         subject.starts_with("AZA_LOG_")
             || own.contains(&subject)
-            || (self == Uses::Pgbouncer && subject.starts_with("PGBOUNCER_"))
+            || prefixes.iter().any(|prefix| subject.starts_with(prefix))
     }
 }
 

@@ -570,3 +570,94 @@ fn a_replica_promoted_after_the_primarys_loss_goes_on_archiving_to_the_same_stan
     restored.wait_healthy(Duration::from_secs(90));
     assert_eq!(rows(&restored), "A,B");
 }
+
+#[test]
+fn the_backup_sidecar_takes_a_first_full_backup_then_runs_its_schedule_with_cron() {
+    if !engine_or_skip(
+        "the_backup_sidecar_takes_a_first_full_backup_then_runs_its_schedule_with_cron",
+    ) {
+        return;
+    }
+    let repo = Volume::create("bk-cron-repo");
+    let data = Volume::create("bk-cron-data");
+    let socket = Volume::create("bk-cron-socket");
+    let data_mount = data.mount("/var/lib/postgresql");
+    let socket_mount = socket.mount("/var/run/postgresql");
+    let server = primary(
+        "bk-cron-pg",
+        &repo,
+        &["-v", &data_mount, "-v", &socket_mount],
+    );
+    let repo_mount = repo.mount(REPO);
+    let sidecar = Container::start(
+        "bk-cron",
+        &[
+            "--entrypoint",
+            "/usr/local/bin/aza-backup",
+            "-e",
+            "PGBACKREST_STANZA=main",
+            "-e",
+            "AZA_BACKUP_INCR_SCHEDULE=* * * * *",
+            "-v",
+            &data_mount,
+            "-v",
+            &socket_mount,
+            "-v",
+            &repo_mount,
+        ],
+        &["schedule"],
+    );
+    let logged = |what: &'static str, limit: u64| {
+        wait_for(
+            what,
+            Duration::from_secs(limit),
+            || {
+                if sidecar.logs().contains(what) {
+                    Ok(())
+                } else {
+                    Err("not yet".to_string())
+                }
+            },
+            || sidecar.context(),
+        )
+    };
+    logged("[BACKUP] full backup of stanza main succeeded", 90);
+    // cron's every-minute job: within two minutes, an incremental backup on top of the full one.
+    logged("[BACKUP] incr backup of stanza main succeeded", 150);
+    let info = server
+        .exec_as(
+            "postgres",
+            &["pgbackrest", "--stanza=main", "--output=json", "info"],
+        )
+        .expect("pgbackrest info");
+    let value: serde_json::Value = serde_json::from_str(&info).expect("info JSON");
+    let kinds: Vec<&str> = value[0]["backup"]
+        .as_array()
+        .expect("backups")
+        .iter()
+        .filter_map(|b| b["type"].as_str())
+        .collect();
+    assert_eq!(kinds.first(), Some(&"full"), "{kinds:?}");
+    assert!(kinds.contains(&"incr"), "{kinds:?}");
+    let metrics = sidecar
+        .exec_as(
+            "root",
+            &["cat", "/var/lib/aza-pg/metrics/aza-backup-incr.prom"],
+        )
+        .expect("the incr job's metrics");
+    assert!(
+        metrics.contains("aza_backup_last_run_success{stanza=\"main\",type=\"incr\"} 1\n")
+            && metrics.contains(
+                "aza_backup_last_success_timestamp_seconds{stanza=\"main\",type=\"incr\"} "
+            ),
+        "{metrics}"
+    );
+    // PID 1 of the sidecar ends cron on a stop, cleanly: 0, not the 137 of docker's SIGKILL after 10 s.
+    support::docker::docker(&["stop", "--time", "10", &sidecar.name]);
+    assert_eq!(
+        sidecar.state(),
+        ("exited".to_string(), 0),
+        "{}",
+        sidecar.context()
+    );
+}

@@ -433,7 +433,10 @@ fn a_replica_stack_streams_from_the_primary_stack_and_pgbouncer_logs_in_with_scr
                 ("PGBOUNCER_CONTAINER_NAME", format!("{name}-pgbouncer")),
                 ("POSTGRES_NETWORK_NAME", network.clone()),
                 ("POSTGRES_DATA_VOLUME", format!("{name}-data")),
-                ("POSTGRES_BACKUP_VOLUME", format!("{name}-backup")),
+                ("BACKUP_CONTAINER_NAME", format!("{name}-backup")),
+                ("POSTGRES_SOCKET_VOLUME", format!("{name}-socket")),
+                ("PGBACKREST_REPO_VOLUME", format!("{name}-pgbackrest")),
+                ("BACKUP_METRICS_VOLUME", format!("{name}-backup-metrics")),
             ],
         ]
         .concat(),
@@ -449,6 +452,27 @@ fn a_replica_stack_streams_from_the_primary_stack_and_pgbouncer_logs_in_with_scr
     primary.wait_healthy(Duration::from_secs(120));
     let bouncer = Container::attach(&format!("{name}-pgbouncer"));
     bouncer.wait_healthy(Duration::from_secs(120));
+    // The stack archives WAL and its backup service takes the first full backup by itself.
+    let backup = Container::attach(&format!("{name}-backup"));
+    wait_for(
+        "the backup service's first full backup",
+        Duration::from_secs(120),
+        || {
+            let log = backup.logs();
+            if log.contains("[BACKUP] full backup of stanza main succeeded") {
+                Ok(())
+            } else {
+                Err(log.lines().last().unwrap_or("").to_string())
+            }
+        },
+        || backup.context(),
+    );
+    assert_eq!(
+        primary.psql_ok(
+            "SELECT current_setting('archive_mode') || ' ' || (archived_count > 0)::text FROM pg_stat_archiver"
+        ),
+        "on true"
+    );
 
     // An application role whose password never appears in an argument: psql reads it from its
     // environment (\getenv) inside the container.

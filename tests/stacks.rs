@@ -418,3 +418,49 @@ fn services_on_images_from_a_registry_are_optional_behind_the_exporters_profile(
     }
     assert_eq!(optional, 4, "the four exporters");
 }
+
+#[test]
+fn the_primary_stack_archives_wal_and_its_backup_service_shares_the_servers_volumes() {
+    let config = config("primary");
+    let postgres = postgres_service(&config, "primary");
+    let backup = &services(&config)["backup"];
+    assert_eq!(backup["image"], postgres["image"]);
+    assert_eq!(
+        backup["entrypoint"],
+        serde_json::json!(["/usr/local/bin/aza-backup"])
+    );
+    assert_eq!(backup["command"], serde_json::json!(["schedule"]));
+    let mounts = |service: &Value| -> Vec<(String, String)> {
+        service["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| {
+                (
+                    v["source"].as_str().unwrap_or("").to_string(),
+                    mount_target(v),
+                )
+            })
+            .collect()
+    };
+    let server_mounts = mounts(postgres);
+    // pgBackRest checks that pg1-path is the server's data_directory and reaches it on its socket:
+    // the sidecar sees the same volumes at the same paths.
+    for target in [
+        "/var/lib/postgresql",
+        "/var/run/postgresql",
+        "/var/lib/pgbackrest",
+    ] {
+        let server = server_mounts.iter().find(|(_, t)| t == target);
+        assert!(server.is_some(), "postgres has no volume at {target}");
+        assert!(
+            mounts(backup).contains(server.unwrap()),
+            "backup does not share {target}: {:?}",
+            mounts(backup)
+        );
+    }
+    // Backups are on in the example: the stanza reaches both through env_file.
+    let example = std::fs::read_to_string(stack_dir("primary").join(".env.example")).unwrap();
+    assert!(example.lines().any(|l| l == "PGBACKREST_STANZA=main"));
+    assert_eq!(postgres["env_file"], backup["env_file"]);
+}

@@ -15,11 +15,14 @@
 use std::path::PathBuf;
 
 use super::conf::option_name;
+use super::schedule::Schedule;
 use super::time::TargetTime;
 use crate::runtime::contract::{Reader, Secret};
 
 /// pgBackRest's default include path, where the entrypoint writes its configuration file.
 pub const DEFAULT_INCLUDE_DIR: &str = "/etc/pgbackrest/conf.d";
+/// Where the backup sidecar's jobs leave their metrics (`AZA_BACKUP_METRICS_DIR`).
+pub const DEFAULT_METRICS_DIR: &str = "/var/lib/aza-pg/metrics";
 
 /// `PGBACKREST_*` variables that are not options for the configuration file: the stanza is given on
 /// every command line, and the configuration's own location cannot be configured inside it.
@@ -139,6 +142,10 @@ pub struct RestoreRequest {
 pub struct BackupSettings {
     pub backups: Option<Backups>,
     pub restore: Option<RestoreRequest>,
+    /// The backup sidecar's schedule (`AZA_BACKUP_*_SCHEDULE`).
+    pub schedule: Schedule,
+    /// Where its jobs write their metrics (`AZA_BACKUP_METRICS_DIR`).
+    pub metrics_dir: PathBuf,
 }
 
 impl BackupSettings {
@@ -164,6 +171,18 @@ impl BackupSettings {
             None => PathBuf::from(DEFAULT_INCLUDE_DIR),
         };
         let restore = read_restore(r);
+        let schedule = Schedule::read(r);
+        let metrics_dir = match r.get("AZA_BACKUP_METRICS_DIR") {
+            Some(path) if path.starts_with('/') => PathBuf::from(path),
+            Some(path) => {
+                r.problem(
+                    "AZA_BACKUP_METRICS_DIR",
+                    format!("='{path}' is not an absolute path"),
+                );
+                PathBuf::from(DEFAULT_METRICS_DIR)
+            }
+            None => PathBuf::from(DEFAULT_METRICS_DIR),
+        };
         let stanza_set = r.get("PGBACKREST_STANZA").is_some();
         if !stanza_set {
             let configured = (1..=REPOSITORIES)
@@ -188,6 +207,8 @@ impl BackupSettings {
                 remove_from_environment,
             }),
             restore: restore.filter(|_| stanza_set),
+            schedule,
+            metrics_dir,
         }
     }
 }
@@ -378,7 +399,8 @@ mod tests {
     #[test]
     fn nothing_set_means_no_backups_and_no_problem() {
         let (settings, problems) = read(&[], &[]);
-        assert_eq!(settings, BackupSettings::default());
+        assert!(settings.backups.is_none() && settings.restore.is_none());
+        assert_eq!(settings.metrics_dir, PathBuf::from(DEFAULT_METRICS_DIR));
         assert!(problems.is_empty(), "{problems:?}");
     }
 

@@ -1,7 +1,8 @@
 //! Backups with pgBackRest, driven from the environment: the variables that turn them on and ask for
 //! a restore (`config`), the configuration file pgBackRest runs with (`conf`), its `info` answer read
-//! for what a restore can reach (`info`), and the recovery target's time (`time`). The processes
-//! (stanza creation, restore as a first start) are in [`crate::runtime`].
+//! for what a restore can reach (`info`), the recovery target's time (`time`), the backup sidecar's
+//! schedule (`schedule`) and metrics (`metrics`). The processes (stanza creation, restore as a first
+//! start, the sidecar and its jobs) are in [`crate::runtime`].
 //!
 //! pgBackRest's own variables (`PGBACKREST_STANZA`, `PGBACKREST_REPO1_PATH`, ...) are its contract,
 //! documented by pgBackRest: the entrypoint checks the ones it relies on and passes all of them on, so
@@ -10,6 +11,8 @@
 pub mod conf;
 pub mod config;
 pub mod info;
+pub mod metrics;
+pub mod schedule;
 pub mod time;
 
 pub use config::{BackupSettings, Backups, RestoreRequest};

@@ -399,7 +399,7 @@ fn prepare_pgbackrest(checked: &Checked, plan: &Plan) -> Result<(), StartError> 
         socket_dir: &plan.socket_dir,
         user: &checked.config.user,
     };
-    let path = super::pgbackrest::prepare(backups, &cluster).map_err(StartError::DataDir)?;
+    let path = super::pgbackrest::prepare(backups, &cluster, None).map_err(StartError::DataDir)?;
     log::info(&format!(
         "[BACKUP] WAL is archived to stanza {} (pgBackRest's configuration: {})",
         backups.stanza,

@@ -1,8 +1,10 @@
 //! Process control: the container's life as PID 1 (`lifecycle`), the reaper and signal policy
 //! (`reaper`, `signals`), the children of an initialisation (`session`, `init`, `replica`), the
 //! environment contract's primitives (`contract`), logging that cannot stop PID 1 (`log`, `stdio`),
-//! health, and the build-time version-info command.
+//! health, the build-time version-info command, and backups: pgBackRest's configuration
+//! (`pgbackrest`), restore as a first start (`restore`) and the backup sidecar (`backup_sidecar`).
 
+pub mod backup_sidecar;
 pub mod contract;
 pub mod datadir;
 pub mod exec;

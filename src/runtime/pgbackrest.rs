@@ -7,11 +7,18 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
+use super::privileges::ServiceUser;
 use crate::backup::conf::{self, Cluster};
 use crate::backup::Backups;
 
-/// Writes the configuration file; returns its path. The error names the file and what to do.
-pub fn prepare(backups: &Backups, cluster: &Cluster<'_>) -> Result<PathBuf, String> {
+/// Writes the configuration file, given to `owner` when one is named (the backup sidecar writes it as
+/// root for jobs that run as the server's user); returns its path. The error names the file and what
+/// to do.
+pub fn prepare(
+    backups: &Backups,
+    cluster: &Cluster<'_>,
+    owner: Option<&ServiceUser>,
+) -> Result<PathBuf, String> {
     for name in &backups.remove_from_environment {
         // The entrypoint has one thread, and nothing of it reads these again.
         std::env::remove_var(name);
@@ -38,6 +45,13 @@ pub fn prepare(backups: &Backups, cluster: &Cluster<'_>) -> Result<PathBuf, Stri
         .open(&partial)
         .and_then(|mut file| {
             file.write_all(text.as_bytes())?;
+            if let Some(user) = owner {
+                nix::unistd::fchown(
+                    std::os::fd::AsRawFd::as_raw_fd(&file),
+                    Some(user.uid),
+                    Some(user.gid),
+                )?;
+            }
             file.sync_all()
         });
     if let Err(e) = written.and_then(|()| fs::rename(&partial, &path)) {
