@@ -3,14 +3,23 @@
 # for the tests and stacks that need a real program beside aza-pg and cannot pull one: an SFTP
 # repository host (openssh-server), the Prometheus exporters, Prometheus itself.
 #
-#   scripts/build-package-image.sh NAME PACKAGE...   → prints aza-pg-NAME:<hash> on the last line
+#   scripts/build-package-image.sh [--entrypoint PROGRAM] NAME PACKAGE...
+#                                   → prints aza-pg-NAME:<hash> on the last line
+#
+# --entrypoint makes PROGRAM the image's ENTRYPOINT, so that a compose file's `command:` (flags only)
+# works on this image and on the exporter's own published one alike.
 #
 # The tag is a hash of this script, the base image and the package list, so a second run with the
 # image present only prints its name. Progress goes to stderr.
 set -euo pipefail
 
+entrypoint=""
+if [ "${1:-}" = "--entrypoint" ]; then
+    entrypoint="${2:?--entrypoint needs a program}"
+    shift 2
+fi
 [ "$#" -ge 2 ] || {
-    echo "usage: $0 NAME PACKAGE..." >&2
+    echo "usage: $0 [--entrypoint PROGRAM] NAME PACKAGE..." >&2
     exit 2
 }
 name="$1"
@@ -26,7 +35,7 @@ base="$(bash "$project_dir/scripts/build-base-image.sh" | tail -n 1)"
 hash="$(
     {
         sha256sum <"${BASH_SOURCE[0]}"
-        printf 'base %s\npackages %s\n' "$base" "$*"
+        printf 'base %s\npackages %s\nentrypoint %s\n' "$base" "$*" "$entrypoint"
     } | sha256sum | cut -c1-16
 )"
 image="aza-pg-$name:$hash"
@@ -49,7 +58,8 @@ if ! printf '%s\n' \
     "FROM $base" \
     "RUN apt-get -o Acquire::Check-Valid-Until=false update -qq \\" \
     "    && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $* \\" \
-    "    && rm -rf /var/lib/apt/lists/*" |
+    "    && rm -rf /var/lib/apt/lists/*" \
+    ${entrypoint:+"ENTRYPOINT [\"$entrypoint\"]"} |
     DOCKER_BUILDKIT=0 docker build -t "$image" - >"$build_log" 2>&1; then
     log "error: docker build failed; the end of its output:"
     tail -n 30 "$build_log" >&2

@@ -435,7 +435,7 @@ fn a_replica_stack_streams_from_the_primary_stack_and_pgbouncer_logs_in_with_scr
                 ("POSTGRES_DATA_VOLUME", format!("{name}-data")),
                 ("BACKUP_CONTAINER_NAME", format!("{name}-backup")),
                 ("POSTGRES_SOCKET_VOLUME", format!("{name}-socket")),
-                ("PGBACKREST_REPO_VOLUME", format!("{name}-pgbackrest")),
+                ("BACKUP_REPO_VOLUME", format!("{name}-pgbackrest")),
                 ("BACKUP_METRICS_VOLUME", format!("{name}-backup-metrics")),
             ],
         ]

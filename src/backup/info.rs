@@ -28,10 +28,12 @@ pub struct StanzaInfo {
     pub backups: Vec<BackupEntry>,
 }
 
-/// Reads `stanza`'s entry from the JSON `info` printed.
-pub fn parse(json: &str, stanza: &str) -> Result<StanzaInfo, String> {
-    let value: Value =
-        serde_json::from_str(json).map_err(|e| format!("pgbackrest info printed no JSON ({e})"))?;
+/// Reads `stanza`'s entry from the JSON `info` printed. pgBackRest prints its warnings on the same
+/// stream, before the JSON (an unknown `PGBACKREST_*` variable, say): those lines are skipped.
+pub fn parse(output: &str, stanza: &str) -> Result<StanzaInfo, String> {
+    let json = output.find("\n[").map_or(output, |at| &output[at + 1..]);
+    let value: Value = serde_json::from_str(json)
+        .map_err(|e| format!("pgbackrest info printed no JSON ({e}): {}", output.trim()))?;
     let entry = value
         .as_array()
         .and_then(|stanzas| {
@@ -216,5 +218,7 @@ mod tests {
             .unwrap_err()
             .contains("does not list the stanza missing"));
         assert!(parse("ERROR", "main").unwrap_err().contains("no JSON"));
+        let warned = format!("P00   WARN: environment contains invalid option 'x'\n{INFO}");
+        assert_eq!(parse(&warned, "main"), parse(INFO, "main"));
     }
 }
