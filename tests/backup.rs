@@ -308,7 +308,7 @@ struct SftpRepository {
 
 impl SftpRepository {
     fn start(network: &Network) -> SftpRepository {
-        let image = package_image("sftp", &["openssh-server"]);
+        let image = package_image("sftp", &["openssh-server"], None);
         let keys = support::docker::shared_dir();
         let key = keys.path().join("key");
         let made = std::process::Command::new("ssh-keygen")

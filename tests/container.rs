@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::docker::{
-    cgroup_version, docker, docker_command, engine_or_skip, image, shared_dir, unique_name,
-    wait_for, write_readable, ComposeStack, Container,
+    cgroup_version, docker, docker_command, engine_or_skip, http_get, image, monitoring_dir,
+    monitoring_images, shared_dir, unique_name, wait_for, write_readable, ComposeStack, Container,
 };
 use support::server::{free_port, is_listed_for_the_leak_check, postgres_bin, PASSWORD};
 use support::{describe, text, timeout};
@@ -360,6 +360,25 @@ fn host_psql(port: u16, user: &str, password: &str, sql: &str) -> Result<String,
     }
 }
 
+/// The container's PID 1 command line (what `ps` shows anyone on the host) holds none of `secrets`.
+fn assert_no_password_in_argv(container: &Container, secrets: &[&str]) {
+    let output = docker(&["exec", &container.name, "cat", "/proc/1/cmdline"]);
+    assert!(output.status.success(), "{}", describe(&output));
+    let argv = String::from_utf8_lossy(&output.stdout).replace('\0', " ");
+    assert!(
+        !argv.trim().is_empty(),
+        "{}: empty command line",
+        container.name
+    );
+    for secret in secrets {
+        assert!(
+            !argv.contains(secret),
+            "{}: a password in its argv",
+            container.name
+        );
+    }
+}
+
 /// Awkward on purpose, and listed in tests/secrets.txt (the same as tests/replication.rs and
 /// tests/pgbouncer.rs use).
 const REPLICATION_PASSWORD: &str = "r3pl:it's\\odd@&";
@@ -372,6 +391,7 @@ fn the_single_stack_serves_password_logins_with_minimal_wal() {
         return;
     }
     let port = free_port();
+    let exporter_port = free_port();
     let project = unique_name("single");
     let stack = ComposeStack::new(
         "single",
@@ -381,12 +401,29 @@ fn the_single_stack_serves_password_logins_with_minimal_wal() {
             ("COMPOSE_PROJECT_NAME", project.clone()),
             ("POSTGRES_NETWORK_NAME", format!("{project}-net")),
             ("POSTGRES_DATA_VOLUME", format!("{project}-data")),
-        ],
+            ("POSTGRES_EXPORTER_PORT", exporter_port.to_string()),
+        ]
+        .into_iter()
+        .chain(monitoring_images())
+        .collect::<Vec<_>>(),
         &[("POSTGRES_PASSWORD", PASSWORD)],
     );
-    stack.up();
+    stack.up_with_profile("exporters");
     let server = Container::attach(&format!("{project}-postgres-single"));
     server.wait_healthy(Duration::from_secs(120));
+    // The exporters profile comes up on the image's own packages, the password in no argv.
+    let metrics = wait_for(
+        "pg_up 1 from the single stack's exporter",
+        Duration::from_secs(60),
+        || match http_get(&format!("http://127.0.0.1:{exporter_port}/metrics")) {
+            Ok(body) if body.lines().any(|l| l == "pg_up 1") => Ok(body),
+            Ok(_) => Err("pg_up is not 1".to_string()),
+            Err(e) => Err(e),
+        },
+        || stack.logs(),
+    );
+    assert!(metrics.contains("pg_database_wraparound_age_datfrozenxid_seconds"));
+    assert_no_password_in_argv(&stack.service("postgres-exporter"), &[PASSWORD]);
     // The stack's 512m / 0.5 CPU limits are what the entrypoint tuned for.
     assert_eq!(
         server.psql_ok("SELECT current_setting('wal_level') || ' ' || current_setting('max_wal_senders') || ' ' || current_setting('shared_buffers')"),
@@ -419,6 +456,8 @@ fn a_replica_stack_streams_from_the_primary_stack_and_pgbouncer_logs_in_with_scr
     ];
     let name = unique_name("primary");
     let network = format!("{name}-net");
+    let prometheus_port = free_port();
+    let images = monitoring_images();
     let bouncer_port = free_port();
     let primary_stack = ComposeStack::new(
         "primary",
@@ -434,10 +473,16 @@ fn a_replica_stack_streams_from_the_primary_stack_and_pgbouncer_logs_in_with_scr
                 ("POSTGRES_NETWORK_NAME", network.clone()),
                 ("POSTGRES_DATA_VOLUME", format!("{name}-data")),
                 ("BACKUP_CONTAINER_NAME", format!("{name}-backup")),
+                ("POSTGRES_EXPORTER_PORT", free_port().to_string()),
+                ("PGBOUNCER_EXPORTER_PORT", free_port().to_string()),
+                ("PROMETHEUS_PORT", prometheus_port.to_string()),
+                ("PROMETHEUS_DATA_VOLUME", format!("{name}-prometheus")),
+                ("MONITORING_DIR", monitoring_dir().display().to_string()),
                 ("POSTGRES_SOCKET_VOLUME", format!("{name}-socket")),
                 ("BACKUP_REPO_VOLUME", format!("{name}-pgbackrest")),
                 ("BACKUP_METRICS_VOLUME", format!("{name}-backup-metrics")),
             ],
+            &images[..],
         ]
         .concat(),
         &[
@@ -447,7 +492,7 @@ fn a_replica_stack_streams_from_the_primary_stack_and_pgbouncer_logs_in_with_scr
         ],
     );
     // pgbouncer waits for the primary to be healthy, so `up` returns once both run.
-    primary_stack.up();
+    primary_stack.up_with_profile("exporters");
     let primary = Container::attach(&name);
     primary.wait_healthy(Duration::from_secs(120));
     let bouncer = Container::attach(&format!("{name}-pgbouncer"));
@@ -541,7 +586,9 @@ fn a_replica_stack_streams_from_the_primary_stack_and_pgbouncer_logs_in_with_scr
                 ("POSTGRES_CONTAINER_NAME", replica_name.clone()),
                 ("PRIMARY_NETWORK_NAME", network.clone()),
                 ("POSTGRES_DATA_VOLUME", format!("{replica_name}-data")),
+                ("POSTGRES_EXPORTER_PORT", free_port().to_string()),
             ],
+            &images[..],
         ]
         .concat(),
         &[
@@ -549,7 +596,7 @@ fn a_replica_stack_streams_from_the_primary_stack_and_pgbouncer_logs_in_with_scr
             ("PG_REPLICATION_PASSWORD", REPLICATION_PASSWORD),
         ],
     );
-    replica_stack.up();
+    replica_stack.up_with_profile("exporters");
     let replica = Container::attach(&replica_name);
     replica.wait_healthy(Duration::from_secs(120));
     assert_eq!(
@@ -569,6 +616,84 @@ fn a_replica_stack_streams_from_the_primary_stack_and_pgbouncer_logs_in_with_scr
             other => Err(format!("{other:?}")),
         },
         || replica.context(),
+    );
+
+    // One Prometheus scrapes it all: both servers (the replica's exporter found by name), PgBouncer's
+    // pools and the backups, with the alert rules loaded and none of them firing.
+    let prometheus = |query: &str| -> Result<Vec<Value>, String> {
+        let url = format!(
+            "http://127.0.0.1:{prometheus_port}/api/v1/query?query={}",
+            query
+                .replace(' ', "%20")
+                .replace('{', "%7B")
+                .replace('}', "%7D")
+                .replace('"', "%22")
+        );
+        let body: Value = serde_json::from_str(&http_get(&url)?).map_err(|e| e.to_string())?;
+        Ok(body["data"]["result"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default())
+    };
+    let value_of = |sample: &Value| sample["value"][1].as_str().unwrap_or("").to_string();
+    for (query, expected) in [
+        ("up", 5),
+        ("pg_up", 2),
+        ("pg_replication_is_replica{role=\"replica\"}", 1),
+        (
+            "pg_replication_slot_slot_is_active{slot_name=\"replica_slot_1\"}",
+            1,
+        ),
+        ("aza_backup_last_run_success{type=\"full\"}", 1),
+    ] {
+        wait_for(
+            &format!("Prometheus: {query} = 1 on {expected} series"),
+            Duration::from_secs(120),
+            || {
+                let samples = prometheus(query)?;
+                let ones = samples.iter().filter(|s| value_of(s) == "1").count();
+                if ones == expected && samples.len() == expected {
+                    Ok(())
+                } else {
+                    Err(format!("{samples:?}"))
+                }
+            },
+            || primary_stack.logs(),
+        );
+    }
+    let lag = prometheus("pg_replication_lag_seconds{role=\"replica\"}").expect("lag");
+    assert_eq!(lag.len(), 1, "the replica's lag: {lag:?}");
+    let pools = prometheus("pgbouncer_pools_client_active_connections").expect("pools");
+    assert!(!pools.is_empty(), "no PgBouncer pool metrics");
+    let rules =
+        http_get(&format!("http://127.0.0.1:{prometheus_port}/api/v1/rules")).expect("rules");
+    for group in [
+        "aza-pg-availability",
+        "aza-pg-replication",
+        "aza-pg-backups",
+    ] {
+        assert!(
+            rules.contains(group),
+            "rule group {group} not loaded: {rules}"
+        );
+    }
+    let firing = prometheus("ALERTS{alertstate=\"firing\"}").expect("alerts");
+    assert!(
+        firing.is_empty(),
+        "alerts firing on a healthy stack: {firing:?}"
+    );
+    let secrets = [PASSWORD, REPLICATION_PASSWORD, PGBOUNCER_PASSWORD];
+    for service in [
+        "postgres-exporter",
+        "pgbouncer-exporter",
+        "backup-exporter",
+        "prometheus",
+    ] {
+        assert_no_password_in_argv(&primary_stack.service(service), &secrets);
+    }
+    assert_no_password_in_argv(
+        &replica_stack.service("postgres-replica-exporter"),
+        &secrets,
     );
 
     let killed = docker(&["kill", &primary.name]);

@@ -1,6 +1,8 @@
 //! Monitoring from the image's own packages, under a real Docker engine on the local image: the log
 //! PostgreSQL writes with the image's logging settings, turned into a pgbadger report by the
-//! documented one-line command (pgbadger from the same image).
+//! documented one-line command (pgbadger from the same image); the alert rules of
+//! `stacks/monitoring` checked and unit-tested by Debian's promtool. (The exporters and Prometheus
+//! scraping the stacks are in `tests/container.rs`, with the stacks.)
 //!
 //! Without an engine these tests fail, unless `AZA_SKIP_CONTAINER_TESTS=1`, when each prints a loud
 //! SKIPPED line. Every container is removed by a guard.
@@ -11,7 +13,9 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use support::docker::{docker_command, engine_or_skip, image, Container};
+use support::docker::{
+    docker_command, engine_or_skip, image, monitoring_dir, package_image, Container,
+};
 use support::{describe, text, timeout};
 
 /// Statements the test runs in its own database; the report must count exactly these.
@@ -127,4 +131,51 @@ fn pgbadger_reads_the_containers_log_and_counts_the_queries_it_ran() {
         "not an HTML report: {}",
         &html[..html.len().min(500)]
     );
+}
+
+/// `promtool ARGS` from Debian's prometheus package, in `stacks/monitoring` mounted at
+/// `/etc/prometheus` (where prometheus.yml expects its rules).
+fn promtool(args: &[&str]) -> std::process::Output {
+    let image = package_image("prometheus", &["prometheus"], Some("/usr/bin/prometheus"));
+    let mount = format!("{}:/etc/prometheus:ro", monitoring_dir().display());
+    let mut all = vec![
+        "run",
+        "--rm",
+        "-v",
+        &mount,
+        "-w",
+        "/etc/prometheus",
+        "--entrypoint",
+        "promtool",
+        &image,
+    ];
+    all.extend_from_slice(args);
+    docker_command(&all).output().expect("docker run promtool")
+}
+
+#[test]
+fn the_alert_rules_pass_promtool_and_their_unit_tests() {
+    if !engine_or_skip("the_alert_rules_pass_promtool_and_their_unit_tests") {
+        return;
+    }
+    let checked = promtool(&["check", "rules", "alerts.yml"]);
+    assert!(checked.status.success(), "{}", describe(&checked));
+    let found = text(&checked.stdout);
+    assert!(found.contains("SUCCESS: 12 rules found"), "{found}");
+    let config = promtool(&["check", "config", "/etc/prometheus/prometheus.yml"]);
+    assert!(config.status.success(), "{}", describe(&config));
+    // Every alert of alerts.yml is exercised by at least one case.
+    let tests = std::fs::read_to_string(monitoring_dir().join("alerts.test.yml")).expect("tests");
+    let rules = std::fs::read_to_string(monitoring_dir().join("alerts.yml")).expect("rules");
+    for alert in rules
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- alert: "))
+    {
+        assert!(
+            tests.contains(&format!("alertname: {alert}\n")),
+            "alerts.test.yml has no case for {alert}"
+        );
+    }
+    let tested = promtool(&["test", "rules", "alerts.test.yml"]);
+    assert!(tested.status.success(), "{}", describe(&tested));
 }

@@ -416,7 +416,10 @@ fn services_on_images_from_a_registry_are_optional_behind_the_exporters_profile(
             }
         }
     }
-    assert_eq!(optional, 4, "the four exporters");
+    assert_eq!(
+        optional, 6,
+        "the four exporters, the backup metrics' node exporter and Prometheus"
+    );
 }
 
 #[test]

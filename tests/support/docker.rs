@@ -667,9 +667,14 @@ impl Drop for Volume {
     }
 }
 
-/// A helper image from Debian's packages on the project's base (`scripts/build-package-image.sh`):
-/// built once per test process and name; a failure fails the test that needs it.
-pub fn package_image(name: &'static str, packages: &'static [&'static str]) -> String {
+/// A helper image from Debian's packages on the project's base (`scripts/build-package-image.sh`),
+/// with `entrypoint` as its ENTRYPOINT when given: built once per test process and name; a failure
+/// fails the test that needs it.
+pub fn package_image(
+    name: &'static str,
+    packages: &'static [&'static str],
+    entrypoint: Option<&'static str>,
+) -> String {
     static IMAGES: std::sync::Mutex<Vec<(&'static str, String)>> =
         std::sync::Mutex::new(Vec::new());
     let mut images = IMAGES
@@ -678,8 +683,12 @@ pub fn package_image(name: &'static str, packages: &'static [&'static str]) -> S
     if let Some((_, image)) = images.iter().find(|(built, _)| *built == name) {
         return image.clone();
     }
-    let output = Command::new("bash")
-        .arg(project_dir().join("scripts/build-package-image.sh"))
+    let mut command = Command::new("bash");
+    command.arg(project_dir().join("scripts/build-package-image.sh"));
+    if let Some(program) = entrypoint {
+        command.args(["--entrypoint", program]);
+    }
+    let output = command
         .arg(name)
         .args(packages)
         .stderr(Stdio::inherit())
@@ -728,5 +737,91 @@ impl Container {
         } else {
             Err(describe(&output))
         }
+    }
+}
+
+/// The stacks' exporter and Prometheus images, built from Debian's packages (the published ones are
+/// on quay.io, which is not reachable): the compose variables that select them.
+pub fn monitoring_images() -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "POSTGRES_EXPORTER_IMAGE",
+            package_image(
+                "postgres-exporter",
+                &["prometheus-postgres-exporter"],
+                Some("/usr/bin/prometheus-postgres-exporter"),
+            ),
+        ),
+        (
+            "PGBOUNCER_EXPORTER_IMAGE",
+            package_image(
+                "pgbouncer-exporter",
+                &["prometheus-pgbouncer-exporter"],
+                Some("/usr/bin/prometheus-pgbouncer-exporter"),
+            ),
+        ),
+        (
+            "NODE_EXPORTER_IMAGE",
+            package_image(
+                "node-exporter",
+                &["prometheus-node-exporter"],
+                Some("/usr/bin/prometheus-node-exporter"),
+            ),
+        ),
+        (
+            "PROMETHEUS_IMAGE",
+            package_image("prometheus", &["prometheus"], Some("/usr/bin/prometheus")),
+        ),
+    ]
+}
+
+/// `stacks/monitoring`, for the stacks' `MONITORING_DIR` (a stack under test runs from a copy of its
+/// compose file elsewhere).
+pub fn monitoring_dir() -> PathBuf {
+    project_dir().join("stacks/monitoring")
+}
+
+/// The body of an HTTP GET from the host (curl), or why there is none.
+pub fn http_get(url: &str) -> Result<String, String> {
+    let output = Command::new("curl")
+        .args(["-sS", "--fail", "--max-time", "10", url])
+        .output()
+        .map_err(|e| format!("curl: {e}"))?;
+    if output.status.success() {
+        Ok(text(&output.stdout))
+    } else {
+        Err(text(&output.stderr).trim().to_string())
+    }
+}
+
+impl ComposeStack {
+    /// `--profile PROFILE up -d`: the default services and that profile's.
+    pub fn up_with_profile(&self, profile: &str) {
+        let output = self
+            .command(&["--profile", profile, "up", "-d"])
+            .output()
+            .expect("docker-compose");
+        assert!(
+            output.status.success(),
+            "docker-compose --profile {profile} up {}\n{}\n{}",
+            self.project,
+            describe(&output),
+            self.logs()
+        );
+    }
+
+    /// The running container of `service`, looked at (the stack's guard removes it).
+    pub fn service(&self, service: &str) -> Container {
+        let output = self
+            .command(&["--profile", "exporters", "ps", "-q", service])
+            .output()
+            .expect("docker-compose ps");
+        let id = text(&output.stdout).trim().to_string();
+        assert!(
+            !id.is_empty(),
+            "no container for {service}: {}",
+            describe(&output)
+        );
+        Container::attach(&id)
     }
 }
