@@ -45,13 +45,20 @@ fn backup(container: &Container, kind: &str) -> String {
             &["pgbackrest", "--stanza=main", "--output=json", "info"],
         )
         .expect("pgbackrest info");
-    let value: serde_json::Value = serde_json::from_str(&info).expect("info JSON");
+    let value = info_json(&info);
     value[0]["backup"]
         .as_array()
         .and_then(|backups| backups.last())
         .and_then(|last| last["label"].as_str())
         .unwrap_or_else(|| panic!("no backup after pgbackrest backup: {info}"))
         .to_string()
+}
+
+/// `pgbackrest info --output=json`'s JSON: pgBackRest prints its warnings on the same stream first
+/// (a `PGBACKREST_..._FILE` variable in a `docker exec` session is one it does not know).
+fn info_json(output: &str) -> serde_json::Value {
+    let json = output.find('[').map_or(output, |at| &output[at..]);
+    serde_json::from_str(json).unwrap_or_else(|e| panic!("pgbackrest info: {e}: {output}"))
 }
 
 /// Closes the current WAL segment and waits until the archiver reports it archived. A transaction
@@ -571,6 +578,9 @@ fn a_replica_promoted_after_the_primarys_loss_goes_on_archiving_to_the_same_stan
     assert_eq!(rows(&restored), "A,B");
 }
 
+/// Listed in tests/secrets.txt: no log may show it.
+const CIPHER_PASS: &str = "c1pher:r3po\\p@ss";
+
 #[test]
 fn the_backup_sidecar_takes_a_first_full_backup_then_runs_its_schedule_with_cron() {
     if !engine_or_skip(
@@ -578,35 +588,46 @@ fn the_backup_sidecar_takes_a_first_full_backup_then_runs_its_schedule_with_cron
     ) {
         return;
     }
+    assert!(support::server::is_listed_for_the_leak_check(CIPHER_PASS));
     let repo = Volume::create("bk-cron-repo");
     let data = Volume::create("bk-cron-data");
     let socket = Volume::create("bk-cron-socket");
     let data_mount = data.mount("/var/lib/postgresql");
     let socket_mount = socket.mount("/var/run/postgresql");
-    let server = primary(
-        "bk-cron-pg",
-        &repo,
-        &["-v", &data_mount, "-v", &socket_mount],
-    );
+    // An encrypted repository whose passphrase both containers read from a secret file: the
+    // server's archive_command and cron's jobs (which start with an empty environment) get it
+    // through pgBackRest's configuration file.
+    let secrets = support::docker::shared_dir();
+    write_readable(secrets.path(), "cipher", &format!("{CIPHER_PASS}\n"));
+    let secret_mount = format!("{}:/run/secrets:ro", secrets.path().display());
+    let cipher = [
+        "-e",
+        "PGBACKREST_REPO1_CIPHER_TYPE=aes-256-cbc",
+        "-e",
+        "PGBACKREST_REPO1_CIPHER_PASS_FILE=/run/secrets/cipher",
+        "-v",
+        secret_mount.as_str(),
+    ];
+    let mut server_options = vec!["-v", data_mount.as_str(), "-v", socket_mount.as_str()];
+    server_options.extend_from_slice(&cipher);
+    let server = primary("bk-cron-pg", &repo, &server_options);
     let repo_mount = repo.mount(REPO);
-    let sidecar = Container::start(
-        "bk-cron",
-        &[
-            "--entrypoint",
-            "/usr/local/bin/aza-backup",
-            "-e",
-            "PGBACKREST_STANZA=main",
-            "-e",
-            "AZA_BACKUP_INCR_SCHEDULE=* * * * *",
-            "-v",
-            &data_mount,
-            "-v",
-            &socket_mount,
-            "-v",
-            &repo_mount,
-        ],
-        &["schedule"],
-    );
+    let mut sidecar_options = vec![
+        "--entrypoint",
+        "/usr/local/bin/aza-backup",
+        "-e",
+        "PGBACKREST_STANZA=main",
+        "-e",
+        "AZA_BACKUP_INCR_SCHEDULE=* * * * *",
+        "-v",
+        data_mount.as_str(),
+        "-v",
+        socket_mount.as_str(),
+        "-v",
+        repo_mount.as_str(),
+    ];
+    sidecar_options.extend_from_slice(&cipher);
+    let sidecar = Container::start("bk-cron", &sidecar_options, &["schedule"]);
     let logged = |what: &'static str, limit: u64| {
         wait_for(
             what,
@@ -630,7 +651,10 @@ fn the_backup_sidecar_takes_a_first_full_backup_then_runs_its_schedule_with_cron
             &["pgbackrest", "--stanza=main", "--output=json", "info"],
         )
         .expect("pgbackrest info");
-    let value: serde_json::Value = serde_json::from_str(&info).expect("info JSON");
+    let value = info_json(&info);
+    assert_eq!(value[0]["cipher"], "aes-256-cbc", "{info}");
+    // The server archives into the encrypted repository with the passphrase from the file.
+    archive_everything(&server);
     let kinds: Vec<&str> = value[0]["backup"]
         .as_array()
         .expect("backups")

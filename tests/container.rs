@@ -663,6 +663,16 @@ fn a_replica_stack_streams_from_the_primary_stack_and_pgbouncer_logs_in_with_scr
     }
     let lag = prometheus("pg_replication_lag_seconds{role=\"replica\"}").expect("lag");
     assert_eq!(lag.len(), 1, "the replica's lag: {lag:?}");
+    // And the primary's view: the bytes its slot's client is behind (NaN while nobody streams).
+    let behind =
+        prometheus("pg_replication_slots_pg_wal_lsn_diff{role=\"primary\"}").expect("diff");
+    assert_eq!(behind.len(), 1, "the primary's slot lag: {behind:?}");
+    assert!(
+        value_of(&behind[0])
+            .parse::<f64>()
+            .is_ok_and(f64::is_finite),
+        "the primary's slot lag is not a number: {behind:?}"
+    );
     let pools = prometheus("pgbouncer_pools_client_active_connections").expect("pools");
     assert!(!pools.is_empty(), "no PgBouncer pool metrics");
     let rules =
