@@ -62,8 +62,8 @@ pub enum Uses {
     Healthcheck,
     /// `pgbouncer-config`: PgBouncer's variables and the server's address.
     Pgbouncer,
-    /// The backup sidecar (`aza-backup`): pgBackRest's and the schedule's variables, and where the
-    /// cluster is.
+    /// The backup sidecar (`aza-backup`): pgBackRest's variables and where the cluster is (its
+    /// schedule, `AZA_BACKUP_*_SCHEDULE`, is its own).
     Backup,
 }
 

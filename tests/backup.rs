@@ -63,7 +63,7 @@ fn info_json(output: &str) -> serde_json::Value {
 
 /// Closes the current WAL segment and waits until the archiver reports it archived. A transaction
 /// first, so that there is a segment to close (a switch on an empty segment does nothing).
-fn archive_everything(container: &Container) {
+fn archive_everything(container: &Container) -> String {
     container.psql_ok("SELECT pg_current_xact_id()");
     let segment = container.psql_ok("SELECT pg_walfile_name(pg_switch_wal())");
     wait_for(
@@ -81,6 +81,7 @@ fn archive_everything(container: &Container) {
         },
         || container.context(),
     );
+    segment
 }
 
 /// A first start that restores from `repo` into a fresh data volume; `env` chooses what.
@@ -683,5 +684,81 @@ fn the_backup_sidecar_takes_a_first_full_backup_then_runs_its_schedule_with_cron
         ("exited".to_string(), 0),
         "{}",
         sidecar.context()
+    );
+}
+
+#[test]
+fn a_restore_whose_repository_fails_midway_through_recovery_commits_nothing() {
+    if !engine_or_skip("a_restore_whose_repository_fails_midway_through_recovery_commits_nothing") {
+        return;
+    }
+    let network = Network::create("bk-mid-net");
+    let sftp = SftpRepository::start(&network);
+    let network_option = format!("--network={}", network.name);
+    let mut options: Vec<String> = vec![
+        network_option.clone(),
+        "-e".into(),
+        "PGBACKREST_STANZA=main".into(),
+    ];
+    options.extend(sftp.options());
+    let options: Vec<&str> = options.iter().map(String::as_str).collect();
+    let server = Container::start("bk-mid-pg", &options, &[]);
+    server.wait_healthy(Duration::from_secs(60));
+    backup(&server, "full");
+    // A commit the restore will hold at (recovery_min_apply_delay), then two more archived segments
+    // it must fetch afterwards.
+    server.psql_ok("CREATE TABLE t (x text); INSERT INTO t VALUES ('A')");
+    let held_in = archive_everything(&server);
+    for row in ["B", "C", "D"] {
+        server.psql_ok(&format!("INSERT INTO t VALUES ('{row}')"));
+        archive_everything(&server);
+    }
+
+    let data = Volume::create("bk-mid-data");
+    let data_mount = data.mount("/var/lib/postgresql");
+    let mut restore_options = options.clone();
+    restore_options.extend(["-v", &data_mount, "-e", "AZA_RESTORE_SET=latest"]);
+    let restoring = Container::start(
+        "bk-mid-restore",
+        &restore_options,
+        &[
+            "postgres",
+            "-c",
+            "recovery_min_apply_delay=40s",
+            "-c",
+            "recovery_prefetch=off",
+            "-c",
+            "archive_mode=off",
+        ],
+    );
+    // Recovery has fetched A's segment and waits at A's commit (no read-ahead into the next one).
+    let fetched = format!("restored log file \"{held_in}\" from archive");
+    wait_for(
+        &format!("the restore's recovery fetching {held_in}"),
+        Duration::from_secs(60),
+        || {
+            if restoring.logs().contains(&fetched) {
+                Ok(())
+            } else {
+                Err("not yet".to_string())
+            }
+        },
+        || restoring.context(),
+    );
+    // The repository goes while recovery waits at A: the next segments cannot be fetched, and
+    // PostgreSQL would end recovery there as if the archive ended.
+    support::docker::docker(&["network", "disconnect", &network.name, &sftp.host.name]);
+    let code = restoring.wait_exited(Duration::from_secs(180));
+    let log = restoring.logs();
+    assert_eq!(code, 1, "{}", restoring.context());
+    assert!(
+        log.contains("the repository failed during recovery"),
+        "{}",
+        restoring.context()
+    );
+    let listing = data.listing();
+    assert!(
+        !listing.lines().any(|l| l == "18/docker/PG_VERSION"),
+        "a partly recovered cluster was committed:\n{listing}"
     );
 }

@@ -3,8 +3,9 @@
 //! `PGBACKREST_*` option of the container's environment, the secrets read from `*_FILE`, and where
 //! the cluster is and how to reach it. pgBackRest reads it in every process that runs it without
 //! further help: the server's `archive_command`, `docker exec ... pgbackrest`, and the backup
-//! sidecar's cron jobs, which start with an empty environment. The environment's own variables still
-//! win over the file (pgBackRest's precedence), and they hold the same values.
+//! sidecar's cron jobs, which start with an empty environment (the include path, when moved with
+//! `PGBACKREST_CONFIG_INCLUDE_PATH`, reaches them through the crontab). Options of the stanza's
+//! PostgreSQL instances (`pg1-*`) go in the stanza's section, where pgBackRest takes them.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -36,25 +37,33 @@ pub fn option_name(variable: &str) -> Option<String> {
 
 /// The file's text: `[global]` with the environment's options, `[<stanza>]` with the cluster's.
 pub fn render(backups: &Backups, cluster: &Cluster<'_>) -> String {
-    let mut text = String::from(
-        "# Written by aza-entrypoint at every start from the container's environment (PGBACKREST_*\n\
-         # variables, *_FILE secrets, PGDATA, the port and socket); edits here are overwritten.\n\
-         [global]\n\
-         # A container's log is its output: pgBackRest's lines go to stderr, no log files.\n\
-         log-level-file=off\n",
-    );
     let mut options: Vec<(&str, &str)> = backups
         .options
         .iter()
         .map(|(name, value)| (name.as_str(), value.expose()))
         .collect();
     options.sort();
-    for (name, value) in &options {
+    let users = |name: &str| options.iter().any(|(option, _)| *option == name);
+    // pgBackRest takes the cluster's options (pg1-path, pg2-host, ...) only in a stanza's section.
+    let (cluster_options, global_options): (Vec<_>, Vec<_>) =
+        options.iter().partition(|(name, _)| is_stanza_option(name));
+    let mut text = String::from(
+        "# Written by aza-entrypoint at every start from the container's environment (PGBACKREST_*\n\
+         # variables, *_FILE secrets, PGDATA, the port and socket); edits here are overwritten.\n\
+         [global]\n",
+    );
+    if !users("log-level-file") {
+        text.push_str(
+            "# A container's log is its output: pgBackRest's lines go to stderr, no log files.\n\
+             log-level-file=off\n",
+        );
+    }
+    for (name, value) in &global_options {
         let _ = writeln!(text, "{name}={value}");
     }
     for repo in &backups.repositories {
         let retention = format!("repo{}-retention-full", repo.index);
-        if !options.iter().any(|(name, _)| *name == retention) {
+        if !users(&retention) {
             let _ = writeln!(
                 text,
                 "# aza-pg's default (PGBACKREST_REPO{n}_RETENTION_FULL): the last {DEFAULT_RETENTION_FULL} full \
@@ -66,20 +75,29 @@ pub fn render(backups: &Backups, cluster: &Cluster<'_>) -> String {
     let _ = writeln!(text, "\n[{}]", backups.stanza);
     let pgdata = cluster.pgdata.display().to_string();
     let port = cluster.port.to_string();
-    let cluster_options = [
+    let defaults = [
         ("pg1-path", pgdata.as_str()),
         ("pg1-port", port.as_str()),
         ("pg1-socket-path", cluster.socket_dir),
         ("pg1-user", cluster.user),
     ];
-    for (name, value) in cluster_options {
-        // The user's own option is in [global]; one here would take precedence over it.
-        let users = options.iter().any(|(option, _)| *option == name);
-        if !users && !value.is_empty() {
+    for (name, value) in defaults {
+        if !users(name) && !value.is_empty() {
             let _ = writeln!(text, "{name}={value}");
         }
     }
+    for (name, value) in &cluster_options {
+        let _ = writeln!(text, "{name}={value}");
+    }
     text
+}
+
+/// `pg1-path`, `pg2-host-user`, ...: options of one of the stanza's PostgreSQL instances.
+fn is_stanza_option(name: &str) -> bool {
+    name.strip_prefix("pg").is_some_and(|rest| {
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        digits > 0 && rest[digits..].starts_with('-')
+    })
 }
 
 #[cfg(test)]
@@ -124,7 +142,6 @@ mod tests {
             [
                 "[global]",
                 "log-level-file=off",
-                "pg1-port=6000",
                 "repo1-cipher-pass=c",
                 "repo1-retention-full=7",
                 "repo2-retention-full=2",
@@ -133,8 +150,17 @@ mod tests {
                 "pg1-path=/var/lib/postgresql/18/docker",
                 "pg1-socket-path=/var/run/postgresql",
                 "pg1-user=app",
+                "pg1-port=6000",
             ]
         );
+        // A log level of the user's replaces ours rather than repeating the option.
+        let mut with_level = backups.clone();
+        with_level
+            .options
+            .push(("log-level-file".into(), Secret::new("detail".into())));
+        let text = render(&with_level, &cluster);
+        assert_eq!(text.matches("log-level-file=").count(), 1, "{text}");
+        assert!(text.contains("log-level-file=detail"));
     }
 
     #[test]

@@ -15,7 +15,6 @@
 use std::path::PathBuf;
 
 use super::conf::option_name;
-use super::schedule::Schedule;
 use super::time::TargetTime;
 use crate::runtime::contract::{Reader, Secret};
 
@@ -123,7 +122,8 @@ pub struct Backups {
     pub options: Vec<(String, Secret)>,
     /// Where the configuration file goes: `PGBACKREST_CONFIG_INCLUDE_PATH`, else pgBackRest's default.
     pub include_dir: PathBuf,
-    /// The `*_FILE` variables, which pgBackRest would warn about as unknown options.
+    /// The `*_FILE` variables (pgBackRest would warn about them as unknown options) and the secrets
+    /// given inline: both are in the configuration file, and the server's environment loses them.
     pub remove_from_environment: Vec<String>,
 }
 
@@ -142,8 +142,6 @@ pub struct RestoreRequest {
 pub struct BackupSettings {
     pub backups: Option<Backups>,
     pub restore: Option<RestoreRequest>,
-    /// The backup sidecar's schedule (`AZA_BACKUP_*_SCHEDULE`).
-    pub schedule: Schedule,
     /// Where its jobs write their metrics (`AZA_BACKUP_METRICS_DIR`).
     pub metrics_dir: PathBuf,
 }
@@ -159,6 +157,16 @@ impl BackupSettings {
         });
         let repositories = read_repositories(r);
         let (options, remove_from_environment) = read_options(r, names);
+        for variable in ["PGBACKREST_CONFIG", "PGBACKREST_CONFIG_PATH"] {
+            if r.get(variable).is_some() {
+                r.problem(
+                    variable,
+                    "is set: pgBackRest would then not read the configuration the entrypoint writes \
+                     into its include path; move your settings into PGBACKREST_* variables, or put \
+                     a file of your own beside it with PGBACKREST_CONFIG_INCLUDE_PATH",
+                );
+            }
+        }
         let include_dir = match r.get("PGBACKREST_CONFIG_INCLUDE_PATH") {
             Some(path) if path.starts_with('/') => PathBuf::from(path),
             Some(path) => {
@@ -171,7 +179,6 @@ impl BackupSettings {
             None => PathBuf::from(DEFAULT_INCLUDE_DIR),
         };
         let restore = read_restore(r);
-        let schedule = Schedule::read(r);
         let metrics_dir = match r.get("AZA_BACKUP_METRICS_DIR") {
             Some(path) if path.starts_with('/') => PathBuf::from(path),
             Some(path) => {
@@ -207,7 +214,6 @@ impl BackupSettings {
                 remove_from_environment,
             }),
             restore: restore.filter(|_| stanza_set),
-            schedule,
             metrics_dir,
         }
     }
@@ -250,6 +256,21 @@ fn read_repositories(r: &mut Reader<'_>) -> Vec<Repository> {
             continue;
         }
         let kind = r.choice(&type_variable, &REPO_TYPES, RepoType::Posix);
+        // pgBackRest itself takes the type in lower case only, and reads the variable as it is.
+        if let Some(raw) = r
+            .get(&type_variable)
+            .filter(|raw| raw.trim() != kind.name())
+        {
+            if raw.trim().eq_ignore_ascii_case(kind.name()) {
+                r.problem(
+                    type_variable.as_str(),
+                    format!(
+                        "='{raw}' must be written {}: pgBackRest reads it as it is",
+                        kind.name()
+                    ),
+                );
+            }
+        }
         for (name, what) in kind.required() {
             let variable = option(name);
             if r.get(&variable).is_none() {
@@ -302,6 +323,14 @@ fn read_options(r: &mut Reader<'_>, names: &[String]) -> (Vec<(String, Secret)>,
         if let Some(secret) = secret_of_file_variable(name) {
             file_variables.push(name.clone());
             if let (Some(value), Some(option)) = (r.value_or_file(secret), option_name(secret)) {
+                if value.contains(['\n', '\r']) {
+                    r.problem(
+                        name.as_str(),
+                        "names a file with a line break inside its value, which pgBackRest's \
+                         configuration file cannot hold",
+                    );
+                    continue;
+                }
                 options.push((option, Secret::new(value)));
             }
             continue;
@@ -321,6 +350,10 @@ fn read_options(r: &mut Reader<'_>, names: &[String]) -> (Vec<(String, Secret)>,
                 "contains a line break, which pgBackRest's configuration file cannot hold",
             );
             continue;
+        }
+        // An inline secret is in the configuration file from now on: the server need not carry it.
+        if secret_of_file_variable(&format!("{name}_FILE")).is_some() {
+            file_variables.push(name.clone());
         }
         options.push((option, Secret::new(value)));
     }
@@ -426,7 +459,7 @@ mod tests {
             &[
                 ("PGBACKREST_STANZA", "main"),
                 ("PGBACKREST_REPO1_PATH", "relative/path"),
-                ("PGBACKREST_REPO2_TYPE", "SFTP"),
+                ("PGBACKREST_REPO2_TYPE", "sftp"),
                 ("PGBACKREST_REPO2_SFTP_HOST", "repo-host"),
                 ("PGBACKREST_REPO3_TYPE", "tape"),
                 ("PGBACKREST_REPO4_S3_BUCKET", "b"),
@@ -450,6 +483,28 @@ mod tests {
             );
         }
         assert_eq!(problems.len(), expected.len(), "{problems:#?}");
+        let (_, problems) = read(
+            &[
+                ("PGBACKREST_STANZA", "main"),
+                ("PGBACKREST_REPO1_TYPE", "S3"),
+                ("PGBACKREST_CONFIG", "/etc/mine.conf"),
+                ("PGBACKREST_REPO1_CIPHER_PASS_FILE", "/s/two-lines"),
+            ],
+            &[("/s/two-lines", "a\nrepo1-path=/elsewhere\n")],
+        );
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with("PGBACKREST_REPO1_TYPE='S3' must be written s3")),
+            "{problems:?}"
+        );
+        assert!(problems
+            .iter()
+            .any(|p| p.starts_with("PGBACKREST_CONFIG is set: pgBackRest would then not read")));
+        assert!(problems
+            .iter()
+            .any(|p| p
+                .starts_with("PGBACKREST_REPO1_CIPHER_PASS_FILE names a file with a line break")));
         let kinds: Vec<_> = settings
             .backups
             .expect("the stanza is fine")

@@ -26,6 +26,8 @@ pub struct StanzaInfo {
     pub status: String,
     /// Oldest first, as `info` lists them.
     pub backups: Vec<BackupEntry>,
+    /// The newest WAL segment in the archive (of the current database), when there is one.
+    pub archive_max: Option<String>,
 }
 
 /// Reads `stanza`'s entry from the JSON `info` printed. pgBackRest prints its warnings on the same
@@ -63,7 +65,18 @@ pub fn parse(output: &str, stanza: &str) -> Result<StanzaInfo, String> {
                 .collect()
         })
         .unwrap_or_default();
-    Ok(StanzaInfo { status, backups })
+    let archive_max = entry
+        .get("archive")
+        .and_then(Value::as_array)
+        .and_then(|archives| archives.last())
+        .and_then(|archive| archive.get("max"))
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    Ok(StanzaInfo {
+        status,
+        backups,
+        archive_max,
+    })
 }
 
 /// The backup a restore starts from, or why none can serve `request`.
@@ -99,7 +112,8 @@ pub fn choose<'a>(
                     labels()
                 )
             })?,
-        // pgBackRest's own choice: the newest that ended before the target, else the newest.
+        // pgBackRest's own choice: the newest that ended before the target (with none, the oldest,
+        // which the check below then refuses with the list).
         None => match request.target_time {
             Some(target) => info
                 .backups
@@ -154,6 +168,10 @@ mod tests {
             ["20261202-100000F", "20261202-100000F_20261202-110000D"]
         );
         assert_eq!(info.backups[0].stop.to_string(), "2026-12-02 10:00:00+00");
+        assert_eq!(
+            info.archive_max.as_deref(),
+            Some("000000010000000000000007")
+        );
     }
 
     #[test]

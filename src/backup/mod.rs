@@ -12,6 +12,7 @@ pub mod conf;
 pub mod config;
 pub mod info;
 pub mod metrics;
+pub mod recovery;
 pub mod schedule;
 pub mod time;
 

@@ -102,26 +102,73 @@ impl Schedule {
     }
 }
 
-/// Five fields of digits, names, `*`, `,`, `-` and `/`, or one of cron's words.
+/// Five fields Debian's cron accepts, or one of its words. cron ignores a whole crontab with one bad
+/// line, so every job would silently stop: each field is checked against its range here.
 fn check_cron_time(when: &str) -> Result<(), String> {
-    let accepted = "is not a cron schedule: use five fields (minute hour day-of-month month \
-                    day-of-week, as 0 1 * * 0 or */15 * * * *), one of @hourly, @daily, @weekly, \
-                    @monthly, @yearly, or off";
+    let accepted = "use five fields (minute hour day-of-month month day-of-week, as 0 1 * * 0 or \
+                    */15 * * * *), one of @hourly, @daily, @weekly, @monthly, @yearly, or off";
     let fields: Vec<&str> = when.split_whitespace().collect();
-    let usable = match fields.as_slice() {
-        [word] => WORDS.contains(&word.to_ascii_lowercase().as_str()),
-        five if five.len() == 5 => five.iter().all(|field| {
-            field
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '*' | ',' | '-' | '/'))
-        }),
-        _ => false,
-    };
-    if usable {
-        Ok(())
-    } else {
-        Err(accepted.to_string())
+    match fields.as_slice() {
+        [word] if WORDS.contains(&word.to_ascii_lowercase().as_str()) => Ok(()),
+        five if five.len() == 5 => {
+            for (field, (name, low, high, names)) in five.iter().zip(FIELDS) {
+                if !field_is_valid(field, low, high, names) {
+                    return Err(format!(
+                        "has '{field}' as its {name}, outside {low}-{high}{}: {accepted}",
+                        if names.is_empty() {
+                            ""
+                        } else {
+                            " (or a name, as mon or jan)"
+                        }
+                    ));
+                }
+            }
+            Ok(())
+        }
+        _ => Err(format!("is not a cron schedule: {accepted}")),
     }
+}
+
+const MONTHS: [&str; 12] = [
+    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+];
+const DAYS: [&str; 7] = ["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
+
+/// Each field's name, range, and the names it takes (Debian's crontab(5)).
+const FIELDS: [(&str, u32, u32, &[&str]); 5] = [
+    ("minute", 0, 59, &[]),
+    ("hour", 0, 23, &[]),
+    ("day of month", 1, 31, &[]),
+    ("month", 1, 12, &MONTHS),
+    ("day of week", 0, 7, &DAYS),
+];
+
+/// `*`, a number, a range `a-b`, either with `/step`, comma-separated; or one name (`mon`, `jan`).
+fn field_is_valid(field: &str, low: u32, high: u32, names: &[&str]) -> bool {
+    if names.iter().any(|name| name.eq_ignore_ascii_case(field)) {
+        return true;
+    }
+    let number = |text: &str| {
+        text.parse::<u32>()
+            .ok()
+            .filter(|n| (low..=high).contains(n))
+    };
+    field.split(',').all(|item| {
+        let (range, step) = match item.split_once('/') {
+            Some((range, step)) => (range, Some(step)),
+            None => (item, None),
+        };
+        let step_ok =
+            step.is_none_or(|step| step.parse::<u32>().is_ok_and(|s| (1..=high).contains(&s)));
+        let range_ok = range == "*"
+            || match range.split_once('-') {
+                Some((from, to)) => {
+                    matches!((number(from), number(to)), (Some(a), Some(b)) if a <= b)
+                }
+                None => number(range).is_some(),
+            };
+        step_ok && range_ok
+    })
 }
 
 /// Where the job's output goes: the sidecar's own log (its PID 1's standard output and error).
@@ -202,6 +249,30 @@ mod tests {
             problems[0].starts_with("AZA_BACKUP_FULL_SCHEDULE='0 1 * *' is not a cron schedule")
         );
         assert!(schedule.jobs.is_empty());
+        for (bad, field) in [
+            ("0 25 * * *", "'25' as its hour, outside 0-23"),
+            ("60 1 * * *", "'60' as its minute"),
+            (
+                "0 1 * * sunday",
+                "'sunday' as its day of week, outside 0-7 (or a name",
+            ),
+            ("a b c d e", "'a' as its minute"),
+            ("0 1 5-2 * *", "'5-2' as its day of month"),
+            ("*/0 * * * *", "'*/0' as its minute"),
+        ] {
+            let (_, problems) = read(&[("AZA_BACKUP_FULL_SCHEDULE", bad)]);
+            assert_eq!(problems.len(), 1, "{bad}: {problems:?}");
+            assert!(problems[0].contains(field), "{bad}: {}", problems[0]);
+        }
+        for good in [
+            "0 1 * * sun",
+            "0 1 1,15 jan *",
+            "*/5 8-18/2 * * 1-5",
+            "0 0 * * 7",
+        ] {
+            let (_, problems) = read(&[("AZA_BACKUP_FULL_SCHEDULE", good)]);
+            assert!(problems.is_empty(), "{good}: {problems:?}");
+        }
     }
 
     #[test]

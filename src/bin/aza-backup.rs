@@ -4,7 +4,7 @@
 
 use std::process::ExitCode;
 
-use aza_pg::backup::schedule::BackupType;
+use aza_pg::backup::schedule::{BackupType, Schedule};
 use aza_pg::environment::Environment;
 use aza_pg::runtime::backup_sidecar;
 use aza_pg::runtime::reaper::Supervisor;
@@ -38,7 +38,17 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     match args.as_slice() {
-        ["schedule"] => backup_sidecar::schedule(supervisor, &env),
+        ["schedule"] => {
+            let lookup = aza_pg::runtime::contract::process_env;
+            let read_file = aza_pg::runtime::contract::read_value_file;
+            let mut reader = aza_pg::runtime::contract::Reader::new(&lookup, &read_file);
+            let schedule = Schedule::read(&mut reader);
+            if let Err(problems) = reader.finish(()) {
+                log::error(&problems.to_string());
+                return ExitCode::from(1);
+            }
+            backup_sidecar::schedule(supervisor, &env, &schedule)
+        }
         ["run", kind] | ["run", kind, "--if-none"] => {
             supervisor.release();
             let Some(kind) = BackupType::from_name(kind) else {

@@ -38,6 +38,7 @@ const SERVER_WAIT: Duration = Duration::from_secs(300);
 /// Variables `aza-backup run` reads, handed to the jobs through the crontab.
 const JOB_VARIABLES: &[&str] = &[
     "PGBACKREST_STANZA",
+    "PGBACKREST_CONFIG_INCLUDE_PATH",
     "PGDATA",
     "PGPORT",
     "POSTGRES_USER",
@@ -67,16 +68,22 @@ fn cluster(env: &Environment) -> Cluster<'_> {
     }
 }
 
-/// `aza-backup schedule`: the sidecar's life.
-pub fn schedule(mut supervisor: Supervisor, env: &Environment) -> ExitCode {
-    match prepare_schedule(env) {
+/// `aza-backup schedule`: the sidecar's life. `schedule` is read from `AZA_BACKUP_*_SCHEDULE` by the
+/// caller, beside the environment every command shares: only the sidecar reads it, so the server's
+/// start neither needs nor refuses it.
+pub fn schedule(
+    mut supervisor: Supervisor,
+    env: &Environment,
+    schedule: &schedule::Schedule,
+) -> ExitCode {
+    match prepare_schedule(env, schedule) {
         Ok(()) => {}
         Err(message) => {
             log::error(&message);
             return ExitCode::from(1);
         }
     }
-    for (kind, when) in &env.backup.schedule.jobs {
+    for (kind, when) in &schedule.jobs {
         log::info(&format!(
             "[BACKUP] {} backups at '{when}' (cron)",
             kind.name()
@@ -109,7 +116,7 @@ pub fn schedule(mut supervisor: Supervisor, env: &Environment) -> ExitCode {
 }
 
 /// pgBackRest's configuration, the metrics directory and the crontab, as root.
-fn prepare_schedule(env: &Environment) -> Result<(), String> {
+fn prepare_schedule(env: &Environment, schedule: &schedule::Schedule) -> Result<(), String> {
     let backups = backups(env)?;
     if !nix::unistd::Uid::effective().is_root() {
         return Err(
@@ -145,7 +152,16 @@ fn prepare_schedule(env: &Environment) -> Result<(), String> {
             Some((name.to_string(), value))
         })
         .collect();
-    let text = schedule::crontab(&env.backup.schedule, PROGRAM, &environment);
+    // One line each in the crontab: a line break would end the line and start a command.
+    if let Some((name, _)) = environment
+        .iter()
+        .find(|(_, v)| v.chars().any(char::is_control))
+    {
+        return Err(format!(
+            "{name} contains a control character (a line break?), which the crontab cannot hold"
+        ));
+    }
+    let text = schedule::crontab(schedule, PROGRAM, &environment);
     write_file(Path::new(CRONTAB), &text, 0o644).map_err(|e| format!("cannot write {CRONTAB}: {e}"))
 }
 
@@ -167,62 +183,31 @@ fn supervise(supervisor: &mut Supervisor, command: &mut Command) -> Result<Optio
     Ok(stopped)
 }
 
-/// `aza-backup run TYPE [--if-none]`: one backup.
+/// `aza-backup run TYPE [--if-none]`: one backup. Every run that tried and failed, whatever stopped
+/// it (the repository unreachable, the server not answering, pgBackRest's own error), is logged and
+/// recorded in the metrics as failed, so the alerts see it.
 pub fn run(env: &Environment, kind: BackupType, only_if_none: bool) -> ExitCode {
-    match run_job(env, kind, only_if_none) {
-        Ok(code) => code,
+    let backups = match backups(env) {
+        Ok(backups) => backups,
         Err(message) => {
             log::error(&message);
-            ExitCode::from(1)
+            return ExitCode::from(1);
         }
-    }
-}
-
-fn run_job(env: &Environment, kind: BackupType, only_if_none: bool) -> Result<ExitCode, String> {
-    let backups = backups(env)?;
+    };
     let stanza = &backups.stanza;
-    if let Some(user) = privileges::service_user_if_root().map_err(|e| e.to_string())? {
-        become_user(&user)?;
-    }
-    let cluster = cluster(env);
-    if only_if_none {
-        wait_for_server(&cluster)?;
-    }
-    match stanza_info(stanza)? {
-        None => {
-            log::info(&format!(
-                "[BACKUP] the repository has no stanza {stanza} yet: creating it"
-            ));
-            let created = pgbackrest(stanza).arg("stanza-create").status();
-            if !created.as_ref().is_ok_and(|s| s.success()) {
-                return Err(format!(
-                    "pgbackrest stanza-create failed ({created:?}; its message is above)"
-                ));
-            }
-        }
-        Some(info) if only_if_none && !info.backups.is_empty() => {
-            let latest = &info.backups[info.backups.len() - 1];
-            log::info(&format!(
-                "[BACKUP] the repository has backups (latest {}, ended {}): no first backup needed",
-                latest.label, latest.stop
-            ));
-            return Ok(ExitCode::SUCCESS);
-        }
-        Some(_) => {}
-    }
-    log::info(&format!(
-        "[BACKUP] {} backup of stanza {stanza} starting",
-        kind.name()
-    ));
     let started = Instant::now();
-    let status = pgbackrest(stanza)
-        .arg("--log-level-console=info")
-        .arg(format!("--type={}", kind.name()))
-        .arg("backup")
-        .status()
-        .map_err(|e| format!("cannot run pgbackrest: {e}"))?;
+    let (success, code) = match run_job(env, stanza, kind, only_if_none) {
+        Ok(Job::NotNeeded) => return ExitCode::SUCCESS,
+        Ok(Job::Ran(status)) => (
+            status.success(),
+            status.code().map_or(1, |c| u8::try_from(c).unwrap_or(1)),
+        ),
+        Err(message) => {
+            log::error(&format!("[BACKUP] {message}"));
+            (false, 1)
+        }
+    };
     let duration = started.elapsed().as_secs_f64();
-    let success = status.success();
     let message = format!(
         "[BACKUP] {} backup of stanza {stanza} {} in {duration:.1} s",
         kind.name(),
@@ -255,11 +240,62 @@ fn run_job(env: &Environment, kind: BackupType, only_if_none: bool) -> Result<Ex
             env.backup.metrics_dir.display()
         ));
     }
-    Ok(match status.code() {
-        Some(0) => ExitCode::SUCCESS,
-        Some(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
-        None => ExitCode::from(1),
-    })
+    ExitCode::from(code)
+}
+
+/// How a job ended that did not fail before pgBackRest's backup.
+enum Job {
+    /// `--if-none`, and the repository has a backup.
+    NotNeeded,
+    Ran(std::process::ExitStatus),
+}
+
+fn run_job(
+    env: &Environment,
+    stanza: &str,
+    kind: BackupType,
+    only_if_none: bool,
+) -> Result<Job, String> {
+    if let Some(user) = privileges::service_user_if_root().map_err(|e| e.to_string())? {
+        become_user(&user)?;
+    }
+    let cluster = cluster(env);
+    if only_if_none {
+        wait_for_server(&cluster)?;
+    }
+    match stanza_info(stanza)? {
+        None => {
+            log::info(&format!(
+                "[BACKUP] the repository has no stanza {stanza} yet: creating it"
+            ));
+            let created = pgbackrest(stanza).arg("stanza-create").status();
+            if !created.as_ref().is_ok_and(|s| s.success()) {
+                return Err(format!(
+                    "pgbackrest stanza-create failed ({created:?}; its message is above)"
+                ));
+            }
+        }
+        Some(info) if only_if_none && !info.backups.is_empty() => {
+            let latest = &info.backups[info.backups.len() - 1];
+            log::info(&format!(
+                "[BACKUP] the repository has backups (latest {}, ended {}): no first backup needed",
+                latest.label, latest.stop
+            ));
+            return Ok(Job::NotNeeded);
+        }
+        Some(_) => {}
+    }
+    log::info(&format!(
+        "[BACKUP] {} backup of stanza {stanza} starting",
+        kind.name()
+    ));
+    pgbackrest(stanza)
+        .arg("--log-level-console=info")
+        .arg(format!("--type={}", kind.name()))
+        .arg("backup")
+        .status()
+        .map(Job::Ran)
+        .map_err(|e| format!("cannot run pgbackrest: {e}"))
 }
 
 fn become_user(user: &ServiceUser) -> Result<(), String> {

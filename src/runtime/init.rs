@@ -57,7 +57,7 @@ impl fmt::Display for InitError {
             InitError::Spawn(e) => write!(f, "initialisation failed: {e}"),
             InitError::Io { action, source } => write!(f, "initialisation failed: cannot {action}: {source}"),
             InitError::Interrupted(signal) => {
-                write!(f, "initialisation interrupted by {signal}; the next start will initialise again from scratch")
+                write!(f, "initialisation interrupted by {signal}; the next start begins it again from scratch")
             }
             InitError::Restore(message) => {
                 write!(f, "restore failed: {message}; PGDATA was left as it was")
@@ -128,19 +128,22 @@ pub fn initialise(supervisor: &mut Supervisor, request: &InitRequest<'_>) -> Res
     }
 
     let mut server = TempServer::new(staging.clone(), work.path.clone(), request.port);
-    // Archiving starts with the real server: the stanza does not exist before the session creates
-    // it, and the initialisation's WAL precedes any backup a restore could start from.
+    // Archiving starts with the real server: the stanza does not exist before the session's last step
+    // creates it, and the initialisation's WAL precedes any backup a restore could start from.
     let mut server_args = request.server_args.to_vec();
     server_args.extend(["-c".to_string(), "archive_mode=off".to_string()]);
     let result = session.with_temp_server(&mut server, &server_args, |session, server| {
-        if let Some(backups) = request.backups {
-            session.create_stanza(server, backups)?;
-        }
         session.ensure_database(server, config)?;
         if !request.primary.is_empty() {
             session.set_up_primary(server, config, request.primary)?;
         }
-        session.run_init_scripts(server, request)
+        session.run_init_scripts(server, request)?;
+        // Last: an initialisation that fails before this leaves no stanza of a cluster that never
+        // was, which the next attempt (a new system identifier) could not create its own over.
+        match request.backups {
+            Some(backups) => session.create_stanza(server, backups),
+            None => Ok(()),
+        }
     });
     result?;
 
@@ -224,9 +227,9 @@ impl Session<'_> {
             .arg("stanza-create");
         self.run(
             &format!(
-                "pgbackrest stanza-create (stanza {}; a repository that holds it for another cluster \
-                 is refused: restore from it with AZA_RESTORE_SET=latest, or choose another \
-                 PGBACKREST_STANZA)",
+                "pgbackrest stanza-create (stanza {}; a repository that already holds it for another \
+                 cluster is refused: restore from it with AZA_RESTORE_SET=latest if its backups are \
+                 the ones you want, else choose another PGBACKREST_STANZA or another repository)",
                 backups.stanza
             ),
             &mut command,

@@ -472,12 +472,17 @@ fn ensure_cluster(
         DataDirState::Empty | DataDirState::Foreign { .. } => {}
     }
     if let (Some(request), Some(backups)) = (&checked.backup.restore, &checked.backup.backups) {
+        let slot = match &checked.role {
+            Role::Primary(setup) => setup.replication.as_ref().map(|user| user.slot.as_str()),
+            Role::Replica(_) => None,
+        };
         let job = RestoreJob {
             config,
             backups,
             request,
             plan,
             port: checked.port,
+            slot,
         };
         return restore::restore(supervisor, &job).map_err(StartError::Init);
     }

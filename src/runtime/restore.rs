@@ -6,15 +6,22 @@
 //! What the repository holds is asked first (`pgbackrest info`), so a restore with no backup, an
 //! unknown backup or a target before the chosen backup's end exits 1 with the reason before anything
 //! is written. A target after the end of the archive is found by the recovery itself (PostgreSQL
-//! stops with "recovery ended before configured recovery target was reached"); the staging directory
-//! is then removed, so `PGDATA` is left as it was. A kill mid-restore leaves the staging directory,
-//! and the next start restores again from scratch.
+//! stops with "recovery ended before configured recovery target was reached"), and a restore to the
+//! end of the archive that stopped short of its last segment (the repository failed midway, which
+//! PostgreSQL cannot tell from the archive's end) by comparing the control file with `info`; the
+//! staging directory is then removed, so `PGDATA` is left as it was. A kill mid-restore leaves the
+//! staging directory, and the next start restores again from scratch.
 //!
-//! The temporary server runs with `hot_standby=off`: it accepts connections only once recovery has
-//! finished and it has promoted, and a smaller container than the backed-up server's is not held to
-//! the old server's `max_connections` during recovery. `pg_ctl -w` returns as soon as recovery is
-//! consistent, so the end is awaited here: the server answers `pg_is_in_recovery() = f`, or it has
-//! stopped, which is the failed recovery.
+//! The temporary server runs with `hot_standby=off`: no connection before it has promoted, and a
+//! smaller container than the backed-up server's is not held to the old server's `max_connections`
+//! during recovery; and with an empty `archive_command`, so that its new timeline reaches the
+//! repository only from the committed cluster. `pg_ctl -w` returns once recovery has begun; the end
+//! is awaited in `postmaster.pid`, whose status turns `ready` at promotion — no login, since the
+//! restored cluster's roles are its own. After a clean stop the recovery target is removed from
+//! `postgresql.auto.conf` (a replica copied later would stop at it) and the cluster is committed.
+//!
+//! Not supported: a backup with tablespaces (pgBackRest restores them to their old paths, outside the
+//! staging directory), and `POSTGRES_INITDB_WALDIR` (refused with the environment).
 
 use std::fs;
 use std::os::unix::fs::DirBuilderExt;
@@ -27,11 +34,13 @@ use super::init::{io_error, InitError};
 use super::log;
 use super::reaper::Supervisor;
 use super::session::{quiet_command, Session, TempServer, WorkDir};
-use crate::backup::{info, Backups, RestoreRequest};
+use crate::backup::{info, recovery, Backups, RestoreRequest};
 use crate::plan::Plan;
+use nix::sys::signal::kill;
+use nix::unistd::Pid;
 
-/// How long the temporary server may take to reach a consistent state: an archive of days replays for
-/// hours.
+/// How long `pg_ctl start` may wait for the temporary server to begin recovery (it replays the
+/// backup's own WAL first; an archive of days then replays for hours, awaited without a bound).
 const RECOVERY_WAIT_SECONDS: u32 = 7 * 24 * 3600;
 const POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// How often a long recovery says it is still going.
@@ -44,6 +53,8 @@ pub struct RestoreJob<'a> {
     pub request: &'a RestoreRequest,
     pub plan: &'a Plan,
     pub port: u16,
+    /// The replication slot a primary with `PG_REPLICATION_PASSWORD` has, to create again.
+    pub slot: Option<&'a str>,
 }
 
 /// Restores into `PGDATA`; on success `PGDATA` holds a committed, promoted cluster. On failure (other
@@ -57,10 +68,28 @@ pub fn restore(supervisor: &mut Supervisor, job: &RestoreJob<'_>) -> Result<(), 
     };
     let result = restore_into_staging(&mut session, job);
     let result = match result {
-        Ok(()) => datadir::commit(&job.config.pgdata).map_err(io_error(format!(
-            "move the restored cluster into {}",
-            job.config.pgdata.display()
-        ))),
+        Ok(()) => match datadir::commit(&job.config.pgdata) {
+            Ok(()) => Ok(()),
+            // PG_VERSION moves last: once it is in PGDATA the restored cluster is complete there,
+            // and what failed was the tidying after it. Not "left as it was".
+            Err(e)
+                if datadir::inspect(&job.config.pgdata).ok()
+                    == Some(datadir::DataDirState::Initialised) =>
+            {
+                return Err(InitError::Io {
+                    action: format!(
+                        "finish committing the restored cluster (it is complete in {}, and the \
+                         next start runs it)",
+                        job.config.pgdata.display()
+                    ),
+                    source: e,
+                });
+            }
+            Err(e) => Err(io_error(format!(
+                "move the restored cluster into {}",
+                job.config.pgdata.display()
+            ))(e)),
+        },
         Err(error) => Err(error),
     };
     match result {
@@ -142,33 +171,91 @@ fn restore_into_staging(session: &mut Session<'_>, job: &RestoreJob<'_>) -> Resu
 
     let mut server = TempServer::new(staging.clone(), work.path.clone(), job.port);
     server.start_wait_seconds = RECOVERY_WAIT_SECONDS;
-    // archive_command (the promoted server archives its new timeline) must find the staged files.
-    server.env.push((
-        "PGBACKREST_PG1_PATH".to_string(),
-        staging.display().to_string(),
-    ));
     let mut server_args = job.plan.server_args().to_vec();
-    server_args.extend(["-c".to_string(), "hot_standby=off".to_string()]);
+    // hot_standby=off: no connection until promoted, and no hot-standby parameter checks against
+    // the old server's. An empty archive_command holds the new timeline's segments in pg_wal until
+    // the real server archives them: nothing reaches the repository before the commit.
+    server_args.extend(
+        ["-c", "hot_standby=off", "-c", "archive_command="]
+            .iter()
+            .map(|s| s.to_string()),
+    );
     log::info(&format!(
         "[RESTORE] recovering in a temporary server ({target}; it accepts connections once promoted)"
     ));
-    let failed = || {
+    let stopped = || {
+        let why = match job.request.target_time {
+            Some(time) => format!(
+                "\"recovery ended before configured recovery target was reached\" means the \
+                 archive holds no transaction after {time} (choose an earlier time, or check that \
+                 the WAL after it reached the repository: pg_stat_archiver on the old server)"
+            ),
+            None => "a restore_command failure means the repository became unreachable".to_string(),
+        };
         InitError::Restore(format!(
             "the recovery did not finish ({target}): the temporary server stopped; PostgreSQL's \
-             lines above say why: \"recovery ended before configured recovery target was reached\" \
-             means the archive holds no transaction after AZA_RESTORE_TARGET_TIME (choose an earlier \
-             time, or check that the WAL after it reached the repository: pg_stat_archiver on the \
-             old server)"
+             lines above say why: {why}"
         ))
     };
     let recovered = session.with_temp_server(&mut server, &server_args, |session, server| {
-        wait_for_promotion(session, server, &job.config.user, &work, &failed)?;
-        forget_the_recovery_target(session, server, job, &work)
+        wait_for_promotion(session, server, &stopped)?;
+        if let Some(slot) = job.slot {
+            recreate_slot(session, server, &job.config.user, slot);
+        }
+        Ok(())
     });
     recovered.map_err(|error| match error {
-        InitError::Step { step, .. } if step == "starting the temporary server" => failed(),
+        InitError::Step { step, outcome } if step == "starting the temporary server" => {
+            InitError::Restore(format!(
+                "the temporary server did not start on the restored files (pg_ctl {outcome}; \
+                 PostgreSQL's lines above say why)"
+            ))
+        }
         other => other,
-    })
+    })?;
+
+    let auto_conf = staging.join("postgresql.auto.conf");
+    let text = fs::read_to_string(&auto_conf).map_err(io_error("read postgresql.auto.conf"))?;
+    fs::write(&auto_conf, recovery::forget_recovery_target(&text, stanza)).map_err(io_error(
+        "remove the recovery target from postgresql.auto.conf",
+    ))?;
+    if job.request.target_time.is_none() {
+        check_recovered_to_the_end(session, &staging, stanza_info.archive_max.as_deref(), &work)?;
+    }
+    Ok(())
+}
+
+/// A restore to the end of the archive must have replayed the archive's last segment: PostgreSQL ends
+/// recovery on any `restore_command` failure as if the archive ended there, so a repository that
+/// failed midway would otherwise make a cluster that silently lacks the rest.
+fn check_recovered_to_the_end(
+    session: &mut Session<'_>,
+    staging: &std::path::Path,
+    archive_max: Option<&str>,
+    work: &WorkDir,
+) -> Result<(), InitError> {
+    let Some(last) = archive_max else {
+        return Ok(());
+    };
+    let answer_path = work.path.join("controldata");
+    let answer = fs::File::create(&answer_path).map_err(io_error("create a temporary file"))?;
+    let mut command = quiet_command("pg_controldata");
+    command.arg(staging).stdin(Stdio::null()).stdout(answer);
+    session.run("reading the restored cluster's control file", &mut command)?;
+    let text =
+        fs::read_to_string(&answer_path).map_err(io_error("read pg_controldata's output"))?;
+    let Some((reached, segment_bytes)) = recovery::checkpoint_segment(&text) else {
+        log::warning("pg_controldata's output has no checkpoint location; cannot check that recovery reached the archive's end");
+        return Ok(());
+    };
+    match recovery::segment_number(last, segment_bytes) {
+        Some(archived) if reached < archived => Err(InitError::Restore(format!(
+            "recovery ended in WAL segment {reached:X} but the archive holds segments up to {last}: \
+             the repository failed during recovery (restore_command's errors are above); nothing \
+             was committed, start again when the repository is reachable"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// `pgbackrest info --output=json` for the stanza, as text.
@@ -195,102 +282,29 @@ fn pgbackrest_info(
     fs::read_to_string(&answer_path).map_err(io_error("read pgbackrest info's answer"))
 }
 
-/// The recovery settings pgBackRest wrote into `postgresql.auto.conf` were for this recovery only: a
-/// replica copied from the restored primary would copy them too, and stop (and promote) at the old
-/// target. `restore_command` stays, without the staging directory's path (the configuration file
-/// has the cluster's).
-fn forget_the_recovery_target(
-    session: &mut Session<'_>,
-    server: &TempServer,
-    job: &RestoreJob<'_>,
-    work: &WorkDir,
-) -> Result<(), InitError> {
-    let sql_file = work.path.join("after-restore.sql");
-    fs::write(&sql_file, after_restore_sql(&job.backups.stanza))
-        .map_err(io_error("write the after-restore script"))?;
-    let mut command = quiet_command("psql");
-    command
-        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-w", "-h"])
-        .arg(&server.socket_dir)
-        .arg("-p")
-        .arg(server.port.to_string())
-        .arg("-U")
-        .arg(&job.config.user)
-        .args(["-d", "postgres", "-f"])
-        .arg(&sql_file)
-        .stdin(Stdio::null());
-    session.run(
-        "removing the recovery target from postgresql.auto.conf",
-        &mut command,
-    )
-}
-
-/// ALTER SYSTEM statements that leave `restore_command` and nothing else of the recovery.
-fn after_restore_sql(stanza: &str) -> String {
-    let mut sql = String::new();
-    for setting in [
-        "recovery_target",
-        "recovery_target_lsn",
-        "recovery_target_name",
-        "recovery_target_time",
-        "recovery_target_xid",
-        "recovery_target_inclusive",
-        "recovery_target_action",
-        "recovery_target_timeline",
-    ] {
-        sql.push_str(&format!("ALTER SYSTEM RESET {setting};\n"));
-    }
-    sql.push_str(&format!(
-        "ALTER SYSTEM SET restore_command = 'pgbackrest --stanza={stanza} archive-get %f \"%p\"';\n"
-    ));
-    sql
-}
-
-/// Polls until the temporary server has promoted (`pg_is_in_recovery()` answers `f`); a server that
-/// stopped instead is the failed recovery, `failed()`.
+/// Polls the postmaster's status until it has promoted (`ready`); a postmaster that is gone instead
+/// is the failed recovery, `stopped()`. No login: the restored cluster's roles are its own.
 fn wait_for_promotion(
     session: &mut Session<'_>,
     server: &TempServer,
-    user: &str,
-    work: &WorkDir,
-    failed: &dyn Fn() -> InitError,
+    stopped: &dyn Fn() -> InitError,
 ) -> Result<(), InitError> {
     let started = Instant::now();
     let mut said = Instant::now();
-    let answer_path = work.path.join("in-recovery");
+    let pid_file = server.data.join("postmaster.pid");
     loop {
-        let answer = fs::File::create(&answer_path).map_err(io_error("create a temporary file"))?;
-        let mut query = quiet_command("psql");
-        query
-            .args(["-X", "-A", "-t", "-w", "-h"])
-            .arg(&server.socket_dir)
-            .arg("-p")
-            .arg(server.port.to_string())
-            .arg("-U")
-            .arg(user)
-            .args(["-d", "postgres", "-c", "SELECT pg_is_in_recovery()"])
-            .stdin(Stdio::null())
-            .stdout(answer)
-            // Refused connections while recovery runs are expected: not a line each second.
-            .stderr(Stdio::null());
-        let answered = session.run_status(&mut query)?.success();
-        let text = fs::read_to_string(&answer_path).unwrap_or_default();
-        if answered && text.trim() == "f" {
+        let text = fs::read_to_string(&pid_file).unwrap_or_default();
+        let alive = recovery::postmaster_pid(&text)
+            .is_some_and(|pid| kill(Pid::from_raw(pid), None).is_ok());
+        if !alive {
+            return Err(stopped());
+        }
+        if recovery::postmaster_status(&text) == Some("ready") {
             log::info(&format!(
                 "[RESTORE] recovery finished and the server promoted after {:.1} s",
                 started.elapsed().as_secs_f64()
             ));
             return Ok(());
-        }
-        let mut status = quiet_command("pg_ctl");
-        status
-            .arg("-D")
-            .arg(&server.data)
-            .arg("status")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        if !session.run_status(&mut status)?.success() {
-            return Err(failed());
         }
         if said.elapsed() >= PROGRESS_INTERVAL {
             said = Instant::now();
@@ -306,18 +320,29 @@ fn wait_for_promotion(
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn after_a_restore_only_a_portable_restore_command_is_left() {
-        let sql = after_restore_sql("main");
-        assert!(sql.contains("ALTER SYSTEM RESET recovery_target_time;\n"));
-        assert!(sql.contains("ALTER SYSTEM RESET recovery_target_action;\n"));
-        assert!(sql.ends_with(
-            "ALTER SYSTEM SET restore_command = 'pgbackrest --stanza=main archive-get %f \"%p\"';\n"
+/// pgBackRest does not back up replication slots: the replica's slot is created again, as the first
+/// start of a primary would. Best effort: a cluster without `user` gets a warning saying what to run.
+fn recreate_slot(session: &mut Session<'_>, server: &TempServer, user: &str, slot: &str) {
+    let mut command = quiet_command("psql");
+    command
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-w", "-h"])
+        .arg(&server.socket_dir)
+        .arg("-p")
+        .arg(server.port.to_string())
+        .arg("-U")
+        .arg(user)
+        .args(["-d", "postgres", "-c"])
+        .arg(format!(
+            "SELECT pg_create_physical_replication_slot('{slot}') WHERE NOT EXISTS \
+             (SELECT FROM pg_replication_slots WHERE slot_name = '{slot}')"
+        ))
+        .stdin(Stdio::null());
+    let created = session.run_status(&mut command);
+    if !created.as_ref().is_ok_and(|outcome| outcome.success()) {
+        log::warning(&format!(
+            "the restored cluster has no replication slot {slot} (pgBackRest does not back slots up) \
+             and creating it as {user} failed; before starting replicas run SELECT \
+             pg_create_physical_replication_slot('{slot}')"
         ));
-        assert!(!sql.contains("pg1-path"));
     }
 }
