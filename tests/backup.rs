@@ -114,6 +114,22 @@ fn restore_start(
     Container::start(tag, &options, &command)
 }
 
+/// Waits until `container`'s log holds `text`.
+fn wait_logged(container: &Container, text: &str, limit_seconds: u64) {
+    wait_for(
+        &format!("'{text}' in {}'s log", container.name),
+        Duration::from_secs(limit_seconds),
+        || {
+            if container.logs().contains(text) {
+                Ok(())
+            } else {
+                Err("not yet".to_string())
+            }
+        },
+        || container.context(),
+    );
+}
+
 fn rows(container: &Container) -> String {
     container.psql_ok("SELECT coalesce(string_agg(x, ',' ORDER BY x), '') FROM t")
 }
@@ -271,21 +287,7 @@ fn a_restore_killed_midway_is_started_again_from_scratch() {
         &["AZA_RESTORE_SET=latest"],
         &["-c", "recovery_min_apply_delay=1h"],
     );
-    wait_for(
-        "the restore's temporary server recovering",
-        Duration::from_secs(60),
-        || {
-            if held
-                .logs()
-                .contains("[RESTORE] recovering in a temporary server")
-            {
-                Ok(())
-            } else {
-                Err("not yet".to_string())
-            }
-        },
-        || held.context(),
-    );
+    wait_logged(&held, "[RESTORE] recovering in a temporary server", 60);
     std::thread::sleep(Duration::from_secs(2));
     support::docker::docker(&["kill", "--signal", "KILL", &held.name]);
     assert!(
@@ -346,18 +348,7 @@ impl SftpRepository {
                  && chmod 700 /home/pgbackrest/.ssh && mkdir -p /run/sshd && exec /usr/sbin/sshd -D -e",
             ],
         );
-        wait_for(
-            "sshd listening",
-            Duration::from_secs(30),
-            || {
-                if host.logs().contains("Server listening") {
-                    Ok(())
-                } else {
-                    Err("not yet".into())
-                }
-            },
-            || host.context(),
-        );
+        wait_logged(&host, "Server listening", 30);
         let host_keys = host
             .exec_as(
                 "root",
@@ -629,23 +620,17 @@ fn the_backup_sidecar_takes_a_first_full_backup_then_runs_its_schedule_with_cron
     ];
     sidecar_options.extend_from_slice(&cipher);
     let sidecar = Container::start("bk-cron", &sidecar_options, &["schedule"]);
-    let logged = |what: &'static str, limit: u64| {
-        wait_for(
-            what,
-            Duration::from_secs(limit),
-            || {
-                if sidecar.logs().contains(what) {
-                    Ok(())
-                } else {
-                    Err("not yet".to_string())
-                }
-            },
-            || sidecar.context(),
-        )
-    };
-    logged("[BACKUP] full backup of stanza main succeeded", 90);
+    wait_logged(
+        &sidecar,
+        "[BACKUP] full backup of stanza main succeeded",
+        90,
+    );
     // cron's every-minute job: within two minutes, an incremental backup on top of the full one.
-    logged("[BACKUP] incr backup of stanza main succeeded", 150);
+    wait_logged(
+        &sidecar,
+        "[BACKUP] incr backup of stanza main succeeded",
+        150,
+    );
     let info = server
         .exec_as(
             "postgres",
@@ -733,18 +718,7 @@ fn a_restore_whose_repository_fails_midway_through_recovery_commits_nothing() {
     );
     // Recovery has fetched A's segment and waits at A's commit (no read-ahead into the next one).
     let fetched = format!("restored log file \"{held_in}\" from archive");
-    wait_for(
-        &format!("the restore's recovery fetching {held_in}"),
-        Duration::from_secs(60),
-        || {
-            if restoring.logs().contains(&fetched) {
-                Ok(())
-            } else {
-                Err("not yet".to_string())
-            }
-        },
-        || restoring.context(),
-    );
+    wait_logged(&restoring, &fetched, 60);
     // The repository goes while recovery waits at A: the next segments cannot be fetched, and
     // PostgreSQL would end recovery there as if the archive ended.
     support::docker::docker(&["network", "disconnect", &network.name, &sftp.host.name]);
