@@ -171,7 +171,12 @@ fn runs_as_non_root_with_a_read_only_root_and_writable_scratch_space() {
         mounts.iter().any(|m| pgdata.starts_with(m) && pgdata != *m),
         "PGDATA must be a subdirectory of a volume"
     );
-    for needed in ["/tmp", "/var/run/postgresql", "/dev/shm"] {
+    for needed in [
+        "/tmp",
+        "/var/run/postgresql",
+        "/dev/shm",
+        "/etc/pgbackrest/conf.d",
+    ] {
         assert!(
             mounts.contains(&needed),
             "{needed} must be writable with a read-only root"
