@@ -72,6 +72,39 @@ fn cgroup_source() -> String {
 }
 
 #[test]
+fn the_image_has_the_programs_its_stacks_run() {
+    if !engine_or_skip("the_image_has_the_programs_its_stacks_run") {
+        return;
+    }
+    // PgBouncer, pgBackRest, cron and the backup sidecar for the stacks; Patroni with the etcd3
+    // client it imports, for high availability (docs/ha-design.md).
+    let script = "pgbouncer --version | head -n 1; pgbackrest version; command -v cron; \
+                  aza-backup --help | head -n 1; patroni --version; \
+                  python3 -c 'import patroni.dcs.etcd3; print(\"etcd3 client\")'";
+    let output = docker(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "sh",
+        &image().reference,
+        "-c",
+        script,
+    ]);
+    assert!(output.status.success(), "{}", describe(&output));
+    let found = text(&output.stdout);
+    for expected in [
+        "PgBouncer 1.",
+        "pgBackRest 2.",
+        "/usr/sbin/cron",
+        "aza-backup: scheduled pgBackRest backups",
+        "patroni 4.",
+        "etcd3 client",
+    ] {
+        assert!(found.contains(expected), "no '{expected}' in: {found}");
+    }
+}
+
+#[test]
 fn under_1g_and_1_cpu_the_server_runs_with_the_dry_run_settings() {
     if !engine_or_skip("under_1g_and_1_cpu_the_server_runs_with_the_dry_run_settings") {
         return;
