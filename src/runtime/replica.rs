@@ -11,8 +11,7 @@
 //! on the primary. The password reaches `psql` and `pg_basebackup` as `PGPASSWORD` in their own
 //! environment only, never in an argument or a log line.
 
-use std::fs;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use super::contract::RuntimeConfig;
@@ -140,8 +139,6 @@ fn wait_for_primary(session: &mut Session<'_>, source: &ReplicaSource) -> Result
 /// Asks the primary, as the replication user, whether the slot exists.
 fn check_slot(session: &mut Session<'_>, source: &ReplicaSource) -> Result<(), InitError> {
     let work = WorkDir::create()?;
-    let answer_path = work.path.join("slot");
-    let answer = fs::File::create(&answer_path).map_err(io_error("create a temporary file"))?;
     let mut query = quiet_command("psql");
     query
         .arg("-d")
@@ -151,10 +148,8 @@ fn check_slot(session: &mut Session<'_>, source: &ReplicaSource) -> Result<(), I
         ))
         .args(["-X", "-A", "-t", "-w", "-c"])
         .arg(format!("READ_REPLICATION_SLOT {}", source.slot))
-        .env("PGPASSWORD", source.password.expose())
-        .stdin(Stdio::null())
-        .stdout(answer);
-    let outcome = session.run_status(&mut query)?;
+        .env("PGPASSWORD", source.password.expose());
+    let (outcome, text) = session.run_capturing(&mut query, &work.path.join("slot"))?;
     if !outcome.success() {
         return Err(InitError::Bootstrap(format!(
             "cannot log in to the primary {}:{} for replication as {} (psql {outcome}, its message is above); \
@@ -163,8 +158,6 @@ fn check_slot(session: &mut Session<'_>, source: &ReplicaSource) -> Result<(), I
             source.host, source.port, source.user
         )));
     }
-    let text =
-        fs::read_to_string(&answer_path).map_err(io_error("read the slot check's answer"))?;
     if slot_exists(&text) {
         log::info(&format!(
             "[INIT] the primary has the physical slot {}",

@@ -264,22 +264,18 @@ fn pgbackrest_info(
     stanza: &str,
     work: &WorkDir,
 ) -> Result<String, InitError> {
-    let answer_path = work.path.join("info.json");
-    let answer = fs::File::create(&answer_path).map_err(io_error("create a temporary file"))?;
     let mut command = quiet_command("pgbackrest");
     command
         .arg(format!("--stanza={stanza}"))
-        .args(["--output=json", "info"])
-        .stdin(Stdio::null())
-        .stdout(answer);
-    let outcome = session.run_status(&mut command)?;
+        .args(["--output=json", "info"]);
+    let (outcome, text) = session.run_capturing(&mut command, &work.path.join("info.json"))?;
     if !outcome.success() {
         return Err(InitError::Restore(format!(
             "pgbackrest info {outcome} (its message is above): the repository cannot be read; check \
              the PGBACKREST_REPO1_* variables and that the repository's volume or host is reachable"
         )));
     }
-    fs::read_to_string(&answer_path).map_err(io_error("read pgbackrest info's answer"))
+    Ok(text)
 }
 
 /// Polls the postmaster's status until it has promoted (`ready`); a postmaster that is gone instead

@@ -65,9 +65,6 @@ pub(super) struct TempServer {
     pub(super) socket_dir: PathBuf,
     pub(super) port: u16,
     pub(super) running: bool,
-    /// Variables for the server's environment (pgBackRest's `archive_command` must find the staged
-    /// cluster, not `PGDATA`).
-    pub(super) env: Vec<(String, String)>,
     /// How long `pg_ctl start` may wait for it to accept connections: a recovery can take hours.
     pub(super) start_wait_seconds: u32,
 }
@@ -80,7 +77,6 @@ impl TempServer {
             socket_dir,
             port,
             running: false,
-            env: Vec::new(),
             start_wait_seconds: 3600,
         }
     }
@@ -127,6 +123,21 @@ impl Session<'_> {
             return Err(InitError::Interrupted(signal));
         }
         Ok(outcome)
+    }
+
+    /// [`Session::run_status`] with the child's standard output in `answer` (a file of the private
+    /// work directory: the supervisor reaps the child, so nothing would read a pipe), read back.
+    pub(super) fn run_capturing(
+        &mut self,
+        command: &mut Command,
+        answer: &Path,
+    ) -> Result<(ChildOutcome, String), InitError> {
+        let file = fs::File::create(answer).map_err(io_error("create a temporary file"))?;
+        command.stdin(std::process::Stdio::null()).stdout(file);
+        let outcome = self.run_status(command)?;
+        let text =
+            fs::read_to_string(answer).map_err(io_error(format!("read {}", answer.display())))?;
+        Ok((outcome, text))
     }
 
     /// Starts a child in a process group of its own, so that a stop reaches what it started too.
@@ -198,8 +209,7 @@ impl Session<'_> {
             .arg(server.start_wait_seconds.to_string())
             .arg("-o")
             .arg(shell_words(&options))
-            .arg("start")
-            .envs(server.env.iter().map(|(k, v)| (k, v)));
+            .arg("start");
         let started = self.run("starting the temporary server", &mut start);
         server.running = started.is_ok() || self.interrupted.is_some();
         let result = started.and_then(|()| body(self, server));
