@@ -167,29 +167,13 @@ impl BackupSettings {
                 );
             }
         }
-        let include_dir = match r.get("PGBACKREST_CONFIG_INCLUDE_PATH") {
-            Some(path) if path.starts_with('/') => PathBuf::from(path),
-            Some(path) => {
-                r.problem(
-                    "PGBACKREST_CONFIG_INCLUDE_PATH",
-                    format!("='{path}' is not an absolute path"),
-                );
-                PathBuf::from(DEFAULT_INCLUDE_DIR)
-            }
-            None => PathBuf::from(DEFAULT_INCLUDE_DIR),
-        };
+        let include_dir = r
+            .absolute_path("PGBACKREST_CONFIG_INCLUDE_PATH")
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_INCLUDE_DIR));
         let restore = read_restore(r);
-        let metrics_dir = match r.get("AZA_BACKUP_METRICS_DIR") {
-            Some(path) if path.starts_with('/') => PathBuf::from(path),
-            Some(path) => {
-                r.problem(
-                    "AZA_BACKUP_METRICS_DIR",
-                    format!("='{path}' is not an absolute path"),
-                );
-                PathBuf::from(DEFAULT_METRICS_DIR)
-            }
-            None => PathBuf::from(DEFAULT_METRICS_DIR),
-        };
+        let metrics_dir = r
+            .absolute_path("AZA_BACKUP_METRICS_DIR")
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_METRICS_DIR));
         let stanza_set = r.get("PGBACKREST_STANZA").is_some();
         if !stanza_set {
             let configured = (1..=REPOSITORIES)
@@ -284,10 +268,8 @@ fn read_repositories(r: &mut Reader<'_>) -> Vec<Repository> {
             }
         }
         for name in ["PATH", "SFTP_PRIVATE_KEY_FILE"] {
-            let variable = option(name);
-            if let Some(path) = r.get(&variable).filter(|path| !path.starts_with('/')) {
-                r.problem(variable, format!("='{path}' is not an absolute path"));
-            }
+            // Checked only: pgBackRest reads the value itself.
+            r.absolute_path(&option(name));
         }
         repositories.push(Repository { index, kind });
     }

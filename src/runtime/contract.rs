@@ -233,6 +233,17 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// `name`'s value as an absolute path; `None` when unset, or (a problem kept) when relative, so
+    /// that the caller's default stands in.
+    pub fn absolute_path(&mut self, name: &str) -> Option<PathBuf> {
+        let path = self.get(name)?;
+        if path.starts_with('/') {
+            return Some(PathBuf::from(path));
+        }
+        self.problem(name, format!("='{path}' is not an absolute path"));
+        None
+    }
+
     /// Keeps a problem; `problem` follows the variable's name (start it with `=` to quote the value).
     pub fn problem(&mut self, variable: impl Into<String>, problem: impl Into<String>) {
         self.problems.push(ContractError {
@@ -330,20 +341,12 @@ impl RuntimeConfig {
             u64::from(signals::default_stop_timeout_seconds(sigterm)),
             "whole seconds per shutdown step (smart, fast, immediate)",
         );
-        let mut absolute = |variable: &'static str, default: Option<&str>| -> Option<PathBuf> {
-            match r.get(variable).as_deref().or(default) {
-                None => None,
-                Some(path) if path.starts_with('/') => Some(PathBuf::from(path)),
-                Some(path) => {
-                    r.problem(variable, format!("='{path}' is not an absolute path"));
-                    default.map(PathBuf::from)
-                }
-            }
-        };
-        let pgdata = absolute("PGDATA", Some(DEFAULT_PGDATA))
+        let pgdata = r
+            .absolute_path("PGDATA")
             .unwrap_or_else(|| PathBuf::from(DEFAULT_PGDATA));
-        let waldir = absolute("POSTGRES_INITDB_WALDIR", None);
-        let initdb_dir = absolute("AZA_INITDB_DIR", Some(DEFAULT_INITDB_DIR))
+        let waldir = r.absolute_path("POSTGRES_INITDB_WALDIR");
+        let initdb_dir = r
+            .absolute_path("AZA_INITDB_DIR")
             .unwrap_or_else(|| PathBuf::from(DEFAULT_INITDB_DIR));
 
         RuntimeConfig {
