@@ -11,22 +11,12 @@ use aza_pg::runtime::{self, log, stdio};
 use aza_pg::{pgbouncer, report};
 
 fn main() -> ExitCode {
-    // First instruction: block the stop signals, so that a `docker stop` in any phase is seen (as
-    // PID 1, a signal with no handler would be dropped by the kernel).
-    let supervisor = match Supervisor::install(false) {
-        Ok(supervisor) => supervisor,
-        Err(error) => {
-            log::error(&error.to_string());
-            return ExitCode::from(1);
-        }
+    // First instruction: the stop signals blocked, so that a `docker stop` in any phase is seen;
+    // then the standard descriptors and the one parse of the environment (see `runtime::begin`).
+    let (supervisor, env) = match runtime::begin() {
+        Ok(begun) => begun,
+        Err(code) => return code,
     };
-    // Started with a closed stdout or stderr, the next file opened would take its number and our
-    // log lines would land in it.
-    stdio::fill_closed_standard_descriptors();
-    stdio::prepare();
-    // The one parse of the environment; every command below takes its values from it.
-    let env = Environment::from_process();
-    log::configure(env.log);
     let command = match cli::parse(std::env::args_os().skip(1).collect()) {
         Ok(command) => command,
         Err(error) => {

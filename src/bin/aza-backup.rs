@@ -5,9 +5,7 @@
 use std::process::ExitCode;
 
 use aza_pg::backup::schedule::{BackupType, Schedule};
-use aza_pg::environment::Environment;
 use aza_pg::runtime::backup_sidecar;
-use aza_pg::runtime::reaper::Supervisor;
 use aza_pg::runtime::{log, stdio};
 
 const USAGE: &str = "\
@@ -23,18 +21,11 @@ Usage:
 ";
 
 fn main() -> ExitCode {
-    // As PID 1 of the sidecar: the stop signals are handled from the first instruction.
-    let supervisor = match Supervisor::install(false) {
-        Ok(supervisor) => supervisor,
-        Err(error) => {
-            log::error(&error.to_string());
-            return ExitCode::from(1);
-        }
+    // As PID 1 of the sidecar: the stop signals handled from the first instruction.
+    let (supervisor, env) = match aza_pg::runtime::begin() {
+        Ok(begun) => begun,
+        Err(code) => return code,
     };
-    stdio::fill_closed_standard_descriptors();
-    stdio::prepare();
-    let env = Environment::from_process();
-    log::configure(env.log);
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     match args.as_slice() {

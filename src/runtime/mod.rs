@@ -28,9 +28,29 @@ pub mod stdio;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use crate::environment::Environment;
+use reaper::Supervisor;
+
 use crate::image_catalog;
 use crate::plan::Plan;
 use crate::version_info::{self, BuildInfo, VersionInfo};
+
+/// The first steps of a program that may be a container's PID 1 (the entrypoint, the backup
+/// sidecar), in this order: the stop signals blocked from the first instruction (as PID 1, a signal
+/// with no handler would be dropped by the kernel); closed standard descriptors filled (else the next
+/// file opened would take their number and our log lines would land in it); the one parse of the
+/// environment; the log configured from it. `Err` is the exit code, the reason already logged.
+pub fn begin() -> Result<(Supervisor, Environment), ExitCode> {
+    let supervisor = Supervisor::install(false).map_err(|error| {
+        log::error(&error.to_string());
+        ExitCode::from(1)
+    })?;
+    stdio::fill_closed_standard_descriptors();
+    stdio::prepare();
+    let env = Environment::from_process();
+    log::configure(env.log);
+    Ok((supervisor, env))
+}
 
 /// `aza-entrypoint version-info`: prints the text (or JSON) form, or writes both files. At image
 /// build time there is no container to tune for, so the files carry no tuning until the first start
