@@ -45,6 +45,11 @@ pub enum Command {
         output_dir: PathBuf,
         then: Vec<OsString>,
     },
+    /// Patroni's custom bootstrap on the first leader (`POSTGRES_ROLE=ha`): a first start's whole
+    /// initialisation into `datadir`.
+    HaBootstrap {
+        datadir: PathBuf,
+    },
     /// Run another program untouched (`aza-entrypoint bash`).
     PassThrough {
         program: OsString,
@@ -82,6 +87,9 @@ Usage:
                                                    write pgbouncer.ini, userlist.txt and .pgpass
                                                    (PGBOUNCER_*, POSTGRES_HOST, POSTGRES_PORT), then
                                                    run PROGRAM, e.g. pgbouncer DIR/pgbouncer.ini
+  aza-entrypoint ha-bootstrap --scope=NAME --datadir=DIR
+                                                   (POSTGRES_ROLE=ha) Patroni's bootstrap of a new
+                                                   cluster: a first start's initialisation in DIR
   aza-entrypoint --help | --version
 
 Formats: table (default), json, conf, args
@@ -105,7 +113,9 @@ Environment (empty counts as unset):
                                      default_preload, the manifest's defaults the image has; without
                                      a catalog, the manifest's defaults; --dry-run shows which)
   AZA_IMAGE_CATALOG                  the image catalog (default /usr/share/aza-pg/image-catalog.json)
-  POSTGRES_ROLE                      primary (default) or replica; read by healthcheck
+  POSTGRES_ROLE                      primary (default), replica, or ha (a Patroni node:
+                                     AZA_HA_ETCD_HOSTS, AZA_HA_CLUSTER, AZA_HA_NODE, ...;
+                                     --dry-run shows Patroni's configuration); read by healthcheck
 
 Settings given as postgres options (-c name=value, --name=value, -B, -N, -S, -h) or with
 ALTER SYSTEM are never overridden.
@@ -124,6 +134,7 @@ pub fn parse(args: Vec<OsString>) -> Result<Command, UsageError> {
         "healthcheck" => return parse_healthcheck(&args[1..]),
         "version-info" => return parse_version_info(&args[1..]),
         "pgbouncer-config" => return parse_pgbouncer_config(&args[1..]),
+        "ha-bootstrap" => return parse_ha_bootstrap(&args[1..]),
         "postgres" => {
             return Ok(Command::Postgres {
                 args: utf8_args(&args[1..])?,
@@ -140,6 +151,26 @@ pub fn parse(args: Vec<OsString>) -> Result<Command, UsageError> {
         program: first.clone(),
         args: args[1..].to_vec(),
     })
+}
+
+/// `ha-bootstrap --scope=S --datadir=D`, as Patroni calls a custom bootstrap.
+fn parse_ha_bootstrap(rest: &[OsString]) -> Result<Command, UsageError> {
+    let mut datadir = None;
+    for arg in utf8_args(rest)? {
+        if let Some(dir) = arg.strip_prefix("--datadir=") {
+            datadir = Some(PathBuf::from(dir));
+        } else if !arg.starts_with("--scope=") {
+            return Err(UsageError(format!(
+                "ha-bootstrap does not take '{arg}' (Patroni passes --scope=NAME --datadir=DIR)"
+            )));
+        }
+    }
+    match datadir {
+        Some(datadir) => Ok(Command::HaBootstrap { datadir }),
+        None => Err(UsageError(
+            "ha-bootstrap needs --datadir=DIR (Patroni passes it)".into(),
+        )),
+    }
 }
 
 fn parse_dry_run(rest: &[OsString]) -> Result<Command, UsageError> {
@@ -365,7 +396,7 @@ mod tests {
         let err = parse_strs(&["--dry-run", "--format", "yaml"]).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "--format 'yaml' is not one of table, json, conf, args (see aza-entrypoint --help)"
+            "--format 'yaml' is not one of table, json, conf, args, patroni (see aza-entrypoint --help)"
         );
         assert!(parse_strs(&["--dry-run", "--format"]).is_err());
     }

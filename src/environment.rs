@@ -110,6 +110,7 @@ impl Environment {
         let pgbouncer = pgbouncer::Settings::read(&mut r, pgbouncer_password);
         let backup = BackupSettings::read(&mut r, names);
         check_restore_fits(&mut r, &backup, &role, &runtime);
+        check_ha_fits(&mut r, &backup, &role, &runtime);
         let (tuning, tuning_problems) = Config::read_with_defaults(lookup);
         let tuning_usable = tuning_problems.is_empty();
         let tuning_problems = tuning_problems.iter().map(|p| Problem {
@@ -169,6 +170,32 @@ impl Environment {
                 many.join("\n  - ")
             )),
         }
+    }
+}
+
+/// An HA node needs the superuser's password (`pg_rewind` connects to the leader with it), and its
+/// backups are not built yet: refused rather than half done.
+fn check_ha_fits(
+    r: &mut Reader<'_>,
+    backup: &BackupSettings,
+    role: &Role,
+    runtime: &RuntimeConfig,
+) {
+    if !matches!(role, Role::Ha(_)) {
+        return;
+    }
+    if runtime.password.is_none() {
+        r.problem(
+            "POSTGRES_PASSWORD",
+            "is not set, and POSTGRES_ROLE=ha needs it: Patroni connects as the superuser to rewind a former leader; set it (or POSTGRES_PASSWORD_FILE), the same on every node",
+        );
+    }
+    if backup.backups.is_some() {
+        r.problem(
+            "PGBACKREST_STANZA",
+            "is set, and POSTGRES_ROLE=ha does not archive with pgBackRest yet: unset it for the HA \
+             mode (back up the leader from a sidecar with its own stanza)",
+        );
     }
 }
 

@@ -22,6 +22,7 @@ pub mod detect;
 pub mod entrypoint;
 pub mod environment;
 pub mod generated;
+pub mod ha;
 pub mod image_catalog;
 pub mod manifest;
 pub mod pg_config;

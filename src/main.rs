@@ -7,6 +7,7 @@ use aza_pg::cli::{self, Command};
 use aza_pg::environment::{Environment, Uses};
 use aza_pg::runtime::lifecycle::{self, StartError};
 use aza_pg::runtime::reaper::Supervisor;
+use aza_pg::runtime::replication::Role;
 use aza_pg::runtime::{self, log, stdio};
 use aza_pg::{pgbouncer, report};
 
@@ -46,6 +47,10 @@ fn main() -> ExitCode {
         Command::PgbouncerConfig { output_dir, then } => {
             tool(supervisor, || pgbouncer::run(&env, &output_dir, &then))
         }
+        Command::HaBootstrap { datadir } => {
+            let mut supervisor = supervisor;
+            runtime::patroni::bootstrap(&mut supervisor, &env, &datadir)
+        }
         Command::PassThrough { program, args } => {
             tool(supervisor, || runtime::exec::pass_through(&program, &args))
         }
@@ -74,7 +79,27 @@ fn dry_run(
     };
     if let Some(plan) = &mut checks.plan {
         plan.warnings.append(&mut checks.port_in_use);
-        stdio::print(&report::render(plan, format));
+        let mut out = report::render(plan, format);
+        match (&env.role, format) {
+            (Role::Ha(ha), report::Format::Table | report::Format::Patroni) => {
+                let port = env.pgport.unwrap_or(5432);
+                let rendered = runtime::patroni::render(&env.runtime, port, plan, ha, true);
+                if format == report::Format::Table {
+                    out.push_str("\nPatroni's configuration of this node (passwords redacted)\n");
+                }
+                out.push_str(&rendered.yaml);
+                for warning in rendered.warnings {
+                    out.push_str(&format!("warning: {warning}\n"));
+                }
+            }
+            (_, report::Format::Patroni) => checks.problems.push(
+                "--format patroni shows Patroni's configuration of an HA node: set POSTGRES_ROLE=ha \
+                 (and the AZA_HA_* variables)"
+                    .to_string(),
+            ),
+            _ => {}
+        }
+        stdio::print(&out);
     }
     if checks.problems.is_empty() {
         return ExitCode::SUCCESS;

@@ -11,10 +11,12 @@ pub enum Format {
     Json,
     Conf,
     Args,
+    /// Patroni's configuration of this node (`POSTGRES_ROLE=ha`), passwords redacted.
+    Patroni,
 }
 
 impl Format {
-    pub const ACCEPTED: &'static str = "table, json, conf, args";
+    pub const ACCEPTED: &'static str = "table, json, conf, args, patroni";
 
     pub fn parse(value: &str) -> Option<Format> {
         match value {
@@ -22,6 +24,7 @@ impl Format {
             "json" => Some(Format::Json),
             "conf" => Some(Format::Conf),
             "args" => Some(Format::Args),
+            "patroni" => Some(Format::Patroni),
             _ => None,
         }
     }
@@ -37,6 +40,8 @@ pub fn render(plan: &Plan, format: Format) -> String {
             .iter()
             .map(|arg| format!("{arg}\n"))
             .collect(),
+        // Rendered from the node's HA settings, which the plan does not hold (see `runtime::patroni`).
+        Format::Patroni => String::new(),
     }
 }
 

@@ -164,7 +164,7 @@ fn recovery_must_match_postgres_role() {
     }
     assert_unhealthy(
         &healthcheck(&pg, &[("POSTGRES_ROLE", "standby")]),
-        "POSTGRES_ROLE='standby' is not accepted: use primary, replica (any case)",
+        "POSTGRES_ROLE='standby' is not accepted: use primary, replica, ha (any case)",
     );
     pg.stop();
 

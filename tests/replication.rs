@@ -155,7 +155,7 @@ fn bad_replica_settings_fail_before_anything_is_written() {
     let runs: Vec<(Vec<(&str, &str)>, &str)> = vec![
         (
             vec![("POSTGRES_ROLE", "standby")],
-            "POSTGRES_ROLE='standby' is not accepted: use primary, replica (any case)",
+            "POSTGRES_ROLE='standby' is not accepted: use primary, replica, ha (any case)",
         ),
         (
             without(replica_vars, "PRIMARY_HOST"),

@@ -67,10 +67,15 @@ pub fn includes(text: &str) -> bool {
 /// `postgresql.conf` text made to include the tuning file first, with initdb's own lines for tuned
 /// settings commented out; `None` when it includes it already.
 pub fn adopt(text: &str) -> Option<String> {
+    adopt_with(text, INCLUDE_LINE)
+}
+
+/// [`adopt`] with another include line (an HA node's tuning file is named by its absolute path).
+pub fn adopt_with(text: &str, include_line: &str) -> Option<String> {
     if includes(text) {
         return None;
     }
-    let mut out = format!("{INCLUDE_COMMENT}\n{INCLUDE_LINE}\n\n");
+    let mut out = format!("{INCLUDE_COMMENT}\n{include_line}\n\n");
     for line in text.lines() {
         if is_initdb_line(line) {
             out.push_str(&format!("#{line}\t{COMMENTED_BY_US}\n"));

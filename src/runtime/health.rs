@@ -35,6 +35,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 pub enum Role {
     Primary,
     Replica,
+    /// A Patroni node (`POSTGRES_ROLE=ha`): leader or replica, as Patroni decides.
+    Ha,
 }
 
 /// Where and as whom psql connects.
@@ -115,6 +117,7 @@ impl HealthConfig {
             role: match role {
                 replication::RoleKind::Primary => Role::Primary,
                 replication::RoleKind::Replica => Role::Replica,
+                replication::RoleKind::Ha => Role::Ha,
             },
         }
     }
@@ -211,7 +214,9 @@ impl fmt::Display for HealthError {
                  it was promoted or is not a standby; if it is meant to be a primary now, unset \
                  POSTGRES_ROLE or set it to primary"
             ),
-            HealthError::WrongRole { role: Role::Primary } => write!(
+            HealthError::WrongRole {
+                role: Role::Primary | Role::Ha,
+            } => write!(
                 f,
                 "expected a primary (POSTGRES_ROLE unset or primary), but PostgreSQL is in recovery (a \
                  standby or still replaying WAL); if it is meant to be a replica, set POSTGRES_ROLE=replica"
@@ -389,6 +394,7 @@ pub fn judge(answer: &Answer, config: &HealthConfig) -> Result<Healthy, HealthEr
     let role_ok = match config.role {
         Role::Primary => !answer.in_recovery,
         Role::Replica => answer.in_recovery,
+        Role::Ha => true,
     };
     if !role_ok {
         return Err(HealthError::WrongRole { role: config.role });
@@ -425,9 +431,11 @@ pub fn judge(answer: &Answer, config: &HealthConfig) -> Result<Healthy, HealthEr
             }
         },
     };
-    let role = match config.role {
-        Role::Primary => "primary",
-        Role::Replica => "replica in recovery",
+    let role = match (config.role, answer.in_recovery) {
+        (Role::Primary, _) => "primary",
+        (Role::Replica, _) => "replica in recovery",
+        (Role::Ha, false) => "HA leader",
+        (Role::Ha, true) => "HA replica in recovery",
     };
     Ok(Healthy {
         summary: format!(
@@ -618,7 +626,7 @@ mod tests {
         let e = config(&[("POSTGRES_ROLE", "standby")], &[]).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "POSTGRES_ROLE='standby' is not accepted: use primary, replica (any case)"
+            "POSTGRES_ROLE='standby' is not accepted: use primary, replica, ha (any case)"
         );
         for port in ["0", "65536", "five", "-1"] {
             let e = config(&[("PGPORT", port)], &[]).unwrap_err();

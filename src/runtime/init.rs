@@ -101,6 +101,16 @@ pub struct InitRequest<'a> {
     pub primary: &'a PrimarySetup,
     /// Backups are on: the stanza is created in the temporary server's session.
     pub backups: Option<&'a Backups>,
+    /// An HA node's first leader: the replication rules for Patroni's replication role, and the
+    /// node's own tuning file (outside `PGDATA`, so every node that clones this cluster includes its
+    /// own), which `postgresql.conf` is made to include first.
+    pub ha: Option<HaInit<'a>>,
+}
+
+/// What Patroni's custom bootstrap adds to a first start's initialisation.
+pub struct HaInit<'a> {
+    pub replication_user: &'a str,
+    pub tuning_file: &'a Path,
 }
 
 /// Runs the whole initialisation; on success `PGDATA` holds a committed cluster.
@@ -121,6 +131,15 @@ pub fn initialise(supervisor: &mut Supervisor, request: &InitRequest<'_>) -> Res
     ));
     session.run_initdb(request, &staging, &work)?;
     append_hba(&staging, &replication::primary_hba_rules(request.primary))?;
+    if let Some(ha) = &request.ha {
+        append_hba(
+            &staging,
+            &replication::replication_hba_rules(ha.replication_user),
+        )?;
+        super::settings_file::include_absolute(&staging, ha.tuning_file).map_err(io_error(
+            "make postgresql.conf include the node's tuning file",
+        ))?;
+    }
     append_host_rule(&staging, &config.host_auth_method)?;
     if let Some(plan) = request.settings_file {
         super::settings_file::install(&staging, plan)

@@ -119,10 +119,18 @@ fn live(
     supervisor.adopt_orphans().map_err(StartError::Supervise)?;
     create_directories(&checked.config)?;
     // Before the walk touches anything in PGDATA: a second container on the same volume stops here.
-    let _lock = lock_data_directory(&checked)?;
+    // An HA node takes none: Patroni needs PGDATA empty to clone into, and replaces it on a reinit.
+    let _lock = match checked.role {
+        Role::Ha(_) => None,
+        _ => Some(lock_data_directory(&checked)?),
+    };
     hand_over_directories(supervisor, &checked)?;
     super::refresh_version_info(&plan);
     drop_privileges(&checked)?;
+    if let Role::Ha(ha) = &checked.role {
+        // Patroni owns the data directory from here: it bootstraps, clones, rewinds and starts it.
+        return super::patroni::run(supervisor, &checked.config, checked.port, &plan, ha);
+    }
     prepare_pgbackrest(&checked, &plan)?;
     let state = inspect_locked(&checked)?;
     ensure_cluster(supervisor, &checked, &plan, &state)?;
@@ -474,7 +482,7 @@ fn ensure_cluster(
     if let (Some(request), Some(backups)) = (&checked.backup.restore, &checked.backup.backups) {
         let slot = match &checked.role {
             Role::Primary(setup) => setup.replication.as_ref().map(|user| user.slot.as_str()),
-            Role::Replica(_) => None,
+            Role::Replica(_) | Role::Ha(_) => None,
         };
         let job = RestoreJob {
             config,
@@ -498,12 +506,15 @@ fn ensure_cluster(
                 locale: (!config.initdb_args_choose_locale()).then(initdb_locale),
                 primary: setup,
                 backups: checked.backup.backups.as_ref(),
+                ha: None,
             };
             init::initialise(supervisor, &request).map_err(StartError::Init)
         }
         Role::Replica(source) => {
             replica::bootstrap(supervisor, config, source).map_err(StartError::Init)
         }
+        // Patroni bootstraps the first leader (`ha-bootstrap`) and clones the others.
+        Role::Ha(_) => Ok(()),
     }
 }
 
@@ -694,6 +705,7 @@ fn check_wal_level(role: &Role, backup: &BackupSettings, plan: &Plan) -> Result<
         Role::Replica(_) => {
             "='minimal' cannot stream to or from a replica, and POSTGRES_ROLE=replica"
         }
+        Role::Ha(_) => "='minimal' cannot stream to replicas, and POSTGRES_ROLE=ha",
         Role::Primary(setup) if setup.replication.is_some() => {
             "='minimal' cannot feed a replica, and PG_REPLICATION_PASSWORD is set"
         }
@@ -707,7 +719,7 @@ fn check_wal_level(role: &Role, backup: &BackupSettings, plan: &Plan) -> Result<
 
 /// `en_US.utf8` when the system has it (the reference image's locale), else `C.UTF-8`, which every
 /// glibc has built in.
-fn initdb_locale() -> String {
+pub(super) fn initdb_locale() -> String {
     let available = Command::new("locale")
         .arg("-a")
         .stderr(Stdio::null())

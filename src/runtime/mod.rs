@@ -2,7 +2,8 @@
 //! (`reaper`, `signals`), the children of an initialisation (`session`, `init`, `replica`), the
 //! environment contract's primitives (`contract`), logging that cannot stop PID 1 (`log`, `stdio`),
 //! health, the build-time version-info command, and backups: pgBackRest's configuration
-//! (`pgbackrest`), restore as a first start (`restore`) and the backup sidecar (`backup_sidecar`).
+//! (`pgbackrest`), restore as a first start (`restore`) and the backup sidecar (`backup_sidecar`);
+//! and the HA mode's Patroni supervision and bootstrap (`patroni`).
 
 pub mod backup_sidecar;
 pub mod contract;
@@ -12,6 +13,7 @@ pub mod health;
 pub mod init;
 pub mod lifecycle;
 pub mod log;
+pub mod patroni;
 pub mod pgbackrest;
 pub mod ports;
 pub mod preflight;

@@ -287,6 +287,13 @@ impl Supervisor {
         self.stop.get_or_insert(signal);
     }
 
+    /// Counts `pid`, an orphan re-parented to us (the postmaster Patroni started), as a child to wait
+    /// for; false when it is counted already. Only we reap, so a `pid` still alive (or a zombie) when
+    /// the caller checked cannot be reaped before this.
+    pub fn watch(&mut self, pid: Pid) -> bool {
+        self.running.insert(pid)
+    }
+
     /// Sends `signal` to `pid`. A child that has already exited (ESRCH) is not an error.
     pub fn send(&self, pid: Pid, signal: Signal) -> Result<(), SuperviseError> {
         match kill(pid, signal) {

@@ -2,7 +2,7 @@
 //! anything is written, and what a primary's first start adds to the new cluster (pure text: SQL and
 //! `pg_hba.conf` rules). The bootstrap of a replica is in [`super::replica`].
 //!
-//! - `POSTGRES_ROLE`: `primary` (default) or `replica`.
+//! - `POSTGRES_ROLE`: `primary` (default), `replica`, or `ha` (a Patroni node, see [`crate::ha`]).
 //! - A primary with `PG_REPLICATION_PASSWORD` gets the replication role `PG_REPLICATION_USER`
 //!   (default `replicator`) and the physical slot `REPLICATION_SLOT_NAME` (default `replica_slot_1`);
 //!   with `PGBOUNCER_AUTH_PASS` it gets the role `pgbouncer_auth` and the function `pgbouncer_lookup`
@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use super::contract::{ContractError, ContractErrors, Reader, Secret};
 use crate::config::parse_listen_addresses;
+use crate::ha::HaSetup;
 
 pub const DEFAULT_REPLICATION_USER: &str = "replicator";
 pub const DEFAULT_SLOT: &str = "replica_slot_1";
@@ -74,6 +75,8 @@ pub struct ReplicaSource {
 pub enum Role {
     Primary(PrimarySetup),
     Replica(ReplicaSource),
+    /// A node of a Patroni cluster: Patroni decides, and changes, whether it leads or follows.
+    Ha(HaSetup),
 }
 
 /// What `POSTGRES_ROLE` says this container is.
@@ -81,6 +84,7 @@ pub enum Role {
 pub enum RoleKind {
     Primary,
     Replica,
+    Ha,
 }
 
 impl Role {
@@ -119,9 +123,13 @@ impl Role {
             &[
                 ("primary", RoleKind::Primary),
                 ("replica", RoleKind::Replica),
+                ("ha", RoleKind::Ha),
             ],
             RoleKind::Primary,
         );
+        if kind == RoleKind::Ha {
+            return Role::Ha(HaSetup::read(r, user, password, pgbouncer_password));
+        }
         if kind == RoleKind::Primary {
             return Role::Primary(PrimarySetup {
                 replication: password.map(|password| ReplicationUser {
@@ -182,6 +190,7 @@ impl Role {
         match self {
             Role::Primary(_) => RoleKind::Primary,
             Role::Replica(_) => RoleKind::Replica,
+            Role::Ha(_) => RoleKind::Ha,
         }
     }
 }
@@ -329,13 +338,7 @@ GRANT EXECUTE ON FUNCTION public.pgbouncer_lookup(text) TO pgbouncer_auth;
 pub fn primary_hba_rules(setup: &PrimarySetup) -> String {
     let mut rules = String::new();
     if let Some(replication) = &setup.replication {
-        rules.push_str("# Streaming replication (PG_REPLICATION_PASSWORD)\n");
-        for network in TRUSTED_NETWORKS {
-            rules.push_str(&format!(
-                "host replication {} {network} scram-sha-256\n",
-                quote_ident(&replication.name)
-            ));
-        }
+        rules.push_str(&replication_hba_rules(&replication.name));
     }
     if setup.pgbouncer_password.is_some() {
         rules.push_str("# PgBouncer's auth_query (PGBOUNCER_AUTH_PASS)\n");
@@ -344,6 +347,18 @@ pub fn primary_hba_rules(setup: &PrimarySetup) -> String {
                 "host all {PGBOUNCER_AUTH_USER} {network} scram-sha-256\n"
             ));
         }
+    }
+    rules
+}
+
+/// The rules that let `user` stream from loopback and the private ranges.
+pub fn replication_hba_rules(user: &str) -> String {
+    let mut rules = String::from("# Streaming replication (PG_REPLICATION_PASSWORD)\n");
+    for network in TRUSTED_NETWORKS {
+        rules.push_str(&format!(
+            "host replication {} {network} scram-sha-256\n",
+            quote_ident(user)
+        ));
     }
     rules
 }
@@ -427,7 +442,7 @@ mod tests {
             (
                 "POSTGRES_ROLE",
                 "standby",
-                "use primary, replica (any case)",
+                "use primary, replica, ha (any case)",
             ),
             ("PRIMARY_HOST", "a,b", "one host name"),
             ("PRIMARY_HOST", "*", "one host name"),

@@ -27,6 +27,26 @@ pub fn install(dir: &Path, plan: &Plan) -> io::Result<Included> {
     install_conf_only(dir)
 }
 
+/// Writes `path` for `plan` (an HA node's tuning file, outside `PGDATA`).
+pub fn write(path: &Path, plan: &Plan) -> io::Result<()> {
+    replace(path, &tuning_file::render(plan), 0o600)
+}
+
+/// Makes `dir/postgresql.conf` (a new cluster's) include `file` by its absolute path first.
+pub fn include_absolute(dir: &Path, file: &Path) -> io::Result<()> {
+    let conf = dir.join("postgresql.conf");
+    let text = fs::read_to_string(&conf)?;
+    let line = format!(
+        "include_if_exists = '{}'",
+        file.display().to_string().replace('\'', "''")
+    );
+    if let Some(adopted) = tuning_file::adopt_with(&text, &line) {
+        let mode = fs::metadata(&conf)?.permissions().mode() & 0o777;
+        replace(&conf, &adopted, mode)?;
+    }
+    Ok(())
+}
+
 /// Makes `dir/postgresql.conf` include the tuning file.
 fn install_conf_only(dir: &Path) -> io::Result<Included> {
     let conf = dir.join("postgresql.conf");

@@ -1,0 +1,228 @@
+//! Patroni's configuration for one node, as YAML text (pure): the settings that must match on every
+//! node go to the cluster's dynamic configuration at its first bootstrap (Patroni passes those to
+//! PostgreSQL on the command line and takes them from etcd only); the node-local, memory-sized ones
+//! stay in the node's own tuning file, which `postgresql.base.conf` includes first, so
+//! `patronictl edit-config`, `ALTER SYSTEM` and Patroni's own parameters all rank above them.
+
+use std::fmt::Write;
+
+use super::{HaSetup, Synchronous};
+use crate::plan::{self, Plan};
+use crate::runtime::contract::Secret;
+
+/// The parameters Patroni takes from the dynamic configuration only and puts on the command line
+/// (its `CMDLINE_OPTIONS`), except those it decides itself (`listen_addresses`, `port`,
+/// `cluster_name`, `hot_standby`), with the minimum Patroni accepts (below it Patroni would fall
+/// back to its own default).
+pub const CLUSTER_WIDE: [(&str, u64); 10] = [
+    ("max_connections", 25),
+    ("max_locks_per_transaction", 32),
+    ("max_worker_processes", 2),
+    ("max_prepared_transactions", 0),
+    ("max_wal_senders", 3),
+    ("max_replication_slots", 4),
+    ("wal_keep_size", 0),
+    ("wal_level", 0),
+    ("track_commit_timestamp", 0),
+    ("wal_log_hints", 0),
+];
+
+/// Where the node's files are, and who the superuser is.
+pub struct Node<'a> {
+    pub ha: &'a HaSetup,
+    pub plan: &'a Plan,
+    pub pgdata: &'a str,
+    pub port: u16,
+    pub superuser: &'a str,
+    pub superuser_password: &'a Secret,
+    /// The command Patroni runs to bootstrap a new cluster (this binary's `ha-bootstrap`).
+    pub bootstrap_command: &'a str,
+    /// Patroni's password file for its own connections.
+    pub pgpass: &'a str,
+}
+
+/// The YAML, and what the rendering had to change.
+pub struct Rendered {
+    pub yaml: String,
+    pub warnings: Vec<String>,
+}
+
+/// Renders the node's configuration; with `redact`, the passwords are replaced by `<redacted>` (the
+/// dry run shows that form).
+pub fn render(node: &Node<'_>, redact: bool) -> Rendered {
+    let Node { ha, plan, .. } = *node;
+    let mut warnings = Vec::new();
+    let secret = |s: &Secret| {
+        if redact {
+            "<redacted>".to_string()
+        } else {
+            quote(s.expose())
+        }
+    };
+    let mut y = String::new();
+    let _ = writeln!(
+        y,
+        "# Patroni's configuration of node {}, written by aza-entrypoint at every start\n\
+         # (POSTGRES_ROLE=ha). The memory-sized settings are in the node's tuning file, which\n\
+         # postgresql.base.conf includes first; the cluster-wide ones below reach etcd at the\n\
+         # cluster's first bootstrap, and change afterwards with `patronictl edit-config`.",
+        ha.node
+    );
+    let _ = writeln!(
+        y,
+        "scope: {}\nname: {}",
+        quote(&ha.cluster),
+        quote(&ha.node)
+    );
+    let _ = writeln!(
+        y,
+        "restapi:\n  listen: {}\n  connect_address: {}",
+        quote(&format!("0.0.0.0:{}", ha.api_port)),
+        quote(&format!("{}:{}", ha.advertise_host, ha.api_port))
+    );
+    y.push_str("etcd3:\n  hosts:\n");
+    for member in &ha.etcd {
+        let _ = writeln!(
+            y,
+            "  - {}",
+            quote(&format!("{}:{}", member.host, member.port))
+        );
+    }
+    let (synchronous, strict) = match ha.synchronous {
+        Synchronous::Off => (false, false),
+        Synchronous::On => (true, false),
+        Synchronous::Strict => (true, true),
+    };
+    let _ = writeln!(
+        y,
+        "bootstrap:\n  dcs:\n    ttl: {}\n    loop_wait: {}\n    retry_timeout: {}\n    \
+         maximum_lag_on_failover: 1048576\n    synchronous_mode: {synchronous}\n    \
+         synchronous_mode_strict: {strict}\n    failsafe_mode: false\n    postgresql:\n      \
+         use_pg_rewind: true\n      use_slots: true\n      parameters:",
+        ha.ttl.as_secs(),
+        ha.loop_wait(),
+        ha.retry_timeout()
+    );
+    for (name, value, why) in cluster_wide(plan, &mut warnings) {
+        let _ = writeln!(y, "        {name}: {:<24} # {why}", quote(&value));
+    }
+    let _ = writeln!(
+        y,
+        "  method: aza\n  aza:\n    command: {}",
+        quote(node.bootstrap_command)
+    );
+    let _ = writeln!(
+        y,
+        "postgresql:\n  listen: {}\n  connect_address: {}\n  data_dir: {}\n  pgpass: {}\n  \
+         use_unix_socket: true\n  authentication:\n    superuser:\n      username: {}\n      \
+         password: {}\n    replication:\n      username: {}\n      password: {}",
+        quote(&format!("{}:{}", listen_addresses(plan), node.port)),
+        quote(&format!("{}:{}", ha.advertise_host, node.port)),
+        quote(node.pgdata),
+        quote(node.pgpass),
+        quote(node.superuser),
+        secret(node.superuser_password),
+        quote(&ha.replication_user),
+        secret(&ha.replication_password),
+    );
+    y.push_str("  parameters:\n");
+    if !plan.socket_dir.is_empty() {
+        // Patroni connects through the socket, and finds it only from its own parameters.
+        let _ = writeln!(
+            y,
+            "    unix_socket_directories: {:<16} # where Patroni connects",
+            quote(&plan.socket_dir)
+        );
+    }
+    for (name, value) in node_local_from_command_line(plan) {
+        let _ = writeln!(
+            y,
+            "    {name}: {:<24} # from the command line",
+            quote(&value)
+        );
+    }
+    y.push_str(
+        "  basebackup:\n  - checkpoint: 'fast'\n  \
+         remove_data_directory_on_rewind_failure: true\n  \
+         remove_data_directory_on_diverged_timelines: true\n\
+         watchdog:\n  mode: 'off'\n\
+         tags:\n  nofailover: false\n  noloadbalance: false\n  clonefrom: false\n  nosync: false\n",
+    );
+    Rendered { yaml: y, warnings }
+}
+
+/// The cluster-wide parameters with their reasons: the plan's value (or the user's, from the command
+/// line), raised to Patroni's minimum where needed.
+fn cluster_wide(plan: &Plan, warnings: &mut Vec<String>) -> Vec<(&'static str, String, String)> {
+    let from_command_line = plan::command_line_settings(&plan.user_args);
+    let mut out = Vec::new();
+    for (name, minimum) in CLUSTER_WIDE {
+        let user = from_command_line
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone());
+        let computed = plan.settings.iter().find(|s| s.name == name);
+        let (value, why) = match (user, computed) {
+            (Some(value), _) => (value, "from the command line".to_string()),
+            (None, Some(s)) => (s.value.clone(), s.reason.clone()),
+            // pg_rewind needs it (PostgreSQL 18 has checksums by default; this also covers a
+            // cluster without them).
+            (None, None) if name == "wal_log_hints" => ("on".into(), "for pg_rewind".into()),
+            (None, None) => continue,
+        };
+        let raised = value
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|number| *number < minimum);
+        if raised.is_some() {
+            warnings.push(format!(
+                "{name} = {value} is below what Patroni accepts; the cluster gets {minimum}"
+            ));
+            out.push((
+                name,
+                minimum.to_string(),
+                format!("Patroni's minimum ({why})"),
+            ));
+        } else {
+            out.push((name, value, why));
+        }
+    }
+    out
+}
+
+/// The user's own command-line settings that are not cluster-wide: Patroni starts PostgreSQL
+/// itself, so they reach it as the node's parameters.
+fn node_local_from_command_line(plan: &Plan) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for (name, value) in plan::command_line_settings(&plan.user_args) {
+        let decided_by_patroni = matches!(
+            name.as_str(),
+            "listen_addresses" | "port" | "cluster_name" | "hot_standby" | "data_directory"
+        );
+        if decided_by_patroni || CLUSTER_WIDE.iter().any(|(n, _)| *n == name) {
+            continue;
+        }
+        out.retain(|(n, _)| *n != name);
+        out.push((name, value));
+    }
+    out
+}
+
+/// The addresses to listen on: the plan's (`*` by default in the image).
+fn listen_addresses(plan: &Plan) -> String {
+    plan.settings
+        .iter()
+        .find(|s| s.name == "listen_addresses")
+        .map(|s| match &s.overridden_by {
+            Some(o) => o.value.trim_matches('\'').to_string(),
+            None => s.value.clone(),
+        })
+        .unwrap_or_else(|| "*".to_string())
+}
+
+/// A YAML single-quoted scalar: nothing inside is special but the quote, which is doubled.
+fn quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
