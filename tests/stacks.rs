@@ -467,3 +467,56 @@ fn the_primary_stack_archives_wal_and_its_backup_service_shares_the_servers_volu
     assert!(example.lines().any(|l| l == "PGBACKREST_STANZA=main"));
     assert_eq!(postgres["env_file"], backup["env_file"]);
 }
+
+/// `stacks/ha` (brought up and broken on purpose in tests/ha.rs): three nodes in HA mode named by
+/// their host names, every node told every etcd member, the router checking exactly those nodes.
+#[test]
+fn the_ha_stack_names_every_node_and_etcd_member_in_one_place_each() {
+    let config = config("ha");
+    let services = services(&config);
+    let nodes: Vec<(&String, &Value)> = services
+        .iter()
+        .filter(|(_, s)| s["environment"]["POSTGRES_ROLE"] == "ha")
+        .collect();
+    assert_eq!(nodes.len(), 3, "three HA nodes");
+    let etcd: Vec<&String> = services
+        .iter()
+        .filter(|(_, s)| s["environment"]["ETCD_NAME"].is_string())
+        .map(|(name, _)| name)
+        .collect();
+    assert_eq!(etcd.len(), 3, "three etcd members");
+    let haproxy = fs::read_to_string(stack_dir("ha").join("haproxy.cfg")).unwrap();
+    for (name, node) in &nodes {
+        assert_eq!(
+            node["hostname"],
+            name.as_str(),
+            "{name}: AZA_HA_NODE comes from HOSTNAME"
+        );
+        assert_eq!(node["healthcheck"]["test"], serde_json::json!(HEALTHCHECK));
+        assert_eq!(node["stop_grace_period"], "60s", "{name}");
+        let hosts = node["environment"]["AZA_HA_ETCD_HOSTS"].as_str().unwrap();
+        let expected: Vec<String> = etcd.iter().map(|e| format!("{e}:2379")).collect();
+        assert_eq!(hosts, expected.join(","), "{name}");
+        assert_eq!(
+            haproxy
+                .lines()
+                .filter(|l| l
+                    .trim_start()
+                    .starts_with(&format!("server {name} {name}:5432 ")))
+                .count(),
+            2,
+            "{name} in the read-write and the read-only backend"
+        );
+    }
+    for (stack, variable) in [
+        ("ha", "POSTGRES_PASSWORD"),
+        ("ha", "PG_REPLICATION_PASSWORD"),
+        ("ha", "PGBOUNCER_AUTH_PASS"),
+    ] {
+        let error = normalised(stack, &[(variable, None)]).unwrap_err();
+        assert!(
+            error.contains(&format!("set {variable} in .env")),
+            "{stack}/{variable}: {error}"
+        );
+    }
+}

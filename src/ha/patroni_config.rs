@@ -39,6 +39,8 @@ pub struct Node<'a> {
     pub bootstrap_command: &'a str,
     /// Patroni's password file for its own connections.
     pub pgpass: &'a str,
+    /// `POSTGRES_HOST_AUTH_METHOD`: the method of the TCP rules, as on any first start.
+    pub host_auth_method: &'a str,
 }
 
 /// The YAML, and what the rendering had to change.
@@ -125,6 +127,12 @@ pub fn render(node: &Node<'_>, redact: bool) -> Rendered {
         quote(&ha.replication_user),
         secret(&ha.replication_password),
     );
+    // The same rules on every node, written by Patroni at each start: a clone made while the first
+    // leader still had Patroni's temporary bootstrap rules must not keep them.
+    y.push_str("  pg_hba:\n");
+    for rule in hba_rules(ha, node.host_auth_method) {
+        let _ = writeln!(y, "  - {}", quote(&rule));
+    }
     y.push_str("  parameters:\n");
     if !plan.socket_dir.is_empty() {
         // Patroni connects through the socket, and finds it only from its own parameters.
@@ -149,6 +157,33 @@ pub fn render(node: &Node<'_>, redact: bool) -> Rendered {
          tags:\n  nofailover: false\n  noloadbalance: false\n  clonefrom: false\n  nosync: false\n",
     );
     Rendered { yaml: y, warnings }
+}
+
+/// A first start's `pg_hba.conf` (initdb's lines with the entrypoint's methods, the replication and
+/// PgBouncer rules from the private ranges, TCP from anywhere with `method`), one rule a line.
+pub fn hba_rules(ha: &HaSetup, method: &str) -> Vec<String> {
+    let mut rules = vec!["local all all trust".to_string()];
+    for network in ["127.0.0.1/32", "::1/128"] {
+        rules.push(format!("host all all {network} {method}"));
+    }
+    rules.push("local replication all trust".to_string());
+    for network in ["127.0.0.1/32", "::1/128"] {
+        rules.push(format!("host replication all {network} {method}"));
+    }
+    let user = crate::runtime::replication::quote_ident(&ha.replication_user);
+    for network in crate::runtime::replication::TRUSTED_NETWORKS {
+        rules.push(format!("host replication {user} {network} scram-sha-256"));
+    }
+    if ha.pgbouncer_password.is_some() {
+        for network in crate::runtime::replication::TRUSTED_NETWORKS {
+            rules.push(format!(
+                "host all {} {network} scram-sha-256",
+                crate::runtime::replication::PGBOUNCER_AUTH_USER
+            ));
+        }
+    }
+    rules.push(format!("host all all all {method}"));
+    rules
 }
 
 /// The cluster-wide parameters with their reasons: the plan's value (or the user's, from the command

@@ -125,6 +125,9 @@ fn live(
         _ => Some(lock_data_directory(&checked)?),
     };
     hand_over_directories(supervisor, &checked)?;
+    if matches!(checked.role, Role::Ha(_)) {
+        hand_over_parent(&checked)?;
+    }
     super::refresh_version_info(&plan);
     drop_privileges(&checked)?;
     if let Role::Ha(ha) = &checked.role {
@@ -381,6 +384,31 @@ fn hand_over_directories(supervisor: &mut Supervisor, checked: &Checked) -> Resu
         supervisor,
         "handing the data directory to the postgres user",
     )
+}
+
+/// Patroni moves a data directory it cannot use aside (`PGDATA.failed`) and clones a new one next
+/// to it, so on an HA node the directory that holds `PGDATA` is the service user's too.
+fn hand_over_parent(checked: &Checked) -> Result<(), StartError> {
+    let (Some(user), Some(parent)) = (&checked.service_user, checked.config.pgdata.parent()) else {
+        return Ok(());
+    };
+    // `/` or a top-level directory is never given away; Patroni then cannot reinitialise in place.
+    if parent.components().count() < 3 {
+        log::warning(&format!(
+            "PGDATA's parent {} is not handed to {}: Patroni cannot move a broken data directory \
+             aside there; use a PGDATA two levels below a volume (the image's default is)",
+            parent.display(),
+            user.name
+        ));
+        return Ok(());
+    }
+    nix::unistd::chown(parent, Some(user.uid), Some(user.gid)).map_err(|errno| {
+        StartError::Privileges(PrivilegeError::Directory {
+            path: parent.to_path_buf(),
+            action: "hand over (chown)",
+            source: std::io::Error::from(errno),
+        })
+    })
 }
 
 /// When started as root, becomes the service user for good.

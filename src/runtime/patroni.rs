@@ -61,6 +61,7 @@ pub fn render(
             superuser_password: config.password.as_ref().unwrap_or(&no_password),
             bootstrap_command: &bootstrap,
             pgpass: &pgpass,
+            host_auth_method: &config.host_auth_method,
         },
         redact,
     )
