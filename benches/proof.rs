@@ -524,13 +524,9 @@ fn new_instance() -> Instance {
 /// shim that `exec`s `docker run` (which forwards the stop signal) with the instance's directory
 /// mounted at the same path, the host's network (the same port and socket directory for the
 /// clients), the instance's cgroup as the container's cgroup parent, and none of the host run's
-/// stand-ins: the image's own catalog, manifest and default preload list apply.
+/// stand-ins: the image's own catalog and default preload list apply.
 fn use_image(inst: &mut Instance, image: &str) {
-    for name in [
-        "POSTGRES_SHARED_PRELOAD_LIBRARIES",
-        "AZA_IMAGE_CATALOG",
-        "AZA_MANIFEST",
-    ] {
+    for name in ["POSTGRES_SHARED_PRELOAD_LIBRARIES", "AZA_IMAGE_CATALOG"] {
         inst.remove_env(name);
     }
     let dir = inst.dir.path().display().to_string();

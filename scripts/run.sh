@@ -33,7 +33,6 @@ run_on_host() {
     # PyPI's PostgreSQL 18 has the contrib modules only.
     export POSTGRES_SHARED_PRELOAD_LIBRARIES="${POSTGRES_SHARED_PRELOAD_LIBRARIES:-auto_explain,pg_stat_statements}"
     export AZA_PROCESS_MODE="${AZA_PROCESS_MODE:-supervise}"
-    export AZA_MANIFEST="${AZA_MANIFEST:-$project_dir/manifest/extensions.json}"
     export AZA_VERSION_INFO_DIR="${AZA_VERSION_INFO_DIR:-$data_root}"
     echo "aza-pg (host): PostgreSQL 18 on 127.0.0.1:$port, data in $PGDATA (Ctrl-C stops it)" >&2
     exec "$project_dir/target/release/aza-entrypoint" postgres -p "$port" -k /tmp "$@"
@@ -60,7 +59,7 @@ env_args=()
 while IFS= read -r variable; do
     env_args+=(-e "$variable")
 done < <(compgen -e | grep -E '^(POSTGRES_|PG_|PGBOUNCER_|AZA_|PRIMARY_|REPLICATION_|DISABLE_DATA_CHECKSUMS$)' |
-    grep -vE '^(AZA_(VOLUME|CONTAINER|RUN_ON_HOST|IMAGE|IMAGE_CATALOG|MANIFEST|VERSION_INFO_DIR|IMAGE_VERSION|VCS_REF|BUILD_DATE)|PG_MAJOR|PG_VERSION)$')
+    grep -vE '^(AZA_(VOLUME|CONTAINER|RUN_ON_HOST|IMAGE|IMAGE_CATALOG|VERSION_INFO_DIR|IMAGE_VERSION|VCS_REF|BUILD_DATE)|PG_MAJOR|PG_VERSION)$')
 # (This run's own settings, host paths and the image's build record stay out.)
 
 echo "aza-pg: $image on 127.0.0.1:$port, data in volume $volume (Ctrl-C stops it)" >&2

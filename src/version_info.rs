@@ -3,24 +3,25 @@
 //! Written at image build time (`aza-entrypoint version-info --write`) and refreshed at every start
 //! when the directory is writable (a read-only filesystem is a warning, not a failure). Contents: the
 //! PostgreSQL version reported by the server binary, image build metadata, the extension catalog
-//! summary (every count derived from the manifest), what the image really has of it (the image
-//! catalog: each entry installed, absent or disabled, and why), the preload list in force with its
-//! source, and the active tuning. Never a secret: only the
-//! fields built here go in, and none of them comes from a password variable.
+//! summary (every count derived from the manifest, at image build time: [`ManifestSummary`], kept in
+//! the image catalog), what the image really has of it (the image catalog: each entry installed,
+//! absent or disabled, and why), the preload list in force with its source, and the active tuning.
+//! Never a secret: only the fields built here go in, and none of them comes from a password variable.
 
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
+use crate::config::Origin;
 use crate::image_catalog::{CatalogFile, Status};
-use crate::manifest::{Kind, Manifest};
-use crate::plan::Plan;
+use crate::manifest::{Counts, Extension, Kind, Manifest};
+use crate::plan::{self, Plan};
 
 pub const DEFAULT_DIR: &str = "/etc/postgresql";
-pub const DEFAULT_MANIFEST: &str = "/etc/postgresql/extensions.manifest.json";
 const RULE: &str =
     "===============================================================================";
 
@@ -66,13 +67,75 @@ impl BuildInfo {
     }
 }
 
+/// What version-info shows of the extension manifest: plain data, computed from the manifest by
+/// the image build (`aza-image-catalog --write` stores it in the image catalog), so the entrypoint,
+/// which reads the catalog at every start anyway, does not carry the manifest's parser and its
+/// serde code (82,624 bytes of the 1 MiB binary when they left) to print counts and names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestSummary {
+    /// The PostgreSQL release the manifest was written for (`postgres.version`).
+    pub postgres_version: String,
+    pub counts: Counts,
+    /// Preload libraries that may be added to `POSTGRES_SHARED_PRELOAD_LIBRARIES`, sorted.
+    pub optional_preloads: Vec<String>,
+    /// Enabled entries created at first initialisation, sorted.
+    pub auto_created: Vec<String>,
+    /// Enabled entries a user may `CREATE EXTENSION` (neither tools, modules nor auto-created), sorted.
+    pub available: Vec<String>,
+    /// Enabled tools, sorted.
+    pub tools: Vec<String>,
+    /// Disabled entries with the manifest's reason, in the manifest's order.
+    pub disabled: Vec<DisabledEntry>,
+}
+
+/// A disabled manifest entry and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DisabledEntry {
+    pub name: String,
+    pub reason: String,
+}
+
+impl ManifestSummary {
+    /// The summary of `manifest` (at image build time; the entrypoint never parses the manifest).
+    pub fn of(manifest: &Manifest) -> ManifestSummary {
+        let names = |keep: &dyn Fn(&Extension) -> bool| {
+            let mut names: Vec<String> = manifest
+                .enabled()
+                .filter(|e| keep(e))
+                .map(|e| e.name.clone())
+                .collect();
+            names.sort_unstable();
+            names
+        };
+        ManifestSummary {
+            postgres_version: manifest.postgres.version.clone(),
+            counts: manifest.counts(),
+            optional_preloads: manifest.optional_preload_libraries(),
+            auto_created: names(&|e| e.is_auto_created()),
+            available: names(&|e| e.kind != Kind::Tool && !e.is_module() && !e.is_auto_created()),
+            tools: names(&|e| e.kind == Kind::Tool),
+            disabled: manifest
+                .extensions
+                .iter()
+                .filter(|e| !e.enabled)
+                .map(|e| DisabledEntry {
+                    name: e.name.clone(),
+                    reason: e.disabled_reason.clone().unwrap_or_default(),
+                })
+                .collect(),
+        }
+    }
+}
+
 /// Everything the files say.
 pub struct VersionInfo<'a> {
     /// `18.6` from `postgres --version`, if the binary answered.
     pub postgres_version: Option<String>,
     pub build: BuildInfo,
-    pub manifest: Option<&'a Manifest>,
-    /// The image catalog (or that there is none); the plan's when there is a plan.
+    /// The image catalog (or that there is none); the plan's when there is a plan. The extension
+    /// summary comes from it.
     pub image: Option<&'a CatalogFile>,
     /// The tuning in force; absent at image build time, when there is no container to tune for.
     pub plan: Option<&'a Plan>,
@@ -80,7 +143,7 @@ pub struct VersionInfo<'a> {
 
 impl VersionInfo<'_> {
     /// The preload list in force and where it came from: the plan's when there is one, else the
-    /// default a start would use (the image catalog's, else the manifest's).
+    /// default a start would use (the image catalog's, else the one compiled from the manifest).
     pub fn preload(&self) -> Option<(Vec<String>, String)> {
         if let Some(plan) = self.plan {
             return Some((
@@ -88,27 +151,46 @@ impl VersionInfo<'_> {
                 plan.preload_libraries_source(),
             ));
         }
-        let image = self.image;
-        if let Some(file) = image {
-            if let Some(catalog) = &file.catalog {
-                return Some((
-                    catalog.default_preload.clone(),
-                    format!("default of the {}", file.describe()),
-                ));
-            }
-        }
-        let manifest = self.manifest?;
-        let source = match image {
-            Some(file) => format!("default of the manifest; {}", file.describe()),
-            None => "default of the manifest".to_string(),
-        };
-        Some((manifest.default_preload_libraries(), source))
+        let file = self.image?;
+        Some(match &file.catalog {
+            Some(catalog) => (
+                catalog.default_preload.clone(),
+                plan::preload_source(Origin::Image, file),
+            ),
+            None => (
+                crate::config::default_preload_libraries(),
+                plan::preload_source(Origin::Default, file),
+            ),
+        })
+    }
+
+    fn image_file(&self) -> Option<&CatalogFile> {
+        self.image.or(self.plan.map(|p| &p.image))
     }
 
     fn catalog_file(&self) -> Option<&CatalogFile> {
-        self.image
-            .or(self.plan.map(|p| &p.image))
-            .filter(|file| file.catalog.is_some())
+        self.image_file().filter(|file| file.catalog.is_some())
+    }
+
+    /// The image build's summary of the manifest, else why there is none (said in both files, so
+    /// a missing summary is never silent).
+    pub fn summary(&self) -> Result<&ManifestSummary, String> {
+        let Some(file) = self.image_file() else {
+            return Err("no image catalog was read".to_string());
+        };
+        match &file.catalog {
+            None => Err(format!(
+                "{}; the image build records the summary there",
+                file.describe()
+            )),
+            Some(catalog) => catalog.manifest_summary.as_ref().ok_or_else(|| {
+                format!(
+                    "the image catalog {} has no manifest_summary (an aza-image-catalog older than \
+                     this entrypoint wrote it); rebuild the image",
+                    file.path.display()
+                )
+            }),
+        }
     }
 }
 
@@ -151,16 +233,6 @@ pub fn parse_postgres_version(text: &str) -> Option<String> {
         .then(|| version.to_string())
 }
 
-fn names(manifest: &Manifest, keep: impl Fn(&crate::manifest::Extension) -> bool) -> Vec<&str> {
-    let mut names: Vec<&str> = manifest
-        .enabled()
-        .filter(|e| keep(e))
-        .map(|e| e.name.as_str())
-        .collect();
-    names.sort_unstable();
-    names
-}
-
 /// The JSON document.
 pub fn to_json(info: &VersionInfo<'_>) -> Value {
     let mut document = Map::new();
@@ -178,51 +250,37 @@ pub fn to_json(info: &VersionInfo<'_>) -> Value {
             "build_date": info.build.build_date,
         }),
     );
-    if let Some(manifest) = info.manifest {
-        let counts = manifest.counts();
-        document.insert(
-            "manifest_postgres_version".into(),
-            Value::String(manifest.postgres.version.clone()),
-        );
-        document.insert(
-            "extensions".into(),
-            json!({
-                "total": counts.total,
-                "enabled": counts.enabled,
-                "disabled": counts.disabled,
-                "preloaded": counts.preloaded,
-                "optional_preloads": counts.optional_preloads,
-                "auto_created": counts.auto_created,
-                "available": counts.available,
-                "tools": counts.tools,
-                "modules": counts.modules,
-            }),
-        );
-        document.insert(
-            "optional_preloads".into(),
-            json!(manifest.optional_preload_libraries()),
-        );
-        document.insert(
-            "auto_created".into(),
-            json!(names(manifest, |e| e.is_auto_created())),
-        );
-        document.insert(
-            "available".into(),
-            json!(names(manifest, |e| e.kind != Kind::Tool
-                && !e.is_module()
-                && !e.is_auto_created())),
-        );
-        document.insert(
-            "tools".into(),
-            json!(names(manifest, |e| e.kind == Kind::Tool)),
-        );
-        let disabled: Vec<Value> = manifest
-            .extensions
-            .iter()
-            .filter(|e| !e.enabled)
-            .map(|e| json!({"name": e.name, "reason": e.disabled_reason.clone().unwrap_or_default()}))
-            .collect();
-        document.insert("disabled_extensions".into(), Value::Array(disabled));
+    match info.summary() {
+        Ok(summary) => {
+            let counts = &summary.counts;
+            document.insert(
+                "manifest_postgres_version".into(),
+                Value::String(summary.postgres_version.clone()),
+            );
+            document.insert(
+                "extensions".into(),
+                json!({
+                    "total": counts.total,
+                    "enabled": counts.enabled,
+                    "disabled": counts.disabled,
+                    "preloaded": counts.preloaded,
+                    "optional_preloads": counts.optional_preloads,
+                    "auto_created": counts.auto_created,
+                    "available": counts.available,
+                    "tools": counts.tools,
+                    "modules": counts.modules,
+                }),
+            );
+            document.insert("optional_preloads".into(), json!(summary.optional_preloads));
+            document.insert("auto_created".into(), json!(summary.auto_created));
+            document.insert("available".into(), json!(summary.available));
+            document.insert("tools".into(), json!(summary.tools));
+            document.insert("disabled_extensions".into(), json!(summary.disabled));
+        }
+        Err(why) => {
+            document.insert("extensions".into(), Value::Null);
+            document.insert("extensions_unknown".into(), Value::String(why));
+        }
     }
     if let Some((libraries, source)) = info.preload() {
         document.insert("preloaded_modules".into(), json!(libraries));
@@ -304,62 +362,47 @@ pub fn to_text(info: &VersionInfo<'_>) -> String {
         info.build.build_date.as_ref().unwrap_or(&unknown)
     ));
 
-    if let Some(manifest) = info.manifest {
-        let counts = manifest.counts();
-        let section = |out: &mut String, title: &str, items: Vec<String>| {
-            out.push_str(&format!("\n{title} ({})\n", items.len()));
-            for item in items {
-                out.push_str(&format!("  {item}\n"));
-            }
-        };
-        section(
-            &mut out,
-            "OPTIONAL PRELOADS (POSTGRES_SHARED_PRELOAD_LIBRARIES)",
-            manifest.optional_preload_libraries(),
-        );
-        let strings = |v: Vec<&str>| v.into_iter().map(str::to_string).collect::<Vec<_>>();
-        section(
-            &mut out,
-            "AUTO-CREATED EXTENSIONS",
-            strings(names(manifest, |e| e.is_auto_created())),
-        );
-        section(
-            &mut out,
-            "AVAILABLE EXTENSIONS (CREATE EXTENSION <name>)",
-            strings(names(manifest, |e| {
-                e.kind != Kind::Tool && !e.is_module() && !e.is_auto_created()
-            })),
-        );
-        section(
-            &mut out,
-            "TOOLS",
-            strings(names(manifest, |e| e.kind == Kind::Tool)),
-        );
-        let disabled = manifest
-            .extensions
-            .iter()
-            .filter(|e| !e.enabled)
-            .map(|e| {
-                format!(
-                    "{}: {}",
-                    e.name,
-                    e.disabled_reason.clone().unwrap_or_default()
-                )
-            })
-            .collect();
-        section(&mut out, "DISABLED", disabled);
-        out.push_str(&format!(
-            "\nSUMMARY\n  Total catalog: {}\n  Enabled: {}\n  Disabled: {}\n  Preloaded: {}\n  Auto-created: {}\n  \
-             Available: {}\n  Tools: {}\n  Modules: {}\n",
-            counts.total,
-            counts.enabled,
-            counts.disabled,
-            counts.preloaded,
-            counts.auto_created,
-            counts.available,
-            counts.tools,
-            counts.modules
-        ));
+    match info.summary() {
+        Ok(summary) => {
+            let counts = &summary.counts;
+            let section = |out: &mut String, title: &str, items: &[String]| {
+                out.push_str(&format!("\n{title} ({})\n", items.len()));
+                for item in items {
+                    out.push_str(&format!("  {item}\n"));
+                }
+            };
+            section(
+                &mut out,
+                "OPTIONAL PRELOADS (POSTGRES_SHARED_PRELOAD_LIBRARIES)",
+                &summary.optional_preloads,
+            );
+            section(&mut out, "AUTO-CREATED EXTENSIONS", &summary.auto_created);
+            section(
+                &mut out,
+                "AVAILABLE EXTENSIONS (CREATE EXTENSION <name>)",
+                &summary.available,
+            );
+            section(&mut out, "TOOLS", &summary.tools);
+            let disabled: Vec<String> = summary
+                .disabled
+                .iter()
+                .map(|e| format!("{}: {}", e.name, e.reason))
+                .collect();
+            section(&mut out, "DISABLED", &disabled);
+            out.push_str(&format!(
+                "\nSUMMARY\n  Total catalog: {}\n  Enabled: {}\n  Disabled: {}\n  Preloaded: {}\n  Auto-created: {}\n  \
+                 Available: {}\n  Tools: {}\n  Modules: {}\n",
+                counts.total,
+                counts.enabled,
+                counts.disabled,
+                counts.preloaded,
+                counts.auto_created,
+                counts.available,
+                counts.tools,
+                counts.modules
+            ));
+        }
+        Err(why) => out.push_str(&format!("\nEXTENSIONS\n  unknown: {why}\n")),
     }
     if let Some((libraries, source)) = info.preload() {
         out.push_str(&format!(
@@ -434,13 +477,6 @@ pub fn dir_from_env() -> PathBuf {
         .map_or_else(|| PathBuf::from(DEFAULT_DIR), PathBuf::from)
 }
 
-/// The manifest from `AZA_MANIFEST`, else the image's copy.
-pub fn manifest_path_from_env() -> PathBuf {
-    std::env::var_os("AZA_MANIFEST")
-        .filter(|v| !v.is_empty())
-        .map_or_else(|| PathBuf::from(DEFAULT_MANIFEST), PathBuf::from)
-}
-
 #[cfg(test)]
 mod tests {
     #[test]
@@ -499,54 +535,101 @@ mod tests {
         assert_eq!(parse_postgres_version("command not found"), None);
     }
 
+    /// The documented example catalog, with the repository manifest's summary when `summary`.
+    fn image(summary: bool) -> CatalogFile {
+        let mut catalog =
+            crate::image_catalog::parse(crate::image_catalog::tests::EXAMPLE, "example").unwrap();
+        if summary {
+            catalog.manifest_summary = Some(ManifestSummary::of(&manifest()));
+        }
+        CatalogFile {
+            path: "/usr/share/aza-pg/image-catalog.json".into(),
+            catalog: Some(catalog),
+        }
+    }
+
     #[test]
-    fn counts_and_lists_come_from_the_manifest() {
+    fn the_summary_is_the_manifests_counts_and_names() {
         let manifest = manifest();
+        let summary = ManifestSummary::of(&manifest);
+        let counts = manifest.counts();
+        assert_eq!(summary.counts, counts);
+        assert_eq!(summary.postgres_version, manifest.postgres.version);
+        assert_eq!(
+            summary.optional_preloads,
+            manifest.optional_preload_libraries()
+        );
+        assert_eq!(summary.auto_created.len(), counts.auto_created);
+        assert_eq!(summary.tools.len(), counts.tools);
+        assert_eq!(
+            summary.available.len() + summary.auto_created.len(),
+            counts.available,
+            "the counted available entries include the auto-created ones, the list does not"
+        );
+        for list in [&summary.auto_created, &summary.available, &summary.tools] {
+            assert!(list.windows(2).all(|w| w[0] < w[1]), "{list:?} is sorted");
+        }
+        let disabled: Vec<&Extension> = manifest.extensions.iter().filter(|e| !e.enabled).collect();
+        assert_eq!(summary.disabled.len(), disabled.len());
+        for (entry, extension) in summary.disabled.iter().zip(disabled) {
+            assert_eq!(entry.name, extension.name);
+            assert_eq!(
+                Some(&entry.reason),
+                extension.disabled_reason.as_ref(),
+                "{}",
+                entry.name
+            );
+        }
+    }
+
+    #[test]
+    fn counts_and_lists_come_from_the_image_catalogs_summary() {
+        let manifest = manifest();
+        let image = image(true);
         let info = VersionInfo {
             postgres_version: Some("18.6".into()),
             build: BuildInfo::default(),
-            manifest: Some(&manifest),
-            image: None,
+            image: Some(&image),
             plan: None,
         };
         let doc = to_json(&info);
         let counts = manifest.counts();
+        assert_eq!(doc["manifest_postgres_version"], manifest.postgres.version);
         assert_eq!(doc["extensions"]["total"], counts.total);
         assert_eq!(doc["extensions"]["enabled"], counts.enabled);
         assert_eq!(doc["extensions"]["disabled"], counts.disabled);
-        assert_eq!(
-            doc["preloaded_modules"],
-            json!(manifest.default_preload_libraries())
-        );
         assert_eq!(
             doc["disabled_extensions"].as_array().unwrap().len(),
             counts.disabled
         );
         assert_eq!(
+            doc["disabled_extensions"][0].as_object().unwrap().len(),
+            2,
+            "name and reason: {}",
+            doc["disabled_extensions"][0]
+        );
+        assert_eq!(
             doc["auto_created"].as_array().unwrap().len(),
             counts.auto_created
         );
+        assert!(doc.get("extensions_unknown").is_none());
         assert!(doc.get("tuning").is_none());
         let text = to_text(&info);
         assert!(text.contains(&format!("Total catalog: {}", counts.total)));
+        assert!(
+            text.contains(&format!("\nTOOLS ({})\n", counts.tools)),
+            "{text}"
+        );
         assert!(text.contains("PostgreSQL:     18.6"));
         assert!(text.contains("Image version:  unknown"));
     }
 
     #[test]
     fn the_image_catalog_and_the_default_preload_list_are_shown() {
-        let manifest = manifest();
-        let image = CatalogFile {
-            path: "/usr/share/aza-pg/image-catalog.json".into(),
-            catalog: Some(
-                crate::image_catalog::parse(crate::image_catalog::tests::EXAMPLE, "example")
-                    .unwrap(),
-            ),
-        };
+        let image = image(true);
         let info = VersionInfo {
             postgres_version: Some("18.6".into()),
             build: BuildInfo::default(),
-            manifest: Some(&manifest),
             image: Some(&image),
             plan: None,
         };
@@ -583,7 +666,35 @@ mod tests {
             assert!(text.contains(line), "'{line}' not in:\n{text}");
         }
 
-        // No catalog: manifest-only output, and the manifest's default list says where it is from.
+        // A catalog written before the summary existed: the rest as before, and the files say
+        // what is missing and how to get it.
+        let older = self::image(false);
+        let info = VersionInfo {
+            image: Some(&older),
+            ..info
+        };
+        let doc = to_json(&info);
+        assert_eq!(doc["extensions"], Value::Null);
+        let why = "the image catalog /usr/share/aza-pg/image-catalog.json has no manifest_summary";
+        assert!(
+            doc["extensions_unknown"].as_str().unwrap().starts_with(why)
+                && doc["extensions_unknown"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with("rebuild the image"),
+            "{doc}"
+        );
+        assert_eq!(doc["preloaded_modules"], json!(["auto_explain", "pg_cron"]));
+        assert_eq!(doc["image_catalog"]["counts"]["installed"], 2);
+        let text = to_text(&info);
+        assert!(
+            text.contains(&format!("\nEXTENSIONS\n  unknown: {why}")),
+            "{text}"
+        );
+        assert!(!text.contains("Total catalog"), "{text}");
+
+        // No catalog (a host run): no summary, said so, and the default a start would use, which
+        // is compiled from the manifest.
         let missing = CatalogFile::missing("/nonexistent/catalog.json");
         let info = VersionInfo {
             image: Some(&missing),
@@ -593,16 +704,26 @@ mod tests {
         assert!(doc.get("image_catalog").is_none());
         assert_eq!(
             doc["preloaded_modules"],
-            json!(manifest.default_preload_libraries())
+            json!(manifest().default_preload_libraries())
         );
         assert!(
             doc["preloaded_modules_source"]
                 .as_str()
                 .unwrap()
-                .starts_with("default of the manifest; no image catalog"),
+                .starts_with("default compiled from the manifest; no image catalog"),
             "{doc}"
         );
-        assert!(!to_text(&info).contains("IMAGE CATALOG"));
+        assert_eq!(
+            doc["extensions_unknown"],
+            "no image catalog (/nonexistent/catalog.json does not exist: not running in a built \
+             image); the image build records the summary there"
+        );
+        let text = to_text(&info);
+        assert!(!text.contains("IMAGE CATALOG"));
+        assert!(
+            text.contains("\nEXTENSIONS\n  unknown: no image catalog (/nonexistent/catalog.json"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -611,7 +732,6 @@ mod tests {
         let info = VersionInfo {
             postgres_version: None,
             build: BuildInfo::default(),
-            manifest: None,
             image: None,
             plan: None,
         };

@@ -150,6 +150,11 @@ fn the_writer_records_what_the_image_has_and_a_start_reads_it() {
         .collect();
     assert_eq!(catalog.default_preload, expected_default);
     assert_eq!(catalog.logical_output_plugins, ["wal2json"]);
+    assert_eq!(
+        catalog.manifest_summary.as_ref(),
+        Some(&aza_pg::version_info::ManifestSummary::of(&manifest)),
+        "the manifest's summary for version-info is recorded"
+    );
 
     // Without --write, the same catalog on stdout and nothing written.
     let printed = catalog_command(&[("PATH", &path)])
@@ -187,6 +192,28 @@ fn the_writer_records_what_the_image_has_and_a_start_reads_it() {
     assert_eq!(
         doc["settings"]["output_plugin_libraries"],
         "pgoutput,test_decoding,wal2json"
+    );
+
+    // So does version-info, the extension counts included, without the manifest.
+    let version_info = entrypoint_command(&[
+        ("PATH", &path),
+        ("AZA_IMAGE_CATALOG", output.to_str().unwrap()),
+    ])
+    .args(["version-info", "--format", "json"])
+    .output()
+    .unwrap();
+    assert!(version_info.status.success(), "{}", describe(&version_info));
+    let doc = json(&version_info);
+    let counts = manifest.counts();
+    assert_eq!(doc["extensions"]["total"], counts.total);
+    assert_eq!(doc["extensions"]["disabled"], counts.disabled);
+    assert_eq!(
+        doc["manifest_postgres_version"],
+        manifest.postgres.version.as_str()
+    );
+    assert_eq!(
+        doc["preloaded_modules"],
+        serde_json::json!(expected_default)
     );
 }
 

@@ -632,6 +632,11 @@ fn an_arbitrary_user_id_without_a_passwd_entry_can_initialise_and_run() {
 #[test]
 fn version_info_files_describe_the_server_the_catalog_and_the_tuning() {
     let mut pg = Instance::new();
+    // The extension counts come from the image catalog's summary, which a host run has only when
+    // the test writes one.
+    let catalog = pg.dir.path().join("image-catalog.json");
+    support::write_host_image_catalog(&catalog, &["auto_explain", "pg_stat_statements"]);
+    pg.set_env("AZA_IMAGE_CATALOG", catalog.to_str().unwrap());
     pg.start();
     pg.wait_ready();
     let dir = pg.dir.path().join("etc");
@@ -639,11 +644,13 @@ fn version_info_files_describe_the_server_the_catalog_and_the_tuning() {
         serde_json::from_str(&fs::read_to_string(dir.join("version-info.json")).unwrap()).unwrap();
     let server = pg.psql("SHOW server_version").unwrap();
     assert_eq!(doc["postgres_version"], server.as_str());
-    let manifest =
-        aza_pg::manifest::load_file(std::path::Path::new(pg.get_env("AZA_MANIFEST").unwrap()))
-            .unwrap();
+    let manifest = aza_pg::manifest::load_file(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(aza_pg::manifest::MANIFEST_PATH),
+    )
+    .unwrap();
     assert_eq!(doc["extensions"]["total"], manifest.counts().total);
     assert_eq!(doc["extensions"]["disabled"], manifest.counts().disabled);
+    assert_eq!(doc["image_catalog"]["package_source"], "none");
     assert_eq!(doc["tuning"]["memory_mb"], 1024);
     assert_eq!(doc["tuning"]["settings"]["shared_buffers"], "256MB");
     let text = fs::read_to_string(dir.join("version-info.txt")).unwrap();
@@ -679,23 +686,54 @@ fn version_info_command_writes_both_files() {
     let pg = Instance::new();
     let dir = pg.dir.path().join("build-time");
     fs::create_dir(&dir).unwrap();
-    let mut command = Command::new(support::entrypoint());
-    command
-        .env_clear()
-        .env("PATH", support::server::path_with_postgres())
-        .env("AZA_MANIFEST", pg.get_env("AZA_MANIFEST").unwrap());
-    let output = command
-        .args(["version-info", "--write", "--dir"])
-        .arg(&dir)
-        .env("AZA_IMAGE_VERSION", "18.6-test")
-        .output()
-        .unwrap();
+    let catalog = pg.dir.path().join("image-catalog.json");
+    support::write_host_image_catalog(&catalog, &[]);
+    let version_info = |catalog: &std::path::Path| {
+        Command::new(support::entrypoint())
+            .env_clear()
+            .env("PATH", support::server::path_with_postgres())
+            .env("AZA_IMAGE_CATALOG", catalog)
+            .args(["version-info", "--write", "--dir"])
+            .arg(&dir)
+            .env("AZA_IMAGE_VERSION", "18.6-test")
+            .output()
+            .unwrap()
+    };
+    let output = version_info(&catalog);
     assert!(output.status.success(), "{}", text(&output.stderr));
     let doc: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(dir.join("version-info.json")).unwrap()).unwrap();
     assert_eq!(doc["build"]["image_version"], "18.6-test");
     assert!(doc.get("tuning").is_none(), "no tuning at build time");
     assert!(doc["postgres_version"].as_str().unwrap().starts_with("18."));
+    assert!(doc["extensions"]["total"].as_u64().unwrap() > 0, "{doc}");
+    assert!(doc.get("extensions_unknown").is_none(), "{doc}");
+
+    // Without a catalog (a host run) the files are written all the same, and they and a warning
+    // say why the extensions are unknown.
+    let output = version_info(&pg.dir.path().join("no-image-catalog.json"));
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stderr).contains("version-info: no extension summary: no image catalog"),
+        "{}",
+        text(&output.stderr)
+    );
+    let doc: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(dir.join("version-info.json")).unwrap()).unwrap();
+    assert_eq!(doc["extensions"], serde_json::Value::Null);
+    assert!(
+        doc["extensions_unknown"]
+            .as_str()
+            .unwrap()
+            .starts_with("no image catalog ("),
+        "{doc}"
+    );
+    assert!(
+        fs::read_to_string(dir.join("version-info.txt"))
+            .unwrap()
+            .contains("\nEXTENSIONS\n  unknown: no image catalog ("),
+        "the text file says so too"
+    );
 }
 
 #[test]

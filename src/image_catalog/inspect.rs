@@ -15,9 +15,10 @@ use std::process::{Command, Stdio};
 use super::{Entry, ImageCatalog, PackageSource, Status, FORMAT};
 use crate::manifest::{Extension, Kind, Manifest};
 use crate::pg_config;
+use crate::version_info::ManifestSummary;
 
 /// Where the image keeps the manifest (the Dockerfile copies it there).
-pub const DEFAULT_MANIFEST: &str = crate::version_info::DEFAULT_MANIFEST;
+pub const DEFAULT_MANIFEST: &str = "/etc/postgresql/extensions.manifest.json";
 /// Where the build's install steps leave their notes.
 pub const DEFAULT_NOTES: &str = "/usr/share/aza-pg/build-notes.tsv";
 /// The Dockerfile's build argument, in the environment of its `RUN` steps.
@@ -301,6 +302,7 @@ pub fn decide(facts: &Facts<'_>) -> Result<ImageCatalog, WriteError> {
         preloadable,
         library_dir: Some(layout.pkglibdir.clone()),
         logical_output_plugins,
+        manifest_summary: Some(ManifestSummary::of(manifest)),
     })
 }
 

@@ -45,6 +45,12 @@ pub struct ImageCatalog {
     /// Output plugins the server must allow with `output_plugin_libraries` (PostgreSQL 18.6 refuses
     /// a logical slot for any other plugin than pgoutput and test_decoding).
     pub logical_output_plugins: Vec<String>,
+    /// The manifest's counts and names for version-info, computed by the build so the entrypoint
+    /// need not parse the manifest. Optional within format 1, like `library_dir`: a catalog written
+    /// before it existed still starts a container (version-info then says the summary is missing),
+    /// and the catalogs the tests and the README write by hand need not carry it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest_summary: Option<crate::version_info::ManifestSummary>,
 }
 
 /// The Dockerfile's `PACKAGE_SOURCE` build argument.

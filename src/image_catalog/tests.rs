@@ -67,6 +67,40 @@ fn the_documented_example_is_read() {
     );
 }
 
+/// A manifest summary as the writer records it, edited.
+fn summary_with(edit: impl FnOnce(&mut serde_json::Value)) -> serde_json::Value {
+    let mut summary = serde_json::json!({
+        "postgres_version": "18.6",
+        "counts": {"total": 3, "enabled": 2, "disabled": 1, "preloaded": 1, "optional_preloads": 0,
+                   "tools": 0, "modules": 1, "auto_created": 1, "available": 1},
+        "optional_preloads": [],
+        "auto_created": ["pg_cron"],
+        "available": [],
+        "tools": [],
+        "disabled": [{"name": "pgq", "reason": "Disabled by default to reduce image size"}]
+    });
+    edit(&mut summary);
+    summary
+}
+
+#[test]
+fn the_manifest_summary_is_optional_and_read_back_whole() {
+    // The example has none (a catalog written before it existed): read, and nothing is invented.
+    assert_eq!(
+        parse(EXAMPLE, "example.json").unwrap().manifest_summary,
+        None
+    );
+    let text = example_with(|d| d["manifest_summary"] = summary_with(|_| {}));
+    let catalog = parse(&text, "with-summary.json").unwrap();
+    let summary = catalog.manifest_summary.as_ref().expect("read");
+    assert_eq!(summary.counts.total, 3);
+    assert_eq!(summary.disabled[0].name, "pgq");
+    assert_eq!(
+        parse(&to_json(&catalog).unwrap(), "again.json").unwrap(),
+        catalog
+    );
+}
+
 #[test]
 fn a_missing_file_means_no_catalog_and_any_other_problem_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
@@ -162,6 +196,18 @@ fn every_rule_of_the_format_is_checked() {
                 d.as_object_mut().unwrap().remove("preloadable");
             }),
             "missing field `preloadable`",
+        ),
+        (
+            example_with(|d| d["manifest_summary"] = summary_with(|s| s["size"] = 1.into())),
+            "unknown field `size`",
+        ),
+        (
+            example_with(|d| {
+                d["manifest_summary"] = summary_with(|s| {
+                    s["counts"].as_object_mut().unwrap().remove("modules");
+                })
+            }),
+            "missing field `modules`",
         ),
     ];
     for (text, expected) in cases {

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 pub use model::{
     Build, BuildType, Extension, Install, Kind, Manifest, PostgresRelease, Runtime, Source,
@@ -155,8 +155,11 @@ fn serde_error(file: &str, entry: Option<String>, error: &serde_json::Error) -> 
     }
 }
 
-/// Derived figures, for docs and checks. Never stored: always computed from the entries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// Derived figures, for docs and checks. Never stored in the manifest: always computed from the
+/// entries (the image catalog carries a copy computed at build time, for version-info; see
+/// [`crate::version_info::ManifestSummary`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Counts {
     pub total: usize,
     pub enabled: usize,

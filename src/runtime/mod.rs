@@ -56,19 +56,9 @@ pub fn begin() -> Result<(Supervisor, Environment), ExitCode> {
 
 /// `aza-entrypoint version-info`: prints the text (or JSON) form, or writes both files. At image
 /// build time there is no container to tune for, so the files carry no tuning until the first start
-/// refreshes them.
+/// refreshes them. The extension summary is the image catalog's (written just before by
+/// `aza-image-catalog --write`); without it the files say why, and so does a warning here.
 pub fn version_info(write: bool, dir: Option<PathBuf>, json: bool) -> ExitCode {
-    let manifest_path = version_info::manifest_path_from_env();
-    let manifest = match crate::manifest::load_file_as_built(&manifest_path) {
-        Ok(manifest) => manifest,
-        Err(errors) => {
-            log::error(&format!(
-                "cannot read the extension manifest {}: {errors}",
-                manifest_path.display()
-            ));
-            return ExitCode::from(1);
-        }
-    };
     let image = match image_catalog::load_from_env() {
         Ok(image) => image,
         Err(e) => {
@@ -79,10 +69,12 @@ pub fn version_info(write: bool, dir: Option<PathBuf>, json: bool) -> ExitCode {
     let info = VersionInfo {
         postgres_version: version_info::postgres_version(),
         build: BuildInfo::from_env(),
-        manifest: Some(&manifest),
         image: Some(&image),
         plan: None,
     };
+    if let Err(why) = info.summary() {
+        log::warning(&format!("version-info: no extension summary: {why}"));
+    }
     if !write {
         if json {
             stdio::print(&format!("{:#}\n", version_info::to_json(&info)));
@@ -109,24 +101,12 @@ pub fn version_info(write: bool, dir: Option<PathBuf>, json: bool) -> ExitCode {
     }
 }
 
-/// Refreshes the version-info files with the tuning in force. Best effort: a read-only filesystem or
-/// a missing manifest is a warning, never a reason not to start.
+/// Refreshes the version-info files with the tuning in force, from the image catalog the start
+/// already read. Best effort: a read-only filesystem is a warning, never a reason not to start.
 pub fn refresh_version_info(plan: &Plan) {
-    let manifest_path = version_info::manifest_path_from_env();
-    let manifest = match crate::manifest::load_file_as_built(&manifest_path) {
-        Ok(manifest) => Some(manifest),
-        Err(errors) => {
-            log::warning(&format!(
-                "version-info: cannot read the extension manifest {} ({errors}); writing it without the catalog",
-                manifest_path.display()
-            ));
-            None
-        }
-    };
     let info = VersionInfo {
         postgres_version: version_info::postgres_version(),
         build: BuildInfo::from_env(),
-        manifest: manifest.as_ref(),
         image: Some(&plan.image),
         plan: Some(plan),
     };

@@ -58,6 +58,30 @@ pub fn warnings_apart_from_the_disk(doc: &serde_json::Value) -> Vec<String> {
 /// A catalog path that does not exist: "not running in a built image".
 pub const NO_IMAGE_CATALOG: &str = "/nonexistent/aza-pg/image-catalog.json";
 
+/// Writes at `path` the image catalog of a host run that still carries what version-info shows of
+/// the extensions: the repository manifest's summary, computed by the library as the image build
+/// computes it (the entrypoint itself no longer parses the manifest). No entries (nothing was
+/// inspected), no packaged extensions, `preloadable` as given, and no library directory, so the
+/// start asks `pg_config` as it would without a catalog.
+pub fn write_host_image_catalog(path: &Path, preloadable: &[&str]) {
+    use aza_pg::image_catalog::{self, ImageCatalog, PackageSource};
+    let manifest = aza_pg::manifest::load_file(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join(aza_pg::manifest::MANIFEST_PATH),
+    )
+    .expect("the repository manifest loads");
+    let catalog = ImageCatalog {
+        format: image_catalog::FORMAT,
+        package_source: PackageSource::None,
+        entries: Vec::new(),
+        default_preload: Vec::new(),
+        preloadable: preloadable.iter().map(|l| l.to_string()).collect(),
+        library_dir: None,
+        logical_output_plugins: Vec::new(),
+        manifest_summary: Some(aza_pg::version_info::ManifestSummary::of(&manifest)),
+    };
+    image_catalog::inspect::write(&catalog, path).expect("write the host's image catalog");
+}
+
 /// A stand-in server tree: `bin/pg_config` answering `--pkglibdir`, `--sharedir` and `--bindir`
 /// with `lib/`, `share/` and `bin/`, and `lib/` holding an empty `.so` for every preload library
 /// the manifest knows, so the preflight passes whatever default the manifest has.

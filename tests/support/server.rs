@@ -91,7 +91,6 @@ impl Instance {
         // Never the host's /etc/postgresql: each instance writes its version-info files here.
         let version_info_dir = dir.path().join("etc");
         fs::create_dir(&version_info_dir).expect("version-info dir");
-        let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("manifest/extensions.json");
         // No image catalog: a host run, whatever this machine's /usr/share/aza-pg holds.
         let no_catalog = dir.path().join("no-image-catalog.json");
         let log = dir.path().join("entrypoint.log");
@@ -115,7 +114,6 @@ impl Instance {
                 "AZA_VERSION_INFO_DIR",
                 version_info_dir.to_str().expect("utf-8 path"),
             ),
-            ("AZA_MANIFEST", manifest.to_str().expect("utf-8 path")),
         ]
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))

@@ -238,8 +238,23 @@ fn what_the_image_has_is_recorded_entry_by_entry() {
         ["auto_explain", "pg_cron", "safeupdate", "set_user"]
     );
     assert_eq!(catalog.logical_output_plugins, ["wal2json"]);
-    // What the writer decides, the reader accepts.
+    // The manifest's summary for version-info, whatever the image has of it.
+    let summary = catalog.manifest_summary.clone().expect("recorded");
+    assert_eq!(summary, ManifestSummary::of(&manifest()));
+    assert_eq!(summary.postgres_version, "18.6");
+    assert_eq!(summary.tools, ["pg_safeupdate", "pgbackrest", "wal2json"]);
+    assert_eq!(summary.optional_preloads, ["safeupdate", "set_user"]);
+    assert_eq!(
+        summary.disabled,
+        [crate::version_info::DisabledEntry {
+            name: "pgq".into(),
+            reason: "too big".into()
+        }]
+    );
+    // What the writer decides, the reader accepts, summary included.
     super::super::check(&catalog).unwrap();
+    let text = super::super::to_json(&catalog).unwrap();
+    assert_eq!(super::super::parse(&text, "written.json").unwrap(), catalog);
 }
 
 #[test]
