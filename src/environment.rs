@@ -190,6 +190,27 @@ fn check_ha_fits(
             "is not set, and POSTGRES_ROLE=ha needs it: Patroni connects as the superuser to rewind a former leader; set it (or POSTGRES_PASSWORD_FILE), the same on every node",
         );
     }
+    // Patroni 4.1 quotes the passwords it sets through psycopg, which fails on any non-ASCII
+    // character (UnicodeDecodeError in post_bootstrap, and the bootstrap is thrown away).
+    let passwords = [
+        ("POSTGRES_PASSWORD", runtime.password.as_ref()),
+        (
+            "PG_REPLICATION_PASSWORD",
+            match role {
+                Role::Ha(ha) => Some(&ha.replication_password),
+                _ => None,
+            },
+        ),
+    ];
+    for (variable, password) in passwords {
+        if password.is_some_and(|p| !p.expose().is_ascii()) {
+            r.problem(
+                variable,
+                "has a non-ASCII character, which Patroni 4.1 cannot set as a password \
+                 (POSTGRES_ROLE=ha): use ASCII letters, digits and punctuation",
+            );
+        }
+    }
     if backup.backups.is_some() {
         r.problem(
             "PGBACKREST_STANZA",
@@ -329,5 +350,48 @@ mod tests {
             .unwrap_err()
             .0
             .contains("PGBOUNCER_AUTH_PASS_FILE"));
+    }
+}
+
+#[cfg(test)]
+mod ha_tests {
+    use super::*;
+    use crate::test_support::{fake_env, fake_files};
+
+    #[test]
+    fn an_ha_node_needs_ascii_passwords_and_no_stanza() {
+        let vars = [
+            ("POSTGRES_ROLE", "ha"),
+            ("HOSTNAME", "pg1"),
+            ("AZA_HA_ETCD_HOSTS", "etcd1:2379"),
+            ("POSTGRES_PASSWORD", "pässword"),
+            ("PG_REPLICATION_PASSWORD", "r"),
+            ("PGBACKREST_STANZA", "main"),
+        ];
+        let names: Vec<String> = vars.iter().map(|(n, _)| n.to_string()).collect();
+        let env = Environment::read(&fake_env(&vars), &fake_files(&[]), &names);
+        let all: Vec<&str> = env.problems.iter().map(|p| p.text.as_str()).collect();
+        assert!(
+            all.iter()
+                .any(|p| p.starts_with("POSTGRES_PASSWORD has a non-ASCII character")),
+            "{all:?}"
+        );
+        assert!(all
+            .iter()
+            .any(|p| p.starts_with("PGBACKREST_STANZA is set, and POSTGRES_ROLE=ha")));
+        let vars = [
+            ("POSTGRES_ROLE", "ha"),
+            ("HOSTNAME", "pg1"),
+            ("AZA_HA_ETCD_HOSTS", "etcd1:2379"),
+            ("PG_REPLICATION_PASSWORD", "r"),
+        ];
+        let env = Environment::read(&fake_env(&vars), &fake_files(&[]), &[]);
+        assert!(
+            env.problems.iter().any(|p| p
+                .text
+                .starts_with("POSTGRES_PASSWORD is not set, and POSTGRES_ROLE=ha")),
+            "{:?}",
+            env.problems
+        );
     }
 }

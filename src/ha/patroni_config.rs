@@ -261,3 +261,116 @@ fn listen_addresses(plan: &Plan) -> String {
 fn quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::detect::{CpuSource, MemorySource};
+    use crate::ha::Endpoint;
+    use crate::image_catalog::CatalogFile;
+    use crate::plan::{Delivery, Pgsodium, PlanInputs};
+    use crate::resources::Resources;
+    use crate::test_support::fake_env;
+
+    fn plan(memory_mb: u64, args: &[&str]) -> Plan {
+        let resources = Resources {
+            memory_mb,
+            memory_source: MemorySource::CgroupV2,
+            memory_origin: "/sys/fs/cgroup/memory.max".into(),
+            cpus: 2,
+            cpu_source: CpuSource::CgroupV2,
+            shm_mb: None,
+            wal_free_mb: None,
+            primary_requires: Default::default(),
+            jit_provider: Some(true),
+            warnings: Vec::new(),
+        };
+        let config = Config::from_lookup(fake_env(&[])).unwrap();
+        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        crate::plan::build(&PlanInputs {
+            resources: &resources,
+            config: &config,
+            user_args: &args,
+            alter_system: &[],
+            config_file: &[],
+            pgsodium: &Pgsodium::NotRequested,
+            image: &CatalogFile::missing("/nonexistent"),
+            delivery: Delivery::File,
+        })
+    }
+
+    fn setup() -> HaSetup {
+        HaSetup {
+            cluster: "aza-pg".into(),
+            node: "pg1".into(),
+            advertise_host: "pg1.internal".into(),
+            api_port: 8008,
+            etcd: vec![Endpoint {
+                host: "etcd1".into(),
+                port: 2379,
+            }],
+            synchronous: Synchronous::On,
+            ttl: std::time::Duration::from_secs(20),
+            replication_user: "replicator".into(),
+            replication_password: Secret::new("it's-repl".into()),
+            pgbouncer_password: Some(Secret::new("b".into())),
+        }
+    }
+
+    fn render_for(plan: &Plan, redact: bool) -> Rendered {
+        let ha = setup();
+        let password = Secret::new("super'secret".into());
+        render(
+            &Node {
+                ha: &ha,
+                plan,
+                pgdata: "/var/lib/postgresql/18/docker",
+                port: 5432,
+                superuser: "postgres",
+                superuser_password: &password,
+                bootstrap_command: "/usr/local/bin/aza-entrypoint ha-bootstrap",
+                pgpass: "/etc/patroni/pgpass",
+                host_auth_method: "scram-sha-256",
+            },
+            redact,
+        )
+    }
+
+    #[test]
+    fn cluster_wide_settings_go_to_the_dcs_and_the_users_flags_to_the_node() {
+        let plan = plan(
+            4096,
+            &["-c", "log_statement=ddl", "-c", "max_connections=300"],
+        );
+        let rendered = render_for(&plan, false);
+        let y = &rendered.yaml;
+        let dcs = y.find("  dcs:").unwrap();
+        let local = y.find("\npostgresql:").unwrap();
+        let at = |needle: &str| y.find(needle).unwrap_or_else(|| panic!("{needle} in\n{y}"));
+        assert!((dcs..local).contains(&at("        max_connections: '300'")));
+        assert!((dcs..local).contains(&at("        wal_log_hints: 'on'")));
+        assert!(at("    log_statement: 'ddl'") > local);
+        assert!(y.contains("    synchronous_mode: true\n    synchronous_mode_strict: false\n"));
+        assert!(y.contains("  connect_address: 'pg1.internal:5432'"));
+        assert!(y.contains("      password: 'super''secret'"), "{y}");
+        assert!(y.contains("  - 'host replication \"replicator\" 10.0.0.0/8 scram-sha-256'"));
+        assert!(y.contains("  - 'host all pgbouncer_auth 172.16.0.0/12 scram-sha-256'"));
+        assert!(y.ends_with("  nosync: false\n"));
+        assert!(rendered.warnings.is_empty(), "{:?}", rendered.warnings);
+    }
+
+    #[test]
+    fn redaction_hides_both_passwords_and_a_small_budget_is_raised_with_a_warning() {
+        let plan = plan(1024, &["-c", "max_connections=20"]);
+        let rendered = render_for(&plan, true);
+        assert!(!rendered.yaml.contains("secret"), "{}", rendered.yaml);
+        assert!(!rendered.yaml.contains("it's-repl"));
+        assert_eq!(rendered.yaml.matches("password: <redacted>").count(), 2);
+        assert!(rendered.yaml.contains("        max_connections: '25'"));
+        assert_eq!(
+            rendered.warnings,
+            ["max_connections = 20 is below what Patroni accepts; the cluster gets 25"]
+        );
+    }
+}
