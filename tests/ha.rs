@@ -346,7 +346,15 @@ fn synchronous_mode_loses_no_acknowledged_commit_when_the_leader_dies() {
     let _turn = lock();
     let ha = Ha::up("on");
     let leader = ha.wait_members(3, Duration::from_secs(120));
-    assert!(!ha.sql_ok("SHOW synchronous_standby_names").is_empty());
+    wait_for(
+        "Patroni to name a synchronous standby",
+        Duration::from_secs(60),
+        || match ha.sql("SHOW synchronous_standby_names") {
+            Ok(names) if !names.is_empty() => Ok(names),
+            other => Err(format!("{other:?}")),
+        },
+        || ha.stack.logs(),
+    );
     let writer = Writer::start(ha.port);
     std::thread::sleep(Duration::from_secs(3));
     let output = docker(&["kill", &ha.node(&leader).name]);
@@ -389,7 +397,9 @@ fn a_leader_cut_off_stops_writing_before_another_leads_and_rejoins() {
     let writer = Writer::start(ha.port);
     std::thread::sleep(Duration::from_secs(2));
     let old = ha.node(&leader);
-    let output = docker(&["network", "disconnect", &ha.network(), &old.name]);
+    // Asked before the cut: a node without a network has none to name.
+    let network = ha.network();
+    let output = docker(&["network", "disconnect", &network, &old.name]);
     assert!(output.status.success(), "{}", describe(&output));
     // Probe both sides until another node leads and the old one has been read-only for a while.
     let deadline = Instant::now() + timeout(TTL * 4);
@@ -432,7 +442,7 @@ fn a_leader_cut_off_stops_writing_before_another_leads_and_rejoins() {
         stopped < led,
         "the old leader stopped writing after another led"
     );
-    let output = docker(&["network", "connect", &ha.network(), &old.name]);
+    let output = docker(&["network", "connect", &network, &old.name]);
     assert!(output.status.success(), "{}", describe(&output));
     let new_leader = ha.wait_members(3, Duration::from_secs(120));
     assert_ne!(new_leader, leader);
