@@ -8,8 +8,7 @@
 //! it left running is stopped here, step by step, before the container ends.
 
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
@@ -186,7 +185,7 @@ fn write_files(
             continue;
         };
         let path = secrets.join(name);
-        write_private(&path, value.as_encoded_bytes())
+        settings_file::replace(&path, value.as_encoded_bytes(), 0o600)
             .map_err(|e| failed("the secret file", &path, e))?;
         std::env::remove_var(name);
         std::env::set_var(format!("{name}_FILE"), &path);
@@ -196,23 +195,9 @@ fn write_files(
         log::warning(warning);
     }
     let yaml = dir.join(CONFIG_FILE);
-    write_private(&yaml, rendered.yaml.as_bytes())
+    settings_file::replace(&yaml, rendered.yaml.as_bytes(), 0o600)
         .map_err(|e| failed("Patroni's configuration", &yaml, e))?;
     Ok(yaml)
-}
-
-/// Replaces `path` with `bytes`, mode 0600, through a rename.
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let temporary = path.with_extension("aza-new");
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&temporary)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    fs::rename(&temporary, path)
 }
 
 /// A postmaster Patroni left running (Patroni crashed or was killed) is stopped: fast, then

@@ -21,7 +21,7 @@ pub enum Included {
 pub fn install(dir: &Path, plan: &Plan) -> io::Result<Included> {
     replace(
         &dir.join(tuning_file::FILE_NAME),
-        &tuning_file::render(plan),
+        tuning_file::render(plan).as_bytes(),
         0o600,
     )?;
     install_conf_only(dir)
@@ -29,7 +29,7 @@ pub fn install(dir: &Path, plan: &Plan) -> io::Result<Included> {
 
 /// Writes `path` for `plan` (an HA node's tuning file, outside `PGDATA`).
 pub fn write(path: &Path, plan: &Plan) -> io::Result<()> {
-    replace(path, &tuning_file::render(plan), 0o600)
+    replace(path, tuning_file::render(plan).as_bytes(), 0o600)
 }
 
 /// Makes `dir/postgresql.conf` (a new cluster's) include `file` by its absolute path first.
@@ -42,7 +42,7 @@ pub fn include_absolute(dir: &Path, file: &Path) -> io::Result<()> {
     );
     if let Some(adopted) = tuning_file::adopt_with(&text, &line) {
         let mode = fs::metadata(&conf)?.permissions().mode() & 0o777;
-        replace(&conf, &adopted, mode)?;
+        replace(&conf, adopted.as_bytes(), mode)?;
     }
     Ok(())
 }
@@ -61,15 +61,15 @@ fn install_conf_only(dir: &Path) -> io::Result<Included> {
         )),
         Some(adopted) => {
             let mode = fs::metadata(&conf)?.permissions().mode() & 0o777;
-            replace(&conf, &adopted, mode)?;
+            replace(&conf, adopted.as_bytes(), mode)?;
             Ok(Included::Now)
         }
     }
 }
 
-/// Replaces `path` by `text` through a temporary file and a rename, so a crash leaves the old file or
-/// the new one, never half of one.
-fn replace(path: &Path, text: &str, mode: u32) -> io::Result<()> {
+/// Replaces `path` by `bytes` (created with `mode`) through a temporary file and a rename, so a crash
+/// leaves the old file or the new one, never half of one.
+pub(crate) fn replace(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     let temporary = path.with_extension("aza-new");
     let mut file = fs::OpenOptions::new()
         .write(true)
@@ -77,7 +77,7 @@ fn replace(path: &Path, text: &str, mode: u32) -> io::Result<()> {
         .truncate(true)
         .mode(mode)
         .open(&temporary)?;
-    file.write_all(text.as_bytes())?;
+    file.write_all(bytes)?;
     file.sync_all()?;
     fs::rename(&temporary, path)
 }
