@@ -42,7 +42,7 @@ fn main() -> ExitCode {
         }),
         Command::Healthcheck { timeout } => tool(supervisor, || healthcheck(&env, timeout)),
         Command::VersionInfo { write, dir, json } => {
-            tool(supervisor, || runtime::version_info(write, dir, json))
+            tool(supervisor, || runtime::version_info(&env, write, dir, json))
         }
         Command::PgbouncerConfig { output_dir, then } => {
             tool(supervisor, || pgbouncer::run(&env, &output_dir, &then))

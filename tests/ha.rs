@@ -171,6 +171,25 @@ impl Ha {
             .is_ok_and(|out| out.contains("writable"))
     }
 
+    /// What `aza-entrypoint version-info` in `name` says the node is now (`role.now`, with
+    /// Patroni's role), and that it shows the tuning of its last start.
+    fn role_now(&self, name: &str) -> Result<(String, String), String> {
+        let out = self.node(name).exec_as(
+            "postgres",
+            &["aza-entrypoint", "version-info", "--format", "json"],
+        )?;
+        let doc: serde_json::Value =
+            serde_json::from_str(&out).map_err(|e| format!("{e}: {out}"))?;
+        let role = &doc["role"];
+        if role["configured"] != "ha" || !doc["tuning"]["settings"]["shared_buffers"].is_string() {
+            return Err(format!("{name}: no HA role or no tuning in {doc}"));
+        }
+        match (role["now"].as_str(), role["patroni"]["role"].as_str()) {
+            (Some(now), Some(patroni)) => Ok((now.to_string(), patroni.to_string())),
+            _ => Err(format!("{name}: {role}")),
+        }
+    }
+
     /// The stack's network, as compose named it.
     fn network(&self) -> String {
         self.node(NODES[0])
@@ -303,6 +322,26 @@ fn a_killed_leader_is_replaced_within_30_s_and_rejoins() {
         let output = docker(&["start", &ha.node(&leader).name]);
         assert!(output.status.success(), "{}", describe(&output));
         ha.wait_members(3, Duration::from_secs(120));
+        if run == 1 {
+            // version-info follows the role: the new leader started as a replica, the old leader
+            // as the leader; neither restarted for its new role.
+            for (name, expected) in [(&new_leader, "leader"), (&leader, "replica")] {
+                let patroni = if expected == "leader" {
+                    "primary"
+                } else {
+                    "replica"
+                };
+                wait_for(
+                    &format!("version-info in {name} to say {expected}"),
+                    Duration::from_secs(30),
+                    || match ha.role_now(name)? {
+                        (now, p) if now == expected && p == patroni => Ok(()),
+                        other => Err(format!("{other:?}")),
+                    },
+                    || ha.stack.logs(),
+                );
+            }
+        }
     }
     let mut sorted = times.clone();
     sorted.sort();

@@ -448,7 +448,12 @@ pub fn judge(answer: &Answer, config: &HealthConfig) -> Result<Healthy, HealthEr
 
 /// Runs the checks against the server the environment names, giving up after `timeout`.
 pub fn check(config: &HealthConfig, timeout: Duration) -> Result<Healthy, HealthError> {
-    let target = &config.target;
+    judge(&ask(&config.target, timeout)?, config)
+}
+
+/// Asks the server at `target` the health query, giving up after `timeout` (also what version-info
+/// asks for the role now).
+pub fn ask(target: &Target, timeout: Duration) -> Result<Answer, HealthError> {
     let mut command = Command::new("psql");
     for secret in SECRET_VARIABLES {
         command.env_remove(secret);
@@ -502,8 +507,7 @@ pub fn check(config: &HealthConfig, timeout: Duration) -> Result<Healthy, Health
         let _ = err.read_to_string(&mut stderr);
     }
     let as_root = nix::unistd::Uid::effective().is_root();
-    let answer = interpret(status.code(), &stdout, &stderr, target, as_root)?;
-    judge(&answer, config)
+    interpret(status.code(), &stdout, &stderr, target, as_root)
 }
 
 #[cfg(test)]

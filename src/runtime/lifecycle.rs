@@ -31,6 +31,7 @@ use crate::entrypoint::{self, PlanError};
 use crate::environment::{Environment, Uses};
 use crate::plan::{self, tuning_file, Delivery, Plan};
 use crate::tuning::WalLevel;
+use crate::version_info::role::Configured;
 
 /// Why the container did not (or no longer) run PostgreSQL. Printed once, by [`run`].
 #[derive(Debug)]
@@ -128,7 +129,14 @@ fn live(
     if matches!(checked.role, Role::Ha(_)) {
         hand_over_parent(&checked)?;
     }
-    super::refresh_version_info(&plan);
+    super::refresh_version_info(
+        &plan,
+        match checked.role {
+            Role::Primary(_) => Configured::Primary,
+            Role::Replica(_) => Configured::Replica,
+            Role::Ha(_) => Configured::Ha,
+        },
+    );
     drop_privileges(&checked)?;
     if let Role::Ha(ha) = &checked.role {
         // Patroni owns the data directory from here: it bootstraps, clones, rewinds and starts it.

@@ -1,7 +1,7 @@
 //! Process control: the container's life as PID 1 (`lifecycle`), the reaper and signal policy
 //! (`reaper`, `signals`), the children of an initialisation (`session`, `init`, `replica`), the
 //! environment contract's primitives (`contract`), logging that cannot stop PID 1 (`log`, `stdio`),
-//! health, the build-time version-info command, and backups: pgBackRest's configuration
+//! health, the version-info command and the role it asks the running server for (`live_role`), and backups: pgBackRest's configuration
 //! (`pgbackrest`), restore as a first start (`restore`) and the backup sidecar (`backup_sidecar`);
 //! and the HA mode's Patroni supervision and bootstrap (`patroni`).
 
@@ -12,6 +12,7 @@ pub mod exec;
 pub mod health;
 pub mod init;
 pub mod lifecycle;
+pub mod live_role;
 pub mod log;
 pub mod patroni;
 pub mod pgbackrest;
@@ -58,7 +59,7 @@ pub fn begin() -> Result<(Supervisor, Environment), ExitCode> {
 /// build time there is no container to tune for, so the files carry no tuning until the first start
 /// refreshes them. The extension summary is the image catalog's (written just before by
 /// `aza-image-catalog --write`); without it the files say why, and so does a warning here.
-pub fn version_info(write: bool, dir: Option<PathBuf>, json: bool) -> ExitCode {
+pub fn version_info(env: &Environment, write: bool, dir: Option<PathBuf>, json: bool) -> ExitCode {
     let image = match image_catalog::load_from_env() {
         Ok(image) => image,
         Err(e) => {
@@ -66,11 +67,24 @@ pub fn version_info(write: bool, dir: Option<PathBuf>, json: bool) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    // Written (at image build time) it describes the image; printed in a running container it
+    // also says what the node is now and the tuning its last start wrote.
+    let (role, last_start) = if write {
+        (None, None)
+    } else {
+        let files = dir.clone().unwrap_or_else(version_info::dir_from_env);
+        (
+            Some(live_role::ask(env)),
+            version_info::read_last_start(&files),
+        )
+    };
     let info = VersionInfo {
         postgres_version: version_info::postgres_version(),
         build: BuildInfo::from_env(),
         image: Some(&image),
         plan: None,
+        role,
+        last_start,
     };
     if let Err(why) = info.summary() {
         log::warning(&format!("version-info: no extension summary: {why}"));
@@ -103,12 +117,17 @@ pub fn version_info(write: bool, dir: Option<PathBuf>, json: bool) -> ExitCode {
 
 /// Refreshes the version-info files with the tuning in force, from the image catalog the start
 /// already read. Best effort: a read-only filesystem is a warning, never a reason not to start.
-pub fn refresh_version_info(plan: &Plan) {
+pub fn refresh_version_info(plan: &Plan, role: version_info::role::Configured) {
     let info = VersionInfo {
         postgres_version: version_info::postgres_version(),
         build: BuildInfo::from_env(),
         image: Some(&plan.image),
         plan: Some(plan),
+        role: Some(version_info::RoleInfo {
+            configured: role,
+            now: version_info::role::Now::NotAsked,
+        }),
+        last_start: None,
     };
     let dir = version_info::dir_from_env();
     if let Err(e) = version_info::write(&dir, &info) {

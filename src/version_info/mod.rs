@@ -21,6 +21,10 @@ use crate::image_catalog::{CatalogFile, Status};
 use crate::manifest::{Counts, Extension, Kind, Manifest};
 use crate::plan::{self, Plan};
 
+pub mod role;
+
+pub use role::RoleInfo;
+
 pub const DEFAULT_DIR: &str = "/etc/postgresql";
 const RULE: &str =
     "===============================================================================";
@@ -139,6 +143,12 @@ pub struct VersionInfo<'a> {
     pub image: Option<&'a CatalogFile>,
     /// The tuning in force; absent at image build time, when there is no container to tune for.
     pub plan: Option<&'a Plan>,
+    /// The configured role and, printed in a running container, the role now; absent at image
+    /// build time.
+    pub role: Option<RoleInfo>,
+    /// Printed in a running container: the `tuning` object the last start wrote, and the file it
+    /// came from (the plan is the start's, so a print reads it back rather than recomputing it).
+    pub last_start: Option<(PathBuf, Value)>,
 }
 
 impl VersionInfo<'_> {
@@ -250,6 +260,9 @@ pub fn to_json(info: &VersionInfo<'_>) -> Value {
             "build_date": info.build.build_date,
         }),
     );
+    if let Some(role) = &info.role {
+        document.insert("role".into(), role.to_json());
+    }
     match info.summary() {
         Ok(summary) => {
             let counts = &summary.counts;
@@ -335,6 +348,12 @@ pub fn to_json(info: &VersionInfo<'_>) -> Value {
                 "overridden_by": overridden,
             }),
         );
+    } else if let Some((path, tuning)) = &info.last_start {
+        let mut tuning = tuning.clone();
+        if let Some(object) = tuning.as_object_mut() {
+            object.insert("from".into(), Value::String(path.display().to_string()));
+        }
+        document.insert("tuning".into(), tuning);
     }
     Value::Object(document)
 }
@@ -361,6 +380,9 @@ pub fn to_text(info: &VersionInfo<'_>) -> String {
         "Build date:     {}\n",
         info.build.build_date.as_ref().unwrap_or(&unknown)
     ));
+    if let Some(role) = &info.role {
+        out.push_str(&role.to_text());
+    }
 
     match info.summary() {
         Ok(summary) => {
@@ -447,9 +469,50 @@ pub fn to_text(info: &VersionInfo<'_>) -> String {
                 ));
             }
         }
+    } else if let Some((path, tuning)) = &info.last_start {
+        out.push_str(&last_start_text(path, tuning));
     }
     out.push_str(&format!("\n{RULE}\n"));
     out
+}
+
+/// The tuning section of a print in a running container, from the JSON the last start wrote.
+fn last_start_text(path: &Path, tuning: &Value) -> String {
+    let field = |key: &str| match &tuning[key] {
+        Value::String(text) => text.clone(),
+        Value::Null => "?".to_string(),
+        other => other.to_string(),
+    };
+    let mut out = format!(
+        "\nTUNING (of the last start, from {})\n  {} MB of memory ({}), {} CPUs ({}), workload {}, \
+         storage {}\n",
+        path.display(),
+        field("memory_mb"),
+        field("memory_source"),
+        field("cpus"),
+        field("cpu_source"),
+        field("workload"),
+        field("storage")
+    );
+    for (key, line) in [("settings", " = "), ("overridden_by", " set by ")] {
+        if let Some(map) = tuning[key].as_object() {
+            for (name, value) in map {
+                let value = value
+                    .as_str()
+                    .map_or_else(|| value.to_string(), str::to_string);
+                out.push_str(&format!("  {name}{line}{value}\n"));
+            }
+        }
+    }
+    out
+}
+
+/// The `tuning` object of the version-info JSON in `dir`, if a start wrote one there.
+pub fn read_last_start(dir: &Path) -> Option<(PathBuf, Value)> {
+    let path = dir.join("version-info.json");
+    let document: Value = serde_json::from_str(&fs::read_to_string(&path).ok()?).ok()?;
+    let tuning = document.get("tuning").filter(|t| t.is_object())?.clone();
+    Some((path, tuning))
 }
 
 /// Writes both files into `dir`, each through a temporary file and a rename, so a reader never sees
@@ -591,6 +654,8 @@ mod tests {
             build: BuildInfo::default(),
             image: Some(&image),
             plan: None,
+            role: None,
+            last_start: None,
         };
         let doc = to_json(&info);
         let counts = manifest.counts();
@@ -632,6 +697,8 @@ mod tests {
             build: BuildInfo::default(),
             image: Some(&image),
             plan: None,
+            role: None,
+            last_start: None,
         };
         let doc = to_json(&info);
         assert_eq!(doc["preloaded_modules"], json!(["auto_explain", "pg_cron"]));
@@ -727,6 +794,57 @@ mod tests {
     }
 
     #[test]
+    fn a_print_in_a_container_shows_the_role_and_the_last_starts_tuning() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(
+            read_last_start(dir.path()),
+            None,
+            "no start wrote the files yet"
+        );
+        let written = json!({"postgres_version": "18.6", "tuning": {
+            "memory_mb": 1024, "memory_source": "cgroup-v2", "cpus": 2, "cpu_source": "cgroup-v2",
+            "workload": "mixed", "storage": "ssd",
+            "settings": {"shared_buffers": "256MB", "work_mem": "4MB"},
+            "overridden_by": {"max_connections": "command line"}}});
+        fs::write(dir.path().join("version-info.json"), written.to_string()).unwrap();
+        let last_start = read_last_start(dir.path());
+        let image = self::image(true);
+        let info = VersionInfo {
+            postgres_version: Some("18.6".into()),
+            build: BuildInfo::default(),
+            image: Some(&image),
+            plan: None,
+            role: Some(RoleInfo {
+                configured: role::Configured::Ha,
+                now: role::Now::Answered {
+                    in_recovery: true,
+                    patroni: None,
+                },
+            }),
+            last_start,
+        };
+        let text = to_text(&info);
+        assert!(text.contains("\nROLE\n  Configured: ha"), "{text}");
+        assert!(text.contains("Now:        replica"), "{text}");
+        assert!(
+            text.contains(&format!(
+                "TUNING (of the last start, from {}/version-info.json)\n  1024 MB of memory \
+                 (cgroup-v2), 2 CPUs (cgroup-v2), workload mixed, storage ssd\n  \
+                 shared_buffers = 256MB\n  work_mem = 4MB\n  max_connections set by command line\n",
+                dir.path().display()
+            )),
+            "{text}"
+        );
+        let doc = to_json(&info);
+        assert_eq!(doc["role"]["now"], "replica");
+        assert_eq!(doc["tuning"]["settings"]["work_mem"], "4MB");
+        assert!(doc["tuning"]["from"]
+            .as_str()
+            .unwrap()
+            .ends_with("version-info.json"));
+    }
+
+    #[test]
     fn files_are_replaced_whole() {
         let dir = tempfile::tempdir().unwrap();
         let info = VersionInfo {
@@ -734,6 +852,8 @@ mod tests {
             build: BuildInfo::default(),
             image: None,
             plan: None,
+            role: None,
+            last_start: None,
         };
         let written = write(dir.path(), &info).unwrap();
         assert_eq!(written.len(), 2);
