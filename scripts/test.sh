@@ -13,9 +13,10 @@ step "system packages"
 # gzip, xz-utils, zstd: compressed init scripts; pgbouncer: tests/pgbouncer.rs; docker-compose (whose
 # `config` normalises the stacks) and python3-yaml: tests/stacks.rs and tests/kubernetes.rs; qemu-user:
 # the aarch64 entrypoint's --dry-run in tests/binary_check.rs; debootstrap: the container tests' base
-# image (scripts/build-base-image.sh).
+# image (scripts/build-base-image.sh); openssl: tests/tls.rs makes its certificates and probes the
+# server with s_client.
 packages=(shellcheck util-linux libnss-wrapper gzip xz-utils zstd pgbouncer docker-compose python3-yaml qemu-user
-    debootstrap)
+    debootstrap openssl)
 missing=()
 for package in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -92,7 +92,7 @@ Usage:
                                                    cluster: a first start's initialisation in DIR
   aza-entrypoint --help | --version
 
-Formats: table (default), json, conf, args
+Formats: table (default), json, conf, args, patroni (HA node), hba (the network rules)
 
 healthcheck: within the timeout (default 5 s), the server answers SELECT 1, is in recovery exactly
 when POSTGRES_ROLE=replica, and the latest pg_aza_status row (if that table exists) is not
@@ -116,6 +116,11 @@ Environment (empty counts as unset):
   POSTGRES_ROLE                      primary (default), replica, or ha (a Patroni node:
                                      AZA_HA_ETCD_HOSTS, AZA_HA_CLUSTER, AZA_HA_NODE, ...;
                                      --dry-run shows Patroni's configuration); read by healthcheck
+  POSTGRES_TLS                       off (default), on (offered), required (plaintext TCP refused);
+                                     with POSTGRES_TLS_CERT_FILE + _KEY_FILE [+ _CA_FILE] mounted,
+                                     or POSTGRES_TLS_GENERATE=true (a private CA in PGDATA/tls;
+                                     names: HOSTNAME, localhost, POSTGRES_TLS_HOSTNAMES)
+  POSTGRES_NETWORK_SUPERUSER         allow (default) or refuse: the superuser only from loopback
 
 Settings given as postgres options (-c name=value, --name=value, -B, -N, -S, -h) or with
 ALTER SYSTEM are never overridden.
@@ -396,7 +401,7 @@ mod tests {
         let err = parse_strs(&["--dry-run", "--format", "yaml"]).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "--format 'yaml' is not one of table, json, conf, args, patroni (see aza-entrypoint --help)"
+            "--format 'yaml' is not one of table, json, conf, args, patroni, hba (see aza-entrypoint --help)"
         );
         assert!(parse_strs(&["--dry-run", "--format"]).is_err());
     }

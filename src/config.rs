@@ -62,6 +62,9 @@ pub struct Config {
     /// The pgBackRest stanza WAL is archived to (`PGBACKREST_STANZA`, read with the rest of the
     /// environment by [`crate::environment::Environment`]); `None`: no archiving.
     pub archive_stanza: Option<String>,
+    /// TLS (`POSTGRES_TLS` and its files, read with the rest of the environment by
+    /// [`crate::environment::Environment`]); off here.
+    pub tls: crate::tls::TlsSettings,
     pub pgdata: String,
 }
 
@@ -206,6 +209,7 @@ impl Config {
                 .unwrap_or_else(|_| (default_preload_libraries(), Origin::Default)),
             cron_database,
             archive_stanza: None,
+            tls: crate::tls::TlsSettings::default(),
             pgdata,
         };
         (config, problems)

@@ -10,6 +10,7 @@ use crate::runtime::contract::{self, Lookup, ReadFile, Reader, RuntimeConfig, Se
 use crate::runtime::health::{self, HealthConfig};
 use crate::runtime::log::LogSettings;
 use crate::runtime::replication::Role;
+use crate::tls::TlsSettings;
 
 /// Every variable the entrypoint's commands read, typed.
 #[derive(Debug)]
@@ -109,8 +110,9 @@ impl Environment {
         let health = HealthConfig::read(&r, &runtime, role.kind(), pgport);
         let pgbouncer = pgbouncer::Settings::read(&mut r, pgbouncer_password);
         let backup = BackupSettings::read(&mut r, names);
+        let tls = TlsSettings::read(&mut r);
         check_restore_fits(&mut r, &backup, &role, &runtime);
-        check_ha_fits(&mut r, &backup, &role, &runtime);
+        check_ha_fits(&mut r, &backup, &role, &runtime, &tls);
         let (tuning, tuning_problems) = Config::read_with_defaults(lookup);
         let tuning_usable = tuning_problems.is_empty();
         let tuning_problems = tuning_problems.iter().map(|p| Problem {
@@ -126,6 +128,7 @@ impl Environment {
         let tuning = Config {
             cron_database: runtime.database.clone(),
             archive_stanza: backup.backups.as_ref().map(|b| b.stanza.clone()),
+            tls,
             ..tuning
         };
         Environment {
@@ -180,9 +183,28 @@ fn check_ha_fits(
     backup: &BackupSettings,
     role: &Role,
     runtime: &RuntimeConfig,
+    tls: &TlsSettings,
 ) {
     if !matches!(role, Role::Ha(_)) {
         return;
+    }
+    if tls.mode != crate::tls::TlsMode::Off {
+        r.problem(
+            "POSTGRES_TLS",
+            format!(
+                "={} with POSTGRES_ROLE=ha is not built yet (Patroni writes the network rules and \
+                 clones the nodes): use POSTGRES_TLS=off on HA nodes for now, and TLS at the router \
+                 or PgBouncer",
+                tls.mode.as_str()
+            ),
+        );
+    }
+    if tls.refuse_network_superuser {
+        r.problem(
+            "POSTGRES_NETWORK_SUPERUSER",
+            "=refuse with POSTGRES_ROLE=ha cannot be: Patroni's pg_rewind connects to the leader as \
+             the superuser over the network",
+        );
     }
     if runtime.password.is_none() {
         r.problem(

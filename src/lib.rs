@@ -32,6 +32,7 @@ pub mod release;
 pub mod report;
 pub mod resources;
 pub mod runtime;
+pub mod tls;
 pub mod tuning;
 pub mod version_info;
 

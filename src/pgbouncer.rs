@@ -45,6 +45,20 @@ pub struct Settings {
     pub default_pool_size: u32,
     pub postgres_host: String,
     pub postgres_port: u16,
+    /// `PGBOUNCER_TLS` on or required: TLS offered to (or demanded of) clients.
+    pub client_tls: Option<ClientTls>,
+    /// `PGBOUNCER_SERVER_CA_FILE`: the CA `server_tls_sslmode=verify-ca|verify-full` checks the
+    /// server's certificate against.
+    pub server_ca: Option<PathBuf>,
+}
+
+/// PgBouncer's side of client TLS (`client_tls_*`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientTls {
+    /// `require` (PGBOUNCER_TLS=required) or `prefer` (on: TLS when the client asks).
+    pub sslmode: &'static str,
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// One unusable variable, named with the fix.
@@ -113,8 +127,22 @@ impl Settings {
         let count = |r: &mut Reader<'_>, name: &str, default: u32| {
             r.whole_number(name, 1..=1_000_000, default.into(), "a whole number") as u32
         };
+        let client_tls = read_client_tls(r);
+        let server_ca = r.absolute_path("PGBOUNCER_SERVER_CA_FILE");
+        if server_sslmode.starts_with("verify-") && server_ca.is_none() {
+            r.problem(
+                "PGBOUNCER_SERVER_CA_FILE",
+                format!(
+                    "is not set, and PGBOUNCER_SERVER_SSLMODE={server_sslmode} needs it: mount the CA \
+                     that signed the server's certificate (with POSTGRES_TLS_GENERATE=true, the \
+                     server's PGDATA/tls/ca.crt) and name it here"
+                ),
+            );
+        }
         let settings = Settings {
             auth_password: Secret::new(String::new()),
+            client_tls,
+            server_ca,
             listen_addr,
             port: port(r, "PGBOUNCER_PORT", 6432),
             server_sslmode,
@@ -133,6 +161,46 @@ impl Settings {
                  the primary gave pgbouncer_auth (its own PGBOUNCER_AUTH_PASS)"
                     .to_string(),
             )),
+        }
+    }
+}
+
+/// `PGBOUNCER_TLS` (off, on, required) with `PGBOUNCER_TLS_CERT_FILE` and `PGBOUNCER_TLS_KEY_FILE`.
+fn read_client_tls(r: &mut Reader<'_>) -> Option<ClientTls> {
+    let sslmode = r.choice(
+        "PGBOUNCER_TLS",
+        &[
+            ("off", None),
+            ("on", Some("prefer")),
+            ("required", Some("require")),
+        ],
+        None,
+    );
+    let cert = r.absolute_path("PGBOUNCER_TLS_CERT_FILE");
+    let key = r.absolute_path("PGBOUNCER_TLS_KEY_FILE");
+    match (sslmode, cert, key) {
+        (Some(sslmode), Some(cert), Some(key)) => Some(ClientTls { sslmode, cert, key }),
+        (None, None, None) => None,
+        (None, _, _) => {
+            r.problem(
+                "PGBOUNCER_TLS",
+                "is off (the default) while PGBOUNCER_TLS_CERT_FILE or _KEY_FILE is set: set \
+                 PGBOUNCER_TLS=on (offered) or required (plaintext clients refused), or remove them",
+            );
+            None
+        }
+        (Some(_), cert, _) => {
+            let missing = if cert.is_some() {
+                "PGBOUNCER_TLS_KEY_FILE"
+            } else {
+                "PGBOUNCER_TLS_CERT_FILE"
+            };
+            r.problem(
+                missing,
+                "is not set: PGBOUNCER_TLS=on or required needs a certificate and its key \
+                 (PGBOUNCER_TLS_CERT_FILE and PGBOUNCER_TLS_KEY_FILE, PEM files)",
+            );
+            None
         }
     }
 }
@@ -185,8 +253,10 @@ pool_mode = transaction
 max_client_conn = {max_client_conn}
 default_pool_size = {pool_size}
 server_tls_sslmode = {sslmode}
-ignore_startup_parameters = extra_float_digits
+server_tls_protocols = secure
+{tls}ignore_startup_parameters = extra_float_digits
 ",
+        tls = tls_lines(s),
         host = s.postgres_host,
         pg_port = s.postgres_port,
         auth_user = PGBOUNCER_AUTH_USER,
@@ -224,6 +294,25 @@ ignore_startup_parameters = extra_float_digits
         userlist,
         pgpass,
     }
+}
+
+/// The ini's client TLS and server CA lines (TLS 1.2 and 1.3 only, the server's cipher list).
+fn tls_lines(s: &Settings) -> String {
+    let mut lines = String::new();
+    if let Some(ca) = &s.server_ca {
+        lines.push_str(&format!("server_tls_ca_file = {}\n", ca.display()));
+    }
+    if let Some(tls) = &s.client_tls {
+        lines.push_str(&format!(
+            "client_tls_sslmode = {}\nclient_tls_cert_file = {}\nclient_tls_key_file = {}\n\
+             client_tls_protocols = secure\nclient_tls_ciphers = {}\n",
+            tls.sslmode,
+            tls.cert.display(),
+            tls.key.display(),
+            crate::tls::CIPHERS
+        ));
+    }
+    lines
 }
 
 /// A `.pgpass` field: backslashes first, then colons, get a backslash.
@@ -288,6 +377,14 @@ pub fn run(env: &Environment, output_dir: &Path, then: &[OsString]) -> ExitCode 
         }
         (None, Ok(settings)) => settings,
     };
+    let problems = check_tls_files(settings);
+    if !problems.is_empty() {
+        stdio::eprint(&format!(
+            "[PGBOUNCER] ERROR: {}; nothing was written\n",
+            problems.join("; ")
+        ));
+        return ExitCode::from(1);
+    }
     let output_dir = absolute(output_dir);
     if let Err(error) = write(&output_dir, &render(settings, &output_dir)) {
         stdio::eprint(&format!("[PGBOUNCER] ERROR: cannot write the configuration: {error}; pass a writable --output-dir\n"));
@@ -310,6 +407,27 @@ pub fn run(env: &Environment, output_dir: &Path, then: &[OsString]) -> ExitCode 
     }
     std::env::set_var("PGPASSFILE", output_dir.join(".pgpass"));
     exec::pass_through(program, args)
+}
+
+/// The mounted TLS files, checked as this process's user (PgBouncer's) before PgBouncer would fail
+/// on them with a less helpful message.
+fn check_tls_files(settings: &Settings) -> Vec<String> {
+    let mut problems = Vec::new();
+    if let Some(tls) = &settings.client_tls {
+        problems.extend(crate::runtime::tls::check_pair(
+            ("PGBOUNCER_TLS_CERT_FILE", &tls.cert),
+            ("PGBOUNCER_TLS_KEY_FILE", &tls.key),
+            None,
+        ));
+    }
+    if let Some(ca) = &settings.server_ca {
+        problems.extend(crate::runtime::tls::check_ca(
+            "PGBOUNCER_SERVER_CA_FILE",
+            ca,
+            None,
+        ));
+    }
+    problems
 }
 
 /// PgBouncer resolves `auth_file` against its working directory; the ini names an absolute path.
@@ -413,10 +531,60 @@ mod tests {
             ("PGBOUNCER_LISTEN_ADDR", "0.0.0.0"),
             ("POSTGRES_HOST", "/run/postgresql"),
             ("PGBOUNCER_SERVER_SSLMODE", "verify-full"),
+            ("PGBOUNCER_SERVER_CA_FILE", "/certs/ca.crt"),
         ])
         .unwrap();
         assert_eq!(s.listen_addr, "0.0.0.0");
         assert_eq!(s.postgres_host, "/run/postgresql");
+    }
+
+    #[test]
+    fn tls_to_clients_and_a_verified_server() {
+        let s = settings(&[
+            ("PGBOUNCER_AUTH_PASS", "x"),
+            ("PGBOUNCER_TLS", "required"),
+            ("PGBOUNCER_TLS_CERT_FILE", "/certs/pgb.crt"),
+            ("PGBOUNCER_TLS_KEY_FILE", "/certs/pgb.key"),
+            ("PGBOUNCER_SERVER_SSLMODE", "verify-full"),
+            ("PGBOUNCER_SERVER_CA_FILE", "/certs/ca.crt"),
+        ])
+        .unwrap();
+        let ini = render(&s, Path::new("/tmp/pgb")).ini;
+        for line in [
+            "client_tls_sslmode = require\n",
+            "client_tls_cert_file = /certs/pgb.crt\n",
+            "client_tls_key_file = /certs/pgb.key\n",
+            "client_tls_protocols = secure\n",
+            "server_tls_sslmode = verify-full\n",
+            "server_tls_ca_file = /certs/ca.crt\n",
+        ] {
+            assert!(ini.contains(line), "{line}\n{ini}");
+        }
+        let plain = render(
+            &settings(&[("PGBOUNCER_AUTH_PASS", "x")]).unwrap(),
+            Path::new("/p"),
+        )
+        .ini;
+        assert!(!plain.contains("client_tls"), "{plain}");
+        for (vars, problem) in [
+            (
+                vec![("PGBOUNCER_TLS", "on")],
+                "PGBOUNCER_TLS_CERT_FILE is not set",
+            ),
+            (
+                vec![("PGBOUNCER_TLS_KEY_FILE", "/k")],
+                "PGBOUNCER_TLS is off",
+            ),
+            (
+                vec![("PGBOUNCER_SERVER_SSLMODE", "verify-ca")],
+                "PGBOUNCER_SERVER_CA_FILE is not set",
+            ),
+        ] {
+            let mut vars = vars;
+            vars.push(("PGBOUNCER_AUTH_PASS", "x"));
+            let e = settings(&vars).unwrap_err();
+            assert!(e.0.starts_with(problem), "{e}");
+        }
     }
 
     #[test]

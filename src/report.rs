@@ -13,10 +13,12 @@ pub enum Format {
     Args,
     /// Patroni's configuration of this node (`POSTGRES_ROLE=ha`), passwords redacted.
     Patroni,
+    /// The network rules a start writes (`PGDATA/aza-hba.conf`); not for an HA node.
+    Hba,
 }
 
 impl Format {
-    pub const ACCEPTED: &'static str = "table, json, conf, args, patroni";
+    pub const ACCEPTED: &'static str = "table, json, conf, args, patroni, hba";
 
     pub fn parse(value: &str) -> Option<Format> {
         match value {
@@ -25,6 +27,7 @@ impl Format {
             "conf" => Some(Format::Conf),
             "args" => Some(Format::Args),
             "patroni" => Some(Format::Patroni),
+            "hba" => Some(Format::Hba),
             _ => None,
         }
     }
@@ -40,8 +43,9 @@ pub fn render(plan: &Plan, format: Format) -> String {
             .iter()
             .map(|arg| format!("{arg}\n"))
             .collect(),
-        // Rendered from the node's HA settings, which the plan does not hold (see `runtime::patroni`).
-        Format::Patroni => String::new(),
+        // Rendered from the node's HA settings and the network rules, which the plan does not hold
+        // (see `runtime::patroni`, `tls::network_rules`).
+        Format::Patroni | Format::Hba => String::new(),
     }
 }
 

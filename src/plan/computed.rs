@@ -419,6 +419,9 @@ pub(super) fn computed_settings(
                 .to_string(),
         },
     );
+    for (name, value, reason) in config.tls.server_settings() {
+        add(name, value, reason);
+    }
     if let (Pgsodium::Enabled { script }, true) = (pgsodium, wants_pgsodium) {
         add(
             "pgsodium.getkey_script",

@@ -24,6 +24,7 @@ use super::reaper::{ChildOutcome, SuperviseError, Supervisor};
 use super::replication::{self, PrimarySetup};
 use super::session::{quiet_command, Session, TempServer, WorkDir};
 use crate::backup::Backups;
+use crate::tls::network_rules;
 
 /// Why initialisation did not complete.
 #[derive(Debug)]
@@ -130,8 +131,9 @@ pub fn initialise(supervisor: &mut Supervisor, request: &InitRequest<'_>) -> Res
         config.pgdata.display()
     ));
     session.run_initdb(request, &staging, &work)?;
-    append_hba(&staging, &replication::primary_hba_rules(request.primary))?;
     if let Some(ha) = &request.ha {
+        // Patroni's bootstrap: its configuration takes over pg_hba.conf once it runs.
+        append_hba(&staging, &replication::primary_hba_rules(request.primary))?;
         append_hba(
             &staging,
             &replication::replication_hba_rules(ha.replication_user),
@@ -139,8 +141,10 @@ pub fn initialise(supervisor: &mut Supervisor, request: &InitRequest<'_>) -> Res
         super::settings_file::include_absolute(&staging, ha.tuning_file).map_err(io_error(
             "make postgresql.conf include the node's tuning file",
         ))?;
+        append_host_rule(&staging, &config.host_auth_method)?;
+    } else {
+        include_network_rules(&staging)?;
     }
-    append_host_rule(&staging, &config.host_auth_method)?;
     if let Some(plan) = request.settings_file {
         super::settings_file::install(&staging, plan)
             .map_err(io_error("write the tuned settings into the new cluster"))?;
@@ -533,6 +537,46 @@ fn append_hba(data: &Path, rules: &str) -> Result<(), InitError> {
         .map_err(io_error(format!("append to {}", hba.display())))
 }
 
+/// Makes the staged `pg_hba.conf` include the network rules the entrypoint rewrites at every start
+/// ([`network_rules::FILE`]), before initdb's own TCP rules: the environment decides who connects
+/// over TCP, loopback included (so `POSTGRES_TLS=required` refuses plaintext there too), while
+/// initdb's socket rules stay first.
+fn include_network_rules(data: &Path) -> Result<(), InitError> {
+    let hba = data.join("pg_hba.conf");
+    let text = fs::read_to_string(&hba).map_err(io_error(format!("read {}", hba.display())))?;
+    let block = format!(
+        "# Added by aza-entrypoint on first start: the TCP rules, rewritten at every start from the\n\
+         # environment (POSTGRES_TLS, POSTGRES_HOST_AUTH_METHOD, ...). Rules of your own go above.\n\
+         {}\n\n",
+        network_rules::INCLUDE_LINE
+    );
+    let at = first_host_rule(&text).unwrap_or(text.len());
+    let mut staged = String::with_capacity(text.len() + block.len());
+    staged.push_str(&text[..at]);
+    if !staged.is_empty() && !staged.ends_with('\n') {
+        staged.push('\n');
+    }
+    staged.push_str(&block);
+    staged.push_str(&text[at..]);
+    fs::write(&hba, staged).map_err(io_error(format!("write {}", hba.display())))
+}
+
+/// The byte offset of the first TCP rule (`host`, `hostssl`, ...) of a `pg_hba.conf`.
+fn first_host_rule(hba: &str) -> Option<usize> {
+    let mut offset = 0;
+    for line in hba.split_inclusive('\n') {
+        if line
+            .split_whitespace()
+            .next()
+            .is_some_and(|w| w.starts_with("host"))
+        {
+            return Some(offset);
+        }
+        offset += line.len();
+    }
+    None
+}
+
 /// Appends the rule that admits TCP connections from anywhere with the chosen method.
 fn append_host_rule(data: &Path, method: &str) -> Result<(), InitError> {
     let hba = data.join("pg_hba.conf");
@@ -555,6 +599,32 @@ fn append_host_rule(data: &Path, method: &str) -> Result<(), InitError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_network_rules_come_after_the_socket_rules_and_before_initdbs_tcp_rules() {
+        let dir = std::env::temp_dir().join(format!("aza-hba-{}", std::process::id()));
+        fs::create_dir_all(&dir).unwrap();
+        let initdb =
+            "# comment host\nlocal all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n";
+        fs::write(dir.join("pg_hba.conf"), initdb).unwrap();
+        include_network_rules(&dir).unwrap();
+        let text = fs::read_to_string(dir.join("pg_hba.conf")).unwrap();
+        fs::remove_dir_all(&dir).unwrap();
+        let rules: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+            .collect();
+        assert_eq!(
+            rules,
+            [
+                "local all all trust",
+                network_rules::INCLUDE_LINE,
+                "host all all 127.0.0.1/32 scram-sha-256"
+            ]
+        );
+        assert!(network_rules::includes_rules(&text));
+        assert_eq!(first_host_rule("local all all trust"), None);
+    }
 
     #[test]
     fn script_kinds_by_suffix() {

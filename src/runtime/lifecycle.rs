@@ -30,6 +30,8 @@ use crate::backup::BackupSettings;
 use crate::entrypoint::{self, PlanError};
 use crate::environment::{Environment, Uses};
 use crate::plan::{self, tuning_file, Delivery, Plan};
+use crate::tls::network_rules::{self, NetworkInputs};
+use crate::tls::{TlsMode, TlsSettings};
 use crate::tuning::WalLevel;
 use crate::version_info::role::Configured;
 
@@ -146,6 +148,11 @@ fn live(
     let state = inspect_locked(&checked)?;
     ensure_cluster(supervisor, &checked, &plan, &state)?;
     stop_point(supervisor, "initialising")?;
+    // Every start: a change of POSTGRES_TLS or of the superuser rule applies now, and a generated
+    // certificate is renewed before it expires.
+    let pgdata = &checked.config.pgdata;
+    super::tls::write_network_rules(pgdata, &checked.network_rules).map_err(StartError::DataDir)?;
+    super::tls::ensure_generated(&checked.tls, pgdata).map_err(StartError::DataDir)?;
     let plan = replan_after_copying_a_primary(supervisor, env, user_args, &checked, &state, plan)?;
     let server_args = deliver_settings(&plan, &checked.config.pgdata);
     run_server(supervisor, &checked.config, &server_args)
@@ -212,6 +219,9 @@ pub struct Checked {
     role: Role,
     service_user: Option<ServiceUser>,
     backup: BackupSettings,
+    tls: TlsSettings,
+    /// `aza-hba.conf`, written at every start (empty in HA mode).
+    network_rules: String,
 }
 
 /// What the read-only checks found: the plan (when the tuning variables allowed one) and every
@@ -220,6 +230,9 @@ pub struct Checks {
     pub plan: Option<Plan>,
     checked: Option<Checked>,
     pub problems: Vec<String>,
+    /// The network rules a start writes (`aza-hba.conf`), for the dry run; `None` in HA mode, where
+    /// Patroni's configuration holds them.
+    pub network_rules: Option<String>,
     /// The server's port is taken right now: a start refuses that, while `--dry-run` (which may well
     /// run beside the very server it previews) only warns.
     pub port_in_use: Vec<String>,
@@ -297,6 +310,9 @@ pub fn check_everything(
             if let Err(message) = check_state(&config, role, &env.backup, &state) {
                 problems.push(message);
             }
+            if state == DataDirState::Initialised && !matches!(role, Role::Ha(_)) {
+                check_rules_included(&config, env, user_args, &mut problems, plan.as_mut());
+            }
         }
     }
     let service_user = match privileges::service_user_if_root() {
@@ -306,6 +322,11 @@ pub fn check_everything(
             None
         }
     };
+    problems.extend(super::tls::check_mounted(
+        &env.tuning.tls,
+        service_user.as_ref().map(|user| (user.uid, user.gid)),
+    ));
+    let network_rules = (!matches!(role, Role::Ha(_))).then(|| network_rules(env, &config));
     let checked = match port {
         Some(port) if problems.is_empty() => Some(Checked {
             config,
@@ -313,6 +334,8 @@ pub fn check_everything(
             role: role.clone(),
             service_user,
             backup: env.backup.clone(),
+            tls: env.tuning.tls.clone(),
+            network_rules: network_rules.clone().unwrap_or_default(),
         }),
         _ => None,
     };
@@ -321,8 +344,75 @@ pub fn check_everything(
         plan: plan.filter(|_| !stand_in_plan),
         checked,
         problems,
+        network_rules,
         port_in_use,
     })
+}
+
+/// The network rules of this environment (see [`crate::tls::network_rules`]).
+fn network_rules(env: &Environment, config: &RuntimeConfig) -> String {
+    let tls = &env.tuning.tls;
+    let (replication_user, pgbouncer) = match &env.role {
+        Role::Primary(setup) => (
+            setup.replication.as_ref().map(|user| user.name.as_str()),
+            setup.pgbouncer_password.is_some(),
+        ),
+        // A replica keeps its primary's roles: the same rules serve it once promoted.
+        Role::Replica(source) => (Some(source.user.as_str()), env.pgbouncer.is_ok()),
+        Role::Ha(_) => (None, false),
+    };
+    network_rules::render(&NetworkInputs {
+        tls: tls.mode,
+        method: &config.host_auth_method,
+        refused_superuser: tls.refuse_network_superuser.then_some(config.user.as_str()),
+        replication_user,
+        pgbouncer,
+    })
+}
+
+/// An existing cluster's `pg_hba.conf` (or the user's `hba_file`) must include the rules file for
+/// the TLS and superuser rules to apply: refused when they are asked for, else a warning when TLS
+/// is on (a cluster initialised before the entrypoint wrote the rules keeps its own).
+fn check_rules_included(
+    config: &RuntimeConfig,
+    env: &Environment,
+    user_args: &[String],
+    problems: &mut Vec<String>,
+    plan: Option<&mut Plan>,
+) {
+    let tls = &env.tuning.tls;
+    let hba = plan::command_line_settings(user_args)
+        .into_iter()
+        .rev()
+        .find(|(name, _)| name == "hba_file")
+        .map_or_else(
+            || config.pgdata.join("pg_hba.conf"),
+            |(_, v)| PathBuf::from(v),
+        );
+    let Ok(text) = std::fs::read_to_string(&hba) else {
+        return;
+    };
+    if network_rules::includes_rules(&text) {
+        return;
+    }
+    let message = format!(
+        "{} does not include {} (a cluster initialised before the entrypoint wrote its network \
+         rules, or a file of your own), so its own rules decide who connects",
+        hba.display(),
+        network_rules::FILE
+    );
+    let fix = format!(
+        "add the line '{}' to it, after your own rules, and remove the host rules it replaces",
+        network_rules::INCLUDE_LINE
+    );
+    if tls.mode == TlsMode::Required || tls.refuse_network_superuser {
+        problems.push(format!(
+            "{message}: POSTGRES_TLS=required and POSTGRES_NETWORK_SUPERUSER=refuse cannot be \
+             enforced; {fix}"
+        ));
+    } else if let (TlsMode::On, Some(plan)) = (tls.mode, plan) {
+        plan.warnings.push(format!("{message}; {fix}"));
+    }
 }
 
 /// The value, or `None` with the problem added to `problems`.

@@ -27,6 +27,7 @@ pub mod session;
 pub mod settings_file;
 pub mod signals;
 pub mod stdio;
+pub mod tls;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -9,7 +9,9 @@
 //! The slot is checked with `READ_REPLICATION_SLOT` over a physical replication connection, so the
 //! check needs exactly what `pg_basebackup` needs: the replication role and a `host replication` rule
 //! on the primary. The password reaches `psql` and `pg_basebackup` as `PGPASSWORD` in their own
-//! environment only, never in an argument or a log line.
+//! environment only, never in an argument or a log line. `PG_REPLICATION_SSLMODE` (and the CA of
+//! `PG_REPLICATION_SSLROOTCERT`) reach them as `PGSSLMODE`/`PGSSLROOTCERT`, and `primary_conninfo`
+//! through `-R`: read at the bootstrap, kept by the copy.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -82,7 +84,18 @@ fn connecting_command(program: &str, source: &ReplicaSource) -> Command {
         .arg("-w")
         .env("PGPASSWORD", source.password.expose())
         .env("PGCONNECT_TIMEOUT", "10");
+    with_tls(&mut command, source);
     command
+}
+
+/// libpq's TLS choice for the connections to the primary; `pg_basebackup -R` writes both into
+/// `primary_conninfo`, so streaming uses them too.
+fn with_tls(command: &mut Command, source: &ReplicaSource) {
+    command.env("PGSSLMODE", source.sslmode);
+    match &source.sslrootcert {
+        Some(ca) => command.env("PGSSLROOTCERT", ca),
+        None => command.env_remove("PGSSLROOTCERT"),
+    };
 }
 
 /// Polls `pg_isready` every two seconds until the primary accepts connections or the bound is hit.
@@ -100,6 +113,7 @@ fn wait_for_primary(session: &mut Session<'_>, source: &ReplicaSource) -> Result
             .arg("-p")
             .arg(source.port.to_string())
             .args(["-t", "3"]);
+        with_tls(&mut probe, source);
         let outcome = session.run_status(&mut probe)?;
         if outcome.success() {
             log::info(&format!(
@@ -149,13 +163,15 @@ fn check_slot(session: &mut Session<'_>, source: &ReplicaSource) -> Result<(), I
         .args(["-X", "-A", "-t", "-w", "-c"])
         .arg(format!("READ_REPLICATION_SLOT {}", source.slot))
         .env("PGPASSWORD", source.password.expose());
+    with_tls(&mut query, source);
     let (outcome, text) = session.run_capturing(&mut query, &work.path.join("slot"))?;
     if !outcome.success() {
         return Err(InitError::Bootstrap(format!(
             "cannot log in to the primary {}:{} for replication as {} (psql {outcome}, its message is above); \
-             check PG_REPLICATION_USER and PG_REPLICATION_PASSWORD against the primary's, and that the \
-             primary's pg_hba.conf has a 'host replication' rule for this replica's address",
-            source.host, source.port, source.user
+             check PG_REPLICATION_USER and PG_REPLICATION_PASSWORD against the primary's, that the \
+             primary's pg_hba.conf has a 'host replication' rule for this replica's address, and \
+             PG_REPLICATION_SSLMODE={} against the primary's POSTGRES_TLS",
+            source.host, source.port, source.user, source.sslmode
         )));
     }
     if slot_exists(&text) {

@@ -69,6 +69,11 @@ pub struct ReplicaSource {
     pub password: Secret,
     pub slot: String,
     pub wait: Duration,
+    /// `PG_REPLICATION_SSLMODE` (libpq's `sslmode`, default `prefer`).
+    pub sslmode: &'static str,
+    /// `PG_REPLICATION_SSLROOTCERT`: the CA that `verify-ca` and `verify-full` check the primary's
+    /// certificate against.
+    pub sslrootcert: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -176,6 +181,22 @@ impl Role {
             DEFAULT_PRIMARY_WAIT.as_secs(),
             "whole seconds",
         ));
+        let sslmode = r.choice(
+            "PG_REPLICATION_SSLMODE",
+            &crate::pgbouncer::SSLMODES.map(|mode| (mode, mode)),
+            "prefer",
+        );
+        let sslrootcert = r.absolute_path("PG_REPLICATION_SSLROOTCERT");
+        if sslmode.starts_with("verify-") && sslrootcert.is_none() {
+            r.problem(
+                "PG_REPLICATION_SSLROOTCERT",
+                format!(
+                    "is not set, and PG_REPLICATION_SSLMODE={sslmode} needs it: mount the CA that \
+                     signed the primary's certificate (with POSTGRES_TLS_GENERATE=true on the \
+                     primary, its PGDATA/tls/ca.crt) and name it here"
+                ),
+            );
+        }
         Role::Replica(ReplicaSource {
             host,
             port,
@@ -183,6 +204,8 @@ impl Role {
             password,
             slot,
             wait,
+            sslmode,
+            sslrootcert,
         })
     }
 
@@ -427,7 +450,34 @@ mod tests {
                 password: Secret::new("x".into()),
                 slot: "r2".into(),
                 wait: Duration::from_secs(5),
+                sslmode: "prefer",
+                sslrootcert: None,
             })
+        );
+    }
+
+    #[test]
+    fn a_replica_verifies_its_primary_only_with_a_ca() {
+        let base = [
+            ("POSTGRES_ROLE", "replica"),
+            ("PRIMARY_HOST", "db"),
+            ("PG_REPLICATION_PASSWORD", "x"),
+            ("PG_REPLICATION_SSLMODE", "verify-full"),
+        ];
+        let problem = parse(&base).unwrap_err().to_string();
+        assert!(
+            problem.starts_with("PG_REPLICATION_SSLROOTCERT is not set"),
+            "{problem}"
+        );
+        let mut with_ca = base.to_vec();
+        with_ca.push(("PG_REPLICATION_SSLROOTCERT", "/certs/ca.crt"));
+        let Role::Replica(source) = parse(&with_ca).unwrap() else {
+            panic!("not a replica");
+        };
+        assert_eq!(source.sslmode, "verify-full");
+        assert_eq!(
+            source.sslrootcert.as_deref(),
+            Some(std::path::Path::new("/certs/ca.crt"))
         );
     }
 

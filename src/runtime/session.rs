@@ -271,6 +271,10 @@ pub fn temp_server_args(server_args: &[String], socket_dir: &Path, port: u16) ->
         "listen_addresses=".to_string(),
         "-c".to_string(),
         format!("unix_socket_directories={}", socket_dir.display()),
+        // Socket-only, so TLS has nothing to protect; and a generated certificate is made after
+        // the first start's initialisation, when the cluster exists.
+        "-c".to_string(),
+        "ssl=off".to_string(),
     ]);
     args
 }
@@ -315,7 +319,9 @@ mod tests {
                 "-c",
                 "listen_addresses=",
                 "-c",
-                "unix_socket_directories=/tmp/s"
+                "unix_socket_directories=/tmp/s",
+                "-c",
+                "ssl=off"
             ]
         );
     }

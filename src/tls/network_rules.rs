@@ -1,0 +1,183 @@
+//! The network rules the entrypoint owns: `aza-hba.conf` in the data directory, rewritten at every
+//! start from the environment (so a change of `POSTGRES_TLS` or of the superuser rule takes effect
+//! on the next start) and included by the `pg_hba.conf` a first start writes. Rules of the user's
+//! own go in `pg_hba.conf` above the include line: the first rule that matches decides.
+
+use super::TlsMode;
+use crate::runtime::replication::{quote_ident, PGBOUNCER_AUTH_USER, TRUSTED_NETWORKS};
+
+/// The file, in the data directory.
+pub const FILE: &str = "aza-hba.conf";
+/// The line of `pg_hba.conf` that brings the rules in (relative: resolved next to pg_hba.conf).
+pub const INCLUDE_LINE: &str = "include_if_exists aza-hba.conf";
+
+/// What the rules depend on.
+#[derive(Debug, Clone, Copy)]
+pub struct NetworkInputs<'a> {
+    pub tls: TlsMode,
+    /// `POSTGRES_HOST_AUTH_METHOD` (scram-sha-256 unless the user chose otherwise).
+    pub method: &'a str,
+    /// `POSTGRES_NETWORK_SUPERUSER=refuse`: the superuser's name, refused over TCP except from
+    /// loopback.
+    pub refused_superuser: Option<&'a str>,
+    /// The streaming replication role, on a primary that has one.
+    pub replication_user: Option<&'a str>,
+    /// Whether PgBouncer's auth_query role exists (`PGBOUNCER_AUTH_PASS`).
+    pub pgbouncer: bool,
+}
+
+/// The rules, commented, in the order PostgreSQL reads them.
+pub fn render(i: &NetworkInputs<'_>) -> String {
+    let host = match i.tls {
+        TlsMode::Required => "hostssl",
+        TlsMode::Off | TlsMode::On => "host",
+    };
+    let mut out = String::from(
+        "# Written by aza-entrypoint at every start from the environment: change that, not this\n\
+         # file. pg_hba.conf includes it; rules of your own go in pg_hba.conf above the include.\n",
+    );
+    if i.tls == TlsMode::Required {
+        out.push_str(
+            "# POSTGRES_TLS=required: a TCP connection without TLS is refused\n\
+             hostnossl all all all reject\n\
+             hostnossl replication all all reject\n",
+        );
+    }
+    if let Some(superuser) = i.refused_superuser {
+        let user = quote_ident(superuser);
+        out.push_str(
+            "# POSTGRES_NETWORK_SUPERUSER=refuse: the superuser only from inside the container\n",
+        );
+        for network in ["127.0.0.1/32", "::1/128"] {
+            out.push_str(&format!("{host} all {user} {network} {}\n", i.method));
+        }
+        out.push_str(&format!("host all {user} all reject\n"));
+    }
+    if let Some(user) = i.replication_user {
+        out.push_str("# Streaming replication (PG_REPLICATION_PASSWORD)\n");
+        for network in TRUSTED_NETWORKS {
+            out.push_str(&format!(
+                "{host} replication {} {network} scram-sha-256\n",
+                quote_ident(user)
+            ));
+        }
+    }
+    if i.pgbouncer {
+        out.push_str("# PgBouncer's auth_query (PGBOUNCER_AUTH_PASS)\n");
+        for network in TRUSTED_NETWORKS {
+            out.push_str(&format!(
+                "{host} all {PGBOUNCER_AUTH_USER} {network} scram-sha-256\n"
+            ));
+        }
+    }
+    if i.method == "trust" {
+        out.push_str(
+            "# WARNING: POSTGRES_HOST_AUTH_METHOD=trust lets anyone connect without a password\n",
+        );
+    } else {
+        out.push_str("# Everyone else, with a password (POSTGRES_HOST_AUTH_METHOD)\n");
+    }
+    out.push_str(&format!("{host} all all all {}\n", i.method));
+    out
+}
+
+/// Whether a `pg_hba.conf` brings in [`FILE`]: an `include`, `include_if_exists` line naming it
+/// (relative, or by a path ending in it).
+pub fn includes_rules(hba: &str) -> bool {
+    hba.lines().any(|line| {
+        let mut words = line.split_whitespace();
+        matches!(words.next(), Some("include" | "include_if_exists"))
+            && words.next().is_some_and(|path| {
+                let path = path.trim_matches(|c| c == '"' || c == '\'');
+                path == FILE || path.ends_with(&format!("/{FILE}"))
+            })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inputs(tls: TlsMode) -> NetworkInputs<'static> {
+        NetworkInputs {
+            tls,
+            method: "scram-sha-256",
+            refused_superuser: None,
+            replication_user: Some("replicator"),
+            pgbouncer: true,
+        }
+    }
+
+    fn rules(text: &str) -> Vec<&str> {
+        text.lines().filter(|l| !l.starts_with('#')).collect()
+    }
+
+    #[test]
+    fn tls_required_refuses_plaintext_first_and_admits_only_hostssl() {
+        let text = render(&inputs(TlsMode::Required));
+        let rules = rules(&text);
+        assert_eq!(rules[0], "hostnossl all all all reject");
+        assert_eq!(rules[1], "hostnossl replication all all reject");
+        assert!(
+            rules[2..].iter().all(|r| r.starts_with("hostssl ")),
+            "{text}"
+        );
+        assert_eq!(*rules.last().unwrap(), "hostssl all all all scram-sha-256");
+        let offered = render(&inputs(TlsMode::On));
+        assert!(
+            rules_of(&offered).iter().all(|r| r.starts_with("host ")),
+            "{offered}"
+        );
+    }
+
+    fn rules_of(text: &str) -> Vec<String> {
+        rules(text).into_iter().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn the_superuser_can_be_refused_over_the_network_but_not_from_loopback() {
+        let text = render(&NetworkInputs {
+            refused_superuser: Some("admin"),
+            ..inputs(TlsMode::Off)
+        });
+        let rules = rules(&text);
+        assert_eq!(
+            &rules[..3],
+            &[
+                "host all \"admin\" 127.0.0.1/32 scram-sha-256",
+                "host all \"admin\" ::1/128 scram-sha-256",
+                "host all \"admin\" all reject",
+            ]
+        );
+        // Before every rule that would admit it.
+        assert!(rules[3..].iter().all(|r| !r.contains("admin")));
+    }
+
+    #[test]
+    fn every_network_rule_asks_for_a_password_unless_trust_is_chosen_loudly() {
+        let text = render(&inputs(TlsMode::Off));
+        assert!(rules(&text)
+            .iter()
+            .all(|r| r.ends_with("scram-sha-256") || r.ends_with("reject")));
+        let trusting = render(&NetworkInputs {
+            method: "trust",
+            ..inputs(TlsMode::Off)
+        });
+        assert!(trusting.contains("# WARNING: POSTGRES_HOST_AUTH_METHOD=trust"));
+        assert!(trusting.ends_with("host all all all trust\n"));
+    }
+
+    #[test]
+    fn an_include_of_the_rules_is_recognised() {
+        assert!(includes_rules(
+            "local all all trust\ninclude_if_exists aza-hba.conf\n"
+        ));
+        assert!(includes_rules(
+            "include '/var/lib/postgresql/data/aza-hba.conf'"
+        ));
+        assert!(!includes_rules(
+            "# include_if_exists aza-hba.conf\nhost all all all scram-sha-256"
+        ));
+        assert!(!includes_rules("include_if_exists other-aza-hba.conf.bak"));
+    }
+}
