@@ -56,6 +56,16 @@ fn postgres_ids() -> (u32, u32) {
 /// `aza-entrypoint pgbouncer-config --output-dir DIR -- pgbouncer DIR/pgbouncer.ini`, as `postgres`
 /// (PgBouncer refuses to run as root).
 fn start_bouncer(primary: &Instance, dir: &Path, port: u16) -> Bouncer {
+    start_bouncer_with(primary, dir, port, &[])
+}
+
+/// [`start_bouncer`] with more variables.
+fn start_bouncer_with(
+    primary: &Instance,
+    dir: &Path,
+    port: u16,
+    extra: &[(&str, &str)],
+) -> Bouncer {
     let log = primary.scratch.join("pgbouncer.log");
     let out = fs::File::create(&log).unwrap();
     fs::set_permissions(&log, fs::Permissions::from_mode(0o666)).unwrap();
@@ -71,6 +81,7 @@ fn start_bouncer(primary: &Instance, dir: &Path, port: u16) -> Bouncer {
         .env("PGBOUNCER_PORT", port.to_string())
         .env("POSTGRES_HOST", "127.0.0.1")
         .env("POSTGRES_PORT", primary.port.to_string())
+        .envs(extra.iter().copied())
         .arg("pgbouncer-config")
         .arg("--output-dir")
         .arg(dir)
@@ -264,6 +275,167 @@ fn clients_log_in_through_pgbouncer_with_scram_via_auth_query() {
     for secret in [AUTH_PASS, APP_PASS] {
         assert!(!log.contains(secret), "a password appeared in a log\n{log}");
     }
+    drop(bouncer);
+    primary.stop();
+}
+
+/// Runs `openssl` as root and asserts that it worked.
+fn openssl(args: &[&str]) {
+    let output = Command::new("openssl").args(args).output().unwrap();
+    assert!(
+        output.status.success(),
+        "openssl {args:?}: {}",
+        text(&output.stderr)
+    );
+}
+
+/// A self-signed certificate for localhost and 127.0.0.1 at `dir/NAME.crt`, its key at
+/// `dir/NAME.key`, both the `postgres` user's (the key 0600).
+fn self_signed(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    let (crt, key) = (
+        dir.join(format!("{name}.crt")),
+        dir.join(format!("{name}.key")),
+    );
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        key.to_str().unwrap(),
+        "-out",
+        crt.to_str().unwrap(),
+        "-days",
+        "30",
+        "-subj",
+        &format!("/CN={name}"),
+        "-addext",
+        "subjectAltName=DNS:localhost,IP:127.0.0.1",
+    ]);
+    let (uid, gid) = postgres_ids();
+    for (path, mode) in [(&crt, 0o644), (&key, 0o600)] {
+        std::os::unix::fs::chown(path, Some(uid), Some(gid)).unwrap();
+        fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+    }
+    (crt, key)
+}
+
+/// psql through PgBouncer as `app` with libpq options.
+fn psql_tls(port: u16, options: &str, sql: &str) -> Result<String, String> {
+    let conninfo =
+        format!("host=127.0.0.1 port={port} user=app dbname=appdb connect_timeout=5 {options}");
+    let output = Command::new(postgres_bin().join("psql"))
+        .env_clear()
+        .env("PGPASSWORD", APP_PASS)
+        .args(["-X", "-At", "-w", "-d", &conninfo, "-c", sql])
+        .output()
+        .unwrap();
+    if output.status.success() {
+        Ok(text(&output.stdout).trim_end().to_string())
+    } else {
+        Err(text(&output.stderr))
+    }
+}
+
+#[test]
+fn pgbouncer_requires_tls_from_clients_and_verifies_the_server() {
+    let mut primary = Instance::new();
+    primary
+        .set_env("PGBOUNCER_AUTH_PASS", AUTH_PASS)
+        .set_env("POSTGRES_TLS", "required")
+        .set_env("POSTGRES_TLS_GENERATE", "true");
+    primary.start();
+    primary.wait_ready();
+    primary
+        .psql(&format!(
+            "CREATE ROLE app LOGIN PASSWORD {}",
+            sql_literal(APP_PASS)
+        ))
+        .unwrap();
+    primary.psql("CREATE DATABASE appdb OWNER app").unwrap();
+    let certs = primary.dir.path().join("certs");
+    fs::create_dir(&certs).unwrap();
+    fs::set_permissions(&certs, fs::Permissions::from_mode(0o755)).unwrap();
+    let (crt, key) = self_signed(&certs, "bouncer");
+    let server_ca = certs.join("server-ca.crt");
+    fs::copy(primary.pgdata.join("tls/ca.crt"), &server_ca).unwrap();
+    fs::set_permissions(&server_ca, fs::Permissions::from_mode(0o644)).unwrap();
+
+    // A key that is not the certificate's: refused, nothing written.
+    let (_, other_key) = self_signed(&certs, "other");
+    let refused_dir = primary.scratch.join("refused");
+    let (crt_s, other_s) = (crt.to_str().unwrap(), other_key.to_str().unwrap());
+    let mut refused = start_bouncer_with(
+        &primary,
+        &refused_dir,
+        free_port(),
+        &[
+            ("PGBOUNCER_TLS", "required"),
+            ("PGBOUNCER_TLS_CERT_FILE", crt_s),
+            ("PGBOUNCER_TLS_KEY_FILE", other_s),
+        ],
+    );
+    let deadline = Instant::now() + timeout(Duration::from_secs(10));
+    let status = loop {
+        if let Some(status) = refused.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not refused\n{}",
+            refused.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(1), "{}", refused.log_text());
+    assert!(
+        refused
+            .log_text()
+            .contains("is not the key of PGBOUNCER_TLS_CERT_FILE"),
+        "{}",
+        refused.log_text()
+    );
+    assert!(!refused_dir.exists());
+
+    let dir = primary.scratch.join("pgbouncer");
+    let port = free_port();
+    let bouncer = start_bouncer_with(
+        &primary,
+        &dir,
+        port,
+        &[
+            ("PGBOUNCER_TLS", "required"),
+            ("PGBOUNCER_TLS_CERT_FILE", crt_s),
+            ("PGBOUNCER_TLS_KEY_FILE", key.to_str().unwrap()),
+            ("PGBOUNCER_SERVER_SSLMODE", "verify-full"),
+            ("PGBOUNCER_SERVER_CA_FILE", server_ca.to_str().unwrap()),
+        ],
+    );
+    // The client verifies PgBouncer; PgBouncer's connection to the server is TLS too (it verified
+    // the server against its CA, or the login would fail).
+    let verify = format!("sslmode=verify-full sslrootcert={}", crt.display());
+    let own = "SELECT ssl::text || ' ' || version FROM pg_stat_ssl WHERE pid = pg_backend_pid()";
+    let deadline = Instant::now() + timeout(Duration::from_secs(15));
+    let through = loop {
+        let attempt = psql_tls(port, &verify, own);
+        if attempt.is_ok() || Instant::now() > deadline {
+            break attempt;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(
+        through.as_deref(),
+        Ok("true TLSv1.3"),
+        "{}",
+        bouncer.log_text()
+    );
+    let plain = psql_tls(port, "sslmode=disable", "SELECT 1").unwrap_err();
+    assert!(plain.contains("SSL required"), "{plain}");
+    let ini = fs::read_to_string(dir.join("pgbouncer.ini")).unwrap();
+    assert!(ini.contains("client_tls_protocols = secure"), "{ini}");
     drop(bouncer);
     primary.stop();
 }

@@ -146,6 +146,60 @@ fn a_replica_streams_from_the_primary_and_refuses_writes() {
 }
 
 #[test]
+fn a_replica_streams_over_tls_from_a_primary_that_requires_it_and_verifies_it() {
+    let mut primary = primary();
+    primary
+        .set_env("POSTGRES_TLS", "required")
+        .set_env("POSTGRES_TLS_GENERATE", "true");
+    primary.start();
+    primary.wait_ready();
+    primary
+        .psql("CREATE TABLE events(id int PRIMARY KEY); INSERT INTO events VALUES (1)")
+        .unwrap();
+
+    // Plaintext replication is refused by the primary's rules, and the bootstrap says what to check.
+    let mut plain = replica_of(&primary);
+    plain.set_env("PG_REPLICATION_SSLMODE", "disable");
+    plain.start();
+    let status = plain.wait_exit(Duration::from_secs(60));
+    assert_eq!(status.code(), Some(1), "{}", plain.log_tail());
+    assert!(
+        plain.log_text().contains("PG_REPLICATION_SSLMODE=disable"),
+        "{}",
+        plain.log_tail()
+    );
+
+    // With the primary's CA the replica verifies it (by address: 127.0.0.1 is in the certificate).
+    let mut replica = replica_of(&primary);
+    let ca = replica.dir.path().join("primary-ca.crt");
+    fs::copy(primary.pgdata.join("tls/ca.crt"), &ca).unwrap();
+    replica
+        .set_env("PG_REPLICATION_SSLMODE", "verify-full")
+        .set_env("PG_REPLICATION_SSLROOTCERT", ca.to_str().unwrap());
+    replica.start();
+    replica.wait_ready();
+    wait_for_answer(&replica, "SELECT count(*) FROM events", "1");
+    assert_eq!(
+        primary
+            .psql(
+                "SELECT s.ssl || ' ' || s.version FROM pg_stat_replication r \
+                 JOIN pg_stat_ssl s USING (pid)"
+            )
+            .unwrap(),
+        "true TLSv1.3"
+    );
+    let conninfo = replica
+        .psql("SELECT setting FROM pg_settings WHERE name = 'primary_conninfo'")
+        .unwrap();
+    assert!(
+        conninfo.contains("sslmode='verify-full'") && conninfo.contains("sslrootcert="),
+        "{conninfo}"
+    );
+    replica.stop();
+    primary.stop();
+}
+
+#[test]
 fn bad_replica_settings_fail_before_anything_is_written() {
     let replica_vars: &[(&str, &str)] = &[
         ("POSTGRES_ROLE", "replica"),
