@@ -121,6 +121,7 @@ Environment (empty counts as unset):
                                      or POSTGRES_TLS_GENERATE=true (a private CA in PGDATA/tls;
                                      names: HOSTNAME, localhost, POSTGRES_TLS_HOSTNAMES)
   POSTGRES_NETWORK_SUPERUSER         allow (default) or refuse: the superuser only from loopback
+  POSTGRES_PGAUDIT_LOG               pgaudit.log, e.g. ddl,role (pgaudit must be preloaded)
 
 Settings given as postgres options (-c name=value, --name=value, -B, -N, -S, -h) or with
 ALTER SYSTEM are never overridden.

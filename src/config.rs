@@ -65,6 +65,8 @@ pub struct Config {
     /// TLS (`POSTGRES_TLS` and its files, read with the rest of the environment by
     /// [`crate::environment::Environment`]); off here.
     pub tls: crate::tls::TlsSettings,
+    /// `POSTGRES_PGAUDIT_LOG` (see [`crate::audit`]), read with the rest of the environment.
+    pub audit_log: Option<String>,
     pub pgdata: String,
 }
 
@@ -210,6 +212,7 @@ impl Config {
             cron_database,
             archive_stanza: None,
             tls: crate::tls::TlsSettings::default(),
+            audit_log: None,
             pgdata,
         };
         (config, problems)

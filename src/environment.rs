@@ -111,6 +111,7 @@ impl Environment {
         let pgbouncer = pgbouncer::Settings::read(&mut r, pgbouncer_password);
         let backup = BackupSettings::read(&mut r, names);
         let tls = TlsSettings::read(&mut r);
+        let audit_log = crate::audit::read_log(&mut r);
         check_restore_fits(&mut r, &backup, &role, &runtime);
         check_ha_fits(&mut r, &backup, &role, &runtime, &tls);
         let (tuning, tuning_problems) = Config::read_with_defaults(lookup);
@@ -129,6 +130,7 @@ impl Environment {
             cron_database: runtime.database.clone(),
             archive_stanza: backup.backups.as_ref().map(|b| b.stanza.clone()),
             tls,
+            audit_log,
             ..tuning
         };
         Environment {

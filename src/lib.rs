@@ -14,6 +14,7 @@
 //! - [`backup`] is pgBackRest's side of the environment: archiving, the stanza and restores;
 //! - [`release`] names published images (`aza-codegen image-tags`).
 
+pub mod audit;
 pub mod backup;
 pub mod cli;
 pub mod codegen;

@@ -790,3 +790,27 @@ fn a_start_whose_output_pipe_is_broken_still_ends_with_its_own_exit_code_not_a_p
     assert_eq!(output.code(), Some(1), "{output:?}");
     assert!(!pgdata.exists(), "a refused start must not create PGDATA");
 }
+
+#[test]
+fn pgaudit_logging_comes_from_the_environment_and_needs_the_library() {
+    let output = entrypoint_command(&[("POSTGRES_PGAUDIT_LOG", "DDL, role")])
+        .args(["--dry-run", "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", describe(&output));
+    assert_eq!(json(&output)["settings"]["pgaudit.log"], "ddl,role");
+    let refused = entrypoint_command(&[
+        ("POSTGRES_PGAUDIT_LOG", "ddl"),
+        ("POSTGRES_SHARED_PRELOAD_LIBRARIES", "auto_explain"),
+    ])
+    .arg("--dry-run")
+    .output()
+    .unwrap();
+    assert_eq!(refused.status.code(), Some(1), "{}", describe(&refused));
+    assert!(
+        text(&refused.stderr)
+            .contains("POSTGRES_PGAUDIT_LOG=ddl needs pgaudit in shared_preload_libraries"),
+        "{}",
+        describe(&refused)
+    );
+}

@@ -422,6 +422,13 @@ pub(super) fn computed_settings(
     for (name, value, reason) in config.tls.server_settings() {
         add(name, value, reason);
     }
+    if let Some(classes) = &config.audit_log {
+        add(
+            "pgaudit.log",
+            classes.clone(),
+            "from POSTGRES_PGAUDIT_LOG".to_string(),
+        );
+    }
     if let (Pgsodium::Enabled { script }, true) = (pgsodium, wants_pgsodium) {
         add(
             "pgsodium.getkey_script",

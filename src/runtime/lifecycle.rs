@@ -291,6 +291,16 @@ pub fn check_everything(
         if let Err(error) = check_wal_level(role, &env.backup, plan) {
             problems.push(error.to_string());
         }
+        let audited = plan
+            .preload_libraries_in_force()
+            .iter()
+            .any(|l| l == "pgaudit");
+        if let (Some(classes), false) = (&env.tuning.audit_log, audited) {
+            problems.push(format!(
+                "POSTGRES_PGAUDIT_LOG={classes} needs pgaudit in shared_preload_libraries, which \
+                 does not name it: add it (POSTGRES_SHARED_PRELOAD_LIBRARIES) or unset the variable"
+            ));
+        }
     }
     if let Some(plan) = &mut plan {
         match preflight::check(plan) {
