@@ -418,6 +418,8 @@ const REPLICATION_PASSWORD: &str = "r3pl:it's\\odd@&";
 const PGBOUNCER_PASSWORD: &str = "b0uncer:\"au\\th@&'x";
 const APP_PASSWORD: &str = "app:p\\ss@w&rd'";
 
+/// The single stack runs with TLS required and a generated CA (the primary and replica stacks run
+/// without TLS): the healthcheck, the exporter and password logins all work, plaintext does not.
 #[test]
 fn the_single_stack_serves_password_logins_with_minimal_wal() {
     if !engine_or_skip("the_single_stack_serves_password_logins_with_minimal_wal") {
@@ -435,6 +437,9 @@ fn the_single_stack_serves_password_logins_with_minimal_wal() {
             ("POSTGRES_NETWORK_NAME", format!("{project}-net")),
             ("POSTGRES_DATA_VOLUME", format!("{project}-data")),
             ("POSTGRES_EXPORTER_PORT", exporter_port.to_string()),
+            ("POSTGRES_TLS", "required".to_string()),
+            ("POSTGRES_TLS_GENERATE", "true".to_string()),
+            ("POSTGRES_EXPORTER_SSLMODE", "require".to_string()),
         ]
         .into_iter()
         .chain(monitoring_images())
@@ -462,11 +467,31 @@ fn the_single_stack_serves_password_logins_with_minimal_wal() {
         server.psql_ok("SELECT current_setting('wal_level') || ' ' || current_setting('max_wal_senders') || ' ' || current_setting('shared_buffers')"),
         "minimal 0 128MB"
     );
+    // libpq's default (prefer) gets TLS; plaintext is refused (so the exporter's pg_up 1 above was
+    // over TLS too).
     assert_eq!(
-        host_psql(port, "postgres", PASSWORD, "SELECT 'over tcp'").as_deref(),
-        Ok("over tcp"),
+        host_psql(
+            port,
+            "postgres",
+            PASSWORD,
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"
+        )
+        .as_deref(),
+        Ok("t"),
         "{}",
         server.context()
+    );
+    let plain = std::process::Command::new(postgres_bin().join("psql"))
+        .env_clear()
+        .env("PGPASSWORD", PASSWORD)
+        .arg(format!("host=127.0.0.1 port={port} user=postgres dbname=postgres sslmode=disable connect_timeout=5"))
+        .args(["-X", "-c", "SELECT 1"])
+        .output()
+        .unwrap();
+    assert!(
+        !plain.status.success() && text(&plain.stderr).contains("no encryption"),
+        "{}",
+        describe(&plain)
     );
 }
 
