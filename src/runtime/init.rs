@@ -558,7 +558,12 @@ fn include_network_rules(data: &Path) -> Result<(), InitError> {
     }
     staged.push_str(&block);
     staged.push_str(&text[at..]);
-    fs::write(&hba, staged).map_err(io_error(format!("write {}", hba.display())))
+    fs::write(&hba, staged).map_err(io_error(format!("write {}", hba.display())))?;
+    // The socket-only temporary server needs no TCP rule; the start writes the real ones before
+    // the server listens. The file exists so that PostgreSQL does not log it as missing.
+    let rules = data.join(network_rules::FILE);
+    fs::write(&rules, "# Written by aza-entrypoint at every start\n")
+        .map_err(io_error(format!("write {}", rules.display())))
 }
 
 /// The byte offset of the first TCP rule (`host`, `hostssl`, ...) of a `pg_hba.conf`.
