@@ -105,12 +105,15 @@ impl Environment {
         // Read once: the primary's first start creates pgbouncer_auth with it, and pgbouncer-config
         // writes it into PgBouncer's userlist.
         let pgbouncer_password = r.value_or_file("PGBOUNCER_AUTH_PASS").map(Secret::new);
-        let role = Role::read(&mut r, pgbouncer_password.clone());
+        let mut role = Role::read(&mut r, pgbouncer_password.clone());
         let pgport = health::read_pgport(&mut r);
         let health = HealthConfig::read(&r, &runtime, role.kind(), pgport);
         let pgbouncer = pgbouncer::Settings::read(&mut r, pgbouncer_password);
         let backup = BackupSettings::read(&mut r, names);
         let tls = TlsSettings::read(&mut r);
+        if let Role::Ha(ha) = &mut role {
+            ha.tls = tls.mode;
+        }
         let audit_log = crate::audit::read_log(&mut r);
         check_restore_fits(&mut r, &backup, &role, &runtime);
         check_ha_fits(&mut r, &backup, &role, &runtime, &tls);
@@ -190,15 +193,12 @@ fn check_ha_fits(
     if !matches!(role, Role::Ha(_)) {
         return;
     }
-    if tls.mode != crate::tls::TlsMode::Off {
+    if let Some(crate::tls::Certificates::Generated { .. }) = tls.certificates {
         r.problem(
-            "POSTGRES_TLS",
-            format!(
-                "={} with POSTGRES_ROLE=ha is not built yet (Patroni writes the network rules and \
-                 clones the nodes): use POSTGRES_TLS=off on HA nodes for now, and TLS at the router \
-                 or PgBouncer",
-                tls.mode.as_str()
-            ),
+            "POSTGRES_TLS_GENERATE",
+            "=true with POSTGRES_ROLE=ha cannot be: Patroni copies one node's data directory to the \
+             others, so they would share its key and certificate; mount each node's certificate \
+             from one CA (POSTGRES_TLS_CERT_FILE, _KEY_FILE, _CA_FILE)",
         );
     }
     if tls.refuse_network_superuser {

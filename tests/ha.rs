@@ -42,8 +42,13 @@ struct Ha {
 
 impl Ha {
     fn up(synchronous: &str) -> Ha {
+        Ha::up_with(synchronous, &[], None)
+    }
+
+    /// [`Ha::up`] with more `.env` settings and a compose override.
+    fn up_with(synchronous: &str, extra: &[(&str, &str)], override_yaml: Option<&str>) -> Ha {
         let port = free_port();
-        let settings = vec![
+        let mut settings = vec![
             ("POSTGRES_IMAGE", image().reference.clone()),
             ("PGBOUNCER_IMAGE", image().reference.clone()),
             (
@@ -65,7 +70,8 @@ impl Ha {
             ("PGBOUNCER_PORT", free_port().to_string()),
             ("POSTGRES_MEMORY_LIMIT", "768m".to_string()),
         ];
-        let stack = ComposeStack::new(
+        settings.extend(extra.iter().map(|(name, value)| (*name, value.to_string())));
+        let mut stack = ComposeStack::new(
             "ha",
             &settings,
             &[
@@ -74,6 +80,9 @@ impl Ha {
                 ("PGBOUNCER_AUTH_PASS", PGBOUNCER_PASSWORD),
             ],
         );
+        if let Some(yaml) = override_yaml {
+            stack = stack.with_override(yaml);
+        }
         stack.up();
         let nodes = NODES
             .iter()
@@ -586,5 +595,170 @@ fn a_rolling_restart_with_a_switchover_interrupts_writes_for_seconds_only() {
     assert!(
         outage <= timeout(Duration::from_secs(10)),
         "writes stopped for {outage:?} during the rolling restart"
+    );
+}
+
+/// Runs `openssl` and asserts that it worked.
+fn openssl(args: &[&str]) {
+    let output = Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("openssl");
+    assert!(
+        output.status.success(),
+        "openssl {args:?}: {}",
+        describe(&output)
+    );
+}
+
+#[test]
+fn a_cluster_with_tls_required_replicates_over_tls_and_refuses_plaintext() {
+    if !engine_or_skip("a_cluster_with_tls_required_replicates_over_tls_and_refuses_plaintext") {
+        return;
+    }
+    let _turn = lock();
+    // One CA, and one server certificate for every node's name and for loopback (the router passes
+    // TCP through, so a client on the host sees the leader's certificate at 127.0.0.1).
+    let certs = tempfile::tempdir().unwrap();
+    let dir = certs.path();
+    std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = |name: &str| dir.join(name).to_str().unwrap().to_string();
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        &path("ca.key"),
+        "-out",
+        &path("ca.crt"),
+        "-days",
+        "30",
+        "-subj",
+        "/CN=ha-ca",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+    ]);
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=DNS:pg1,DNS:pg2,DNS:pg3,DNS:localhost,IP:127.0.0.1\n",
+    )
+    .unwrap();
+    openssl(&[
+        "req",
+        "-new",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+        "-keyout",
+        &path("server.key"),
+        "-out",
+        &path("server.csr"),
+        "-subj",
+        "/CN=pg",
+    ]);
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        &path("server.csr"),
+        "-CA",
+        &path("ca.crt"),
+        "-CAkey",
+        &path("ca.key"),
+        "-days",
+        "30",
+        "-out",
+        &path("server.crt"),
+        "-extfile",
+        &path("server.ext"),
+    ]);
+    // The image's postgres user (999) owns what the server reads; the key is private.
+    for (name, mode) in [
+        ("server.key", 0o600),
+        ("server.crt", 0o644),
+        ("ca.crt", 0o644),
+    ] {
+        std::os::unix::fs::chown(dir.join(name), Some(999), Some(999)).unwrap();
+        std::fs::set_permissions(
+            dir.join(name),
+            std::os::unix::fs::PermissionsExt::from_mode(mode),
+        )
+        .unwrap();
+    }
+    let mount = format!("      - {}:/etc/aza-pg/tls:ro\n", dir.display());
+    let yaml: String = std::iter::once("services:\n".to_string())
+        .chain(
+            NODES
+                .iter()
+                .map(|node| format!("  {node}:\n    volumes:\n{mount}")),
+        )
+        .collect();
+    let ha = Ha::up_with(
+        "off",
+        &[
+            ("POSTGRES_TLS", "required"),
+            ("POSTGRES_TLS_CERT_FILE", "/etc/aza-pg/tls/server.crt"),
+            ("POSTGRES_TLS_KEY_FILE", "/etc/aza-pg/tls/server.key"),
+            ("POSTGRES_TLS_CA_FILE", "/etc/aza-pg/tls/ca.crt"),
+        ],
+        Some(&yaml),
+    );
+    // Both replicas cloned and stream over TLS (Patroni's replication connections use libpq's
+    // default, prefer, and the rules refuse anything else).
+    wait_for(
+        "two replicas streaming over TLS",
+        Duration::from_secs(60),
+        || {
+            let tls = ha.sql(
+                "SELECT count(*) FROM pg_stat_replication r JOIN pg_stat_ssl s USING (pid) \
+                 WHERE s.ssl AND r.state = 'streaming'",
+            )?;
+            (tls == "2").then_some(()).ok_or(tls)
+        },
+        || ha.stack.logs(),
+    );
+    assert_eq!(
+        ha.sql("SELECT count(*) FROM pg_hba_file_rules WHERE type = 'host'")
+            .as_deref(),
+        Ok("0"),
+        "Patroni's rules admit plaintext"
+    );
+    // A client of the router: plaintext refused, the CA verifies the leader by address.
+    let connect = |options: &str| {
+        Command::new(postgres_bin().join("psql"))
+            .env("PGPASSWORD", HA_PASSWORD)
+            .arg(format!(
+                "host=127.0.0.1 port={} user=postgres dbname=postgres connect_timeout=5 {options}",
+                ha.port
+            ))
+            .args([
+                "-X",
+                "-Atc",
+                "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+            ])
+            .output()
+            .unwrap()
+    };
+    let plain = connect("sslmode=disable");
+    assert!(
+        !plain.status.success() && text(&plain.stderr).contains("no encryption"),
+        "{}",
+        describe(&plain)
+    );
+    let verified = connect(&format!(
+        "sslmode=verify-full sslrootcert={}",
+        path("ca.crt")
+    ));
+    assert_eq!(
+        text(&verified.stdout).trim(),
+        "t",
+        "{}",
+        describe(&verified)
     );
 }

@@ -62,6 +62,8 @@ pub struct HaSetup {
     pub replication_user: String,
     pub replication_password: Secret,
     pub pgbouncer_password: Option<Secret>,
+    /// `POSTGRES_TLS`, for the rules in Patroni's configuration (set with the rest of TLS).
+    pub tls: crate::tls::TlsMode,
 }
 
 impl HaSetup {
@@ -147,6 +149,7 @@ impl HaSetup {
             replication_user,
             replication_password,
             pgbouncer_password,
+            tls: crate::tls::TlsMode::Off,
         }
     }
 

@@ -160,29 +160,37 @@ pub fn render(node: &Node<'_>, redact: bool) -> Rendered {
 }
 
 /// A first start's `pg_hba.conf` (initdb's lines with the entrypoint's methods, the replication and
-/// PgBouncer rules from the private ranges, TCP from anywhere with `method`), one rule a line.
+/// PgBouncer rules from the private ranges, TCP from anywhere with `method`), one rule a line; with
+/// `POSTGRES_TLS=required`, plaintext TCP refused first and `hostssl` for the rest, as on a single
+/// server (`tls::network_rules`).
 pub fn hba_rules(ha: &HaSetup, method: &str) -> Vec<String> {
-    let mut rules = vec!["local all all trust".to_string()];
-    for network in ["127.0.0.1/32", "::1/128"] {
-        rules.push(format!("host all all {network} {method}"));
+    let required = ha.tls == crate::tls::TlsMode::Required;
+    let host = if required { "hostssl" } else { "host" };
+    let mut rules = vec![
+        "local all all trust".to_string(),
+        "local replication all trust".to_string(),
+    ];
+    if required {
+        rules.push("hostnossl all all all reject".to_string());
+        rules.push("hostnossl replication all all reject".to_string());
     }
-    rules.push("local replication all trust".to_string());
     for network in ["127.0.0.1/32", "::1/128"] {
-        rules.push(format!("host replication all {network} {method}"));
+        rules.push(format!("{host} all all {network} {method}"));
+        rules.push(format!("{host} replication all {network} {method}"));
     }
     let user = crate::runtime::replication::quote_ident(&ha.replication_user);
     for network in crate::runtime::replication::TRUSTED_NETWORKS {
-        rules.push(format!("host replication {user} {network} scram-sha-256"));
+        rules.push(format!("{host} replication {user} {network} scram-sha-256"));
     }
     if ha.pgbouncer_password.is_some() {
         for network in crate::runtime::replication::TRUSTED_NETWORKS {
             rules.push(format!(
-                "host all {} {network} scram-sha-256",
+                "{host} all {} {network} scram-sha-256",
                 crate::runtime::replication::PGBOUNCER_AUTH_USER
             ));
         }
     }
-    rules.push(format!("host all all all {method}"));
+    rules.push(format!("{host} all all all {method}"));
     rules
 }
 
@@ -315,6 +323,7 @@ mod tests {
             replication_user: "replicator".into(),
             replication_password: Secret::new("it's-repl".into()),
             pgbouncer_password: Some(Secret::new("b".into())),
+            tls: crate::tls::TlsMode::Off,
         }
     }
 
@@ -358,6 +367,26 @@ mod tests {
         assert!(y.contains("  - 'host all pgbouncer_auth 172.16.0.0/12 scram-sha-256'"));
         assert!(y.ends_with("  nosync: false\n"));
         assert!(rendered.warnings.is_empty(), "{:?}", rendered.warnings);
+    }
+
+    #[test]
+    fn tls_required_refuses_plaintext_before_any_rule_admits_it() {
+        let ha = HaSetup {
+            tls: crate::tls::TlsMode::Required,
+            ..setup()
+        };
+        let rules = hba_rules(&ha, "scram-sha-256");
+        assert_eq!(rules[2], "hostnossl all all all reject");
+        assert_eq!(rules[3], "hostnossl replication all all reject");
+        assert!(
+            rules[4..].iter().all(|r| r.starts_with("hostssl ")),
+            "{rules:?}"
+        );
+        let offered = hba_rules(&setup(), "scram-sha-256");
+        assert!(
+            offered.iter().all(|r| !r.starts_with("hostssl")),
+            "{offered:?}"
+        );
     }
 
     #[test]

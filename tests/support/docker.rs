@@ -501,6 +501,9 @@ pub fn write_readable(dir: &Path, name: &str, contents: &str) -> PathBuf {
     path
 }
 
+/// The override file [`ComposeStack::with_override`] writes.
+const OVERRIDE: &str = "compose.override.yml";
+
 /// A copy of one of `stacks/` brought up with docker-compose under a project name of its own, and
 /// taken down with its volumes when dropped (after its logs are kept).
 pub struct ComposeStack {
@@ -545,6 +548,13 @@ impl ComposeStack {
         }
     }
 
+    /// Adds a compose override file (what a user's `compose.override.yml` would say), merged over
+    /// the stack's own by every later command.
+    pub fn with_override(self, yaml: &str) -> ComposeStack {
+        fs::write(self.dir.path().join(OVERRIDE), yaml).expect("write the override");
+        self
+    }
+
     pub fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new("docker-compose");
         command
@@ -552,8 +562,11 @@ impl ComposeStack {
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", self.dir.path())
             .current_dir(self.dir.path())
-            .args(["--project-name", &self.project, "--file", "compose.yml"])
-            .args(args);
+            .args(["--project-name", &self.project, "--file", "compose.yml"]);
+        if self.dir.path().join(OVERRIDE).exists() {
+            command.args(["--file", OVERRIDE]);
+        }
+        command.args(args);
         if let Some(host) = std::env::var_os("DOCKER_HOST") {
             command.env("DOCKER_HOST", host);
         }
