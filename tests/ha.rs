@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 use support::docker::{
     docker, engine_or_skip, image, loud, package_image, wait_for, ComposeStack, Container,
 };
+use support::pki::Pki;
 use support::server::{free_port, postgres_bin};
 use support::{describe, text, timeout};
 
@@ -598,19 +599,6 @@ fn a_rolling_restart_with_a_switchover_interrupts_writes_for_seconds_only() {
     );
 }
 
-/// Runs `openssl` and asserts that it worked.
-fn openssl(args: &[&str]) {
-    let output = Command::new("openssl")
-        .args(args)
-        .output()
-        .expect("openssl");
-    assert!(
-        output.status.success(),
-        "openssl {args:?}: {}",
-        describe(&output)
-    );
-}
-
 #[test]
 fn a_cluster_with_tls_required_replicates_over_tls_and_refuses_plaintext() {
     if !engine_or_skip("a_cluster_with_tls_required_replicates_over_tls_and_refuses_plaintext") {
@@ -620,77 +608,17 @@ fn a_cluster_with_tls_required_replicates_over_tls_and_refuses_plaintext() {
     // One CA, and one server certificate for every node's name and for loopback (the router passes
     // TCP through, so a client on the host sees the leader's certificate at 127.0.0.1).
     let certs = tempfile::tempdir().unwrap();
+    // The image's postgres user (999) owns what the server reads.
+    let pki = Pki::create(certs.path(), (999, 999));
+    pki.ca("ca");
+    pki.server(
+        "server",
+        Some("ca"),
+        "DNS:pg1,DNS:pg2,DNS:pg3,DNS:localhost,IP:127.0.0.1",
+        "30",
+    );
+    pki.give("ca.crt", 0o644);
     let dir = certs.path();
-    std::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let path = |name: &str| dir.join(name).to_str().unwrap().to_string();
-    openssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-keyout",
-        &path("ca.key"),
-        "-out",
-        &path("ca.crt"),
-        "-days",
-        "30",
-        "-subj",
-        "/CN=ha-ca",
-        "-addext",
-        "basicConstraints=critical,CA:TRUE",
-    ]);
-    std::fs::write(
-        dir.join("server.ext"),
-        "subjectAltName=DNS:pg1,DNS:pg2,DNS:pg3,DNS:localhost,IP:127.0.0.1\n",
-    )
-    .unwrap();
-    openssl(&[
-        "req",
-        "-new",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-keyout",
-        &path("server.key"),
-        "-out",
-        &path("server.csr"),
-        "-subj",
-        "/CN=pg",
-    ]);
-    openssl(&[
-        "x509",
-        "-req",
-        "-in",
-        &path("server.csr"),
-        "-CA",
-        &path("ca.crt"),
-        "-CAkey",
-        &path("ca.key"),
-        "-days",
-        "30",
-        "-out",
-        &path("server.crt"),
-        "-extfile",
-        &path("server.ext"),
-    ]);
-    // The image's postgres user (999) owns what the server reads; the key is private.
-    for (name, mode) in [
-        ("server.key", 0o600),
-        ("server.crt", 0o644),
-        ("ca.crt", 0o644),
-    ] {
-        std::os::unix::fs::chown(dir.join(name), Some(999), Some(999)).unwrap();
-        std::fs::set_permissions(
-            dir.join(name),
-            std::os::unix::fs::PermissionsExt::from_mode(mode),
-        )
-        .unwrap();
-    }
     let mount = format!("      - {}:/etc/aza-pg/tls:ro\n", dir.display());
     let yaml: String = std::iter::once("services:\n".to_string())
         .chain(
@@ -753,7 +681,7 @@ fn a_cluster_with_tls_required_replicates_over_tls_and_refuses_plaintext() {
     );
     let verified = connect(&format!(
         "sslmode=verify-full sslrootcert={}",
-        path("ca.crt")
+        pki.text("ca.crt")
     ));
     assert_eq!(
         text(&verified.stdout).trim(),

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use support::pki::Pki;
 use support::server::{free_port, path_with_postgres, postgres_bin, Instance};
 use support::{entrypoint, text, timeout};
 
@@ -279,50 +280,6 @@ fn clients_log_in_through_pgbouncer_with_scram_via_auth_query() {
     primary.stop();
 }
 
-/// Runs `openssl` as root and asserts that it worked.
-fn openssl(args: &[&str]) {
-    let output = Command::new("openssl").args(args).output().unwrap();
-    assert!(
-        output.status.success(),
-        "openssl {args:?}: {}",
-        text(&output.stderr)
-    );
-}
-
-/// A self-signed certificate for localhost and 127.0.0.1 at `dir/NAME.crt`, its key at
-/// `dir/NAME.key`, both the `postgres` user's (the key 0600).
-fn self_signed(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
-    let (crt, key) = (
-        dir.join(format!("{name}.crt")),
-        dir.join(format!("{name}.key")),
-    );
-    openssl(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-keyout",
-        key.to_str().unwrap(),
-        "-out",
-        crt.to_str().unwrap(),
-        "-days",
-        "30",
-        "-subj",
-        &format!("/CN={name}"),
-        "-addext",
-        "subjectAltName=DNS:localhost,IP:127.0.0.1",
-    ]);
-    let (uid, gid) = postgres_ids();
-    for (path, mode) in [(&crt, 0o644), (&key, 0o600)] {
-        std::os::unix::fs::chown(path, Some(uid), Some(gid)).unwrap();
-        fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
-    }
-    (crt, key)
-}
-
 /// psql through PgBouncer as `app` with libpq options.
 fn psql_tls(port: u16, options: &str, sql: &str) -> Result<String, String> {
     let conninfo =
@@ -356,16 +313,17 @@ fn pgbouncer_requires_tls_from_clients_and_verifies_the_server() {
         ))
         .unwrap();
     primary.psql("CREATE DATABASE appdb OWNER app").unwrap();
-    let certs = primary.dir.path().join("certs");
-    fs::create_dir(&certs).unwrap();
-    fs::set_permissions(&certs, fs::Permissions::from_mode(0o755)).unwrap();
-    let (crt, key) = self_signed(&certs, "bouncer");
-    let server_ca = certs.join("server-ca.crt");
+    let pki = Pki::create(&primary.dir.path().join("certs"), postgres_ids());
+    let loopback = "DNS:localhost,IP:127.0.0.1";
+    pki.server("bouncer", None, loopback, "30");
+    let (crt, key) = (pki.path("bouncer.crt"), pki.path("bouncer.key"));
+    let server_ca = pki.path("server-ca.crt");
     fs::copy(primary.pgdata.join("tls/ca.crt"), &server_ca).unwrap();
     fs::set_permissions(&server_ca, fs::Permissions::from_mode(0o644)).unwrap();
 
     // A key that is not the certificate's: refused, nothing written.
-    let (_, other_key) = self_signed(&certs, "other");
+    pki.server("other", None, loopback, "30");
+    let other_key = pki.path("other.key");
     let refused_dir = primary.scratch.join("refused");
     let (crt_s, other_s) = (crt.to_str().unwrap(), other_key.to_str().unwrap());
     let mut refused = start_bouncer_with(

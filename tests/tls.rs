@@ -7,11 +7,12 @@
 mod support;
 
 use std::fs;
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use support::pki::{openssl, Pki};
 use support::server::{postgres_bin, Instance, PASSWORD};
 use support::{describe, entrypoint_command, text, timeout};
 
@@ -22,115 +23,13 @@ fn postgres_ids() -> (u32, u32) {
     (user.uid.as_raw(), user.gid.as_raw())
 }
 
-/// Runs `openssl` and asserts that it worked.
-fn openssl(args: &[&str]) {
-    let output = Command::new("openssl")
-        .args(args)
-        .output()
-        .expect("openssl");
-    assert!(
-        output.status.success(),
-        "openssl {args:?}: {}",
-        describe(&output)
-    );
+/// A certificates directory in the instance's temp dir, its files the server user's.
+fn pki_for(instance: &Instance) -> Pki {
+    Pki::create(&instance.dir.path().join("certs"), postgres_ids())
 }
 
-/// A directory of test certificates the server's user can reach.
-struct Pki {
-    dir: PathBuf,
-}
-
-impl Pki {
-    fn new(instance: &Instance) -> Pki {
-        let dir = instance.dir.path().join("certs");
-        fs::create_dir(&dir).expect("certs dir");
-        fs::set_permissions(&dir, fs::Permissions::from_mode(0o755)).expect("chmod certs dir");
-        Pki { dir }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.dir.join(name)
-    }
-
-    fn text(&self, name: &str) -> String {
-        self.path(name).to_str().expect("utf-8 path").to_string()
-    }
-
-    /// `NAME.crt` and `NAME.key`: a CA.
-    fn ca(&self, name: &str) {
-        openssl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            &self.text(&format!("{name}.key")),
-            "-out",
-            &self.text(&format!("{name}.crt")),
-            "-days",
-            "30",
-            "-subj",
-            &format!("/CN={name}"),
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-        ]);
-    }
-
-    /// `NAME.crt` and `NAME.key`: a server certificate for localhost and 127.0.0.1, signed by `ca`,
-    /// valid for `days` (-1: expired yesterday); the key is the server user's, 0600.
-    fn server(&self, name: &str, ca: &str, days: &str) {
-        let (key, crt) = (
-            self.text(&format!("{name}.key")),
-            self.text(&format!("{name}.crt")),
-        );
-        let csr = self.text(&format!("{name}.csr"));
-        let ext = self.path(&format!("{name}.ext"));
-        fs::write(&ext, "subjectAltName=DNS:localhost,IP:127.0.0.1\n").expect("extensions");
-        openssl(&[
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            &key,
-            "-out",
-            &csr,
-            "-subj",
-            &format!("/CN={name}"),
-        ]);
-        openssl(&[
-            "x509",
-            "-req",
-            "-in",
-            &csr,
-            "-CA",
-            &self.text(&format!("{ca}.crt")),
-            "-CAkey",
-            &self.text(&format!("{ca}.key")),
-            "-days",
-            days,
-            "-out",
-            &crt,
-            "-extfile",
-            ext.to_str().expect("utf-8 path"),
-        ]);
-        self.give_to_postgres(&format!("{name}.key"), 0o600);
-        self.give_to_postgres(&format!("{name}.crt"), 0o644);
-    }
-
-    fn give_to_postgres(&self, name: &str, mode: u32) {
-        let (uid, gid) = postgres_ids();
-        let path = self.path(name);
-        std::os::unix::fs::chown(&path, Some(uid), Some(gid)).expect("chown");
-        fs::set_permissions(&path, fs::Permissions::from_mode(mode)).expect("chmod");
-    }
-}
+/// Names every server certificate of these tests has.
+const LOOPBACK: &str = "DNS:localhost,IP:127.0.0.1";
 
 /// psql over TCP to 127.0.0.1 (or `host`) with extra libpq options, as the superuser.
 fn psql_with(pg: &Instance, host: &str, options: &str, sql: &str) -> Result<String, String> {
@@ -219,7 +118,7 @@ fn a_generated_ca_serves_tls_required_and_plaintext_and_old_protocols_are_refuse
         );
     }
     // ... and a CA that did not sign it makes verification fail, so the check above means something.
-    let pki = Pki::new(&pg);
+    let pki = pki_for(&pg);
     pki.ca("stranger");
     let foreign = format!(
         "sslmode=verify-full sslrootcert={}",
@@ -298,15 +197,15 @@ fn a_generated_ca_serves_tls_required_and_plaintext_and_old_protocols_are_refuse
 #[test]
 fn a_mounted_certificate_is_offered_and_a_replaced_one_is_served_after_sighup() {
     let mut pg = Instance::new();
-    let pki = Pki::new(&pg);
+    let pki = pki_for(&pg);
     pki.ca("ca");
-    pki.server("first", "ca", "30");
-    pki.give_to_postgres("ca.crt", 0o644);
+    pki.server("first", Some("ca"), LOOPBACK, "30");
+    pki.give("ca.crt", 0o644);
     let (cert, key) = (pki.path("server.crt"), pki.path("server.key"));
     fs::copy(pki.path("first.crt"), &cert).unwrap();
     fs::copy(pki.path("first.key"), &key).unwrap();
-    pki.give_to_postgres("server.crt", 0o644);
-    pki.give_to_postgres("server.key", 0o600);
+    pki.give("server.crt", 0o644);
+    pki.give("server.key", 0o600);
     pg.set_env("POSTGRES_TLS", "on")
         .set_env("POSTGRES_TLS_CERT_FILE", cert.to_str().unwrap())
         .set_env("POSTGRES_TLS_KEY_FILE", key.to_str().unwrap())
@@ -330,11 +229,11 @@ fn a_mounted_certificate_is_offered_and_a_replaced_one_is_served_after_sighup() 
     );
 
     // The files are replaced in place (as a renewed secret is) and the container gets SIGHUP.
-    pki.server("second", "ca", "30");
+    pki.server("second", Some("ca"), LOOPBACK, "30");
     for (from, to) in [("second.crt", &cert), ("second.key", &key)] {
         let staged = pki.path(&format!("{from}.staged"));
         fs::copy(pki.path(from), &staged).unwrap();
-        pki.give_to_postgres(&format!("{from}.staged"), 0o600);
+        pki.give(&format!("{from}.staged"), 0o600);
         fs::rename(&staged, to).unwrap();
     }
     pg.signal_pid1("HUP");
@@ -395,11 +294,11 @@ fn refused_first_start(pg: &Instance) -> String {
 #[test]
 fn bad_mounted_files_are_refused_at_start_all_at_once_before_anything_is_written() {
     let mut pg = Instance::new();
-    let pki = Pki::new(&pg);
+    let pki = pki_for(&pg);
     pki.ca("ca");
-    pki.server("good", "ca", "30");
-    pki.server("other", "ca", "30");
-    pki.server("expired", "ca", "-1");
+    pki.server("good", Some("ca"), LOOPBACK, "30");
+    pki.server("other", Some("ca"), LOOPBACK, "30");
+    pki.server("expired", Some("ca"), LOOPBACK, "-1");
     openssl(&[
         "genpkey",
         "-algorithm",
@@ -412,9 +311,9 @@ fn bad_mounted_files_are_refused_at_start_all_at_once_before_anything_is_written
         "-out",
         &pki.text("encrypted.key"),
     ]);
-    pki.give_to_postgres("encrypted.key", 0o600);
+    pki.give("encrypted.key", 0o600);
     fs::write(pki.path("not-a-ca.crt"), "hello\n").unwrap();
-    pki.give_to_postgres("not-a-ca.crt", 0o644);
+    pki.give("not-a-ca.crt", 0o644);
     pg.set_env("POSTGRES_TLS", "required");
 
     // Missing certificate, encrypted key, a CA that is no certificate: three problems, one refusal.
@@ -440,7 +339,7 @@ fn bad_mounted_files_are_refused_at_start_all_at_once_before_anything_is_written
     }
 
     // An expired certificate and a key others can read.
-    pki.give_to_postgres("expired.key", 0o644);
+    pki.give("expired.key", 0o644);
     pg.remove_env("POSTGRES_TLS_CA_FILE")
         .set_env("POSTGRES_TLS_CERT_FILE", &pki.text("expired.crt"))
         .set_env("POSTGRES_TLS_KEY_FILE", &pki.text("expired.key"));

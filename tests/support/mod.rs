@@ -191,4 +191,5 @@ pub fn timeout(base: Duration) -> Duration {
     base.mul_f64(multiplier)
 }
 pub mod docker;
+pub mod pki;
 pub mod server;
