@@ -3,7 +3,7 @@
 //! (normally `pgbouncer DIR/pgbouncer.ini`) in its place with the secret removed from its environment.
 //!
 //! Clients authenticate with SCRAM against the verifier PgBouncer reads with
-//! `auth_query = SELECT * FROM pgbouncer_lookup($1)`, logged in as `pgbouncer_auth` (whose password is
+//! `auth_query = SELECT * FROM public.pgbouncer_lookup($1)`, logged in as `pgbouncer_auth` (whose password is
 //! in `userlist.txt`); the primary's first start creates both (see [`crate::runtime::replication`]).
 //! `.pgpass` lets tools inside the container (health checks, `psql`) log in as `pgbouncer_auth` through
 //! PgBouncer or directly.
@@ -247,7 +247,7 @@ unix_socket_dir =
 auth_type = scram-sha-256
 auth_file = {userlist}
 auth_user = {auth_user}
-auth_query = SELECT * FROM pgbouncer_lookup($1)
+auth_query = SELECT * FROM public.pgbouncer_lookup($1)
 stats_users = {auth_user}
 pool_mode = transaction
 max_client_conn = {max_client_conn}
@@ -490,7 +490,7 @@ mod tests {
             "auth_type = scram-sha-256\n",
             "auth_file = /tmp/pgb/userlist.txt\n",
             "auth_user = pgbouncer_auth\n",
-            "auth_query = SELECT * FROM pgbouncer_lookup($1)\n",
+            "auth_query = SELECT * FROM public.pgbouncer_lookup($1)\n",
             "pool_mode = transaction\n",
             "max_client_conn = 200\n",
             "default_pool_size = 25\n",

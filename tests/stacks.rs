@@ -339,7 +339,7 @@ fn the_pgbouncer_service_renders_an_auth_query_without_connection_parameters() {
             .unwrap_or_else(|| panic!("{name} missing:\n{ini}"))
     };
     let auth_query = setting("auth_query");
-    assert_eq!(auth_query, "SELECT * FROM pgbouncer_lookup($1)");
+    assert_eq!(auth_query, "SELECT * FROM public.pgbouncer_lookup($1)");
     for parameter in ["host=", "port=", "dbname=", "user=", "password="] {
         assert!(!auth_query.contains(parameter), "{auth_query}");
     }

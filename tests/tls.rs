@@ -139,14 +139,29 @@ fn a_generated_ca_serves_tls_required_and_plaintext_and_old_protocols_are_refuse
     let (strong, out) = s_client(&pg, &["-tls1_2"]);
     assert!(strong && out.contains("TLSv1.2"), "TLS 1.2 refused:\n{out}");
 
-    // The files: in PGDATA/tls, the server's, keys private, nothing printed.
+    // The files: in PGDATA/tls, the CA's key beside PGDATA (out of backups and replicas), the
+    // server's, keys private, nothing printed.
     let (uid, _) = postgres_ids();
-    let dir = fs::metadata(pg.pgdata.join("tls")).unwrap();
-    assert_eq!((dir.uid(), dir.mode() & 0o777), (uid, 0o700));
-    for key in ["tls/ca.key", "tls/server.key"] {
-        let meta = fs::metadata(pg.pgdata.join(key)).unwrap();
-        assert_eq!((meta.uid(), meta.mode() & 0o777), (uid, 0o600), "{key}");
+    let ca_dir = pg.dir.path().join("pgdata.ca");
+    for dir in [pg.pgdata.join("tls"), ca_dir.clone()] {
+        let meta = fs::metadata(&dir).unwrap();
+        assert_eq!(
+            (meta.uid(), meta.mode() & 0o777),
+            (uid, 0o700),
+            "{}",
+            dir.display()
+        );
     }
+    for key in [ca_dir.join("ca.key"), pg.pgdata.join("tls/server.key")] {
+        let meta = fs::metadata(&key).unwrap();
+        assert_eq!(
+            (meta.uid(), meta.mode() & 0o777),
+            (uid, 0o600),
+            "{}",
+            key.display()
+        );
+    }
+    assert!(!pg.pgdata.join("tls/ca.key").exists());
     assert!(!pg.log_text().contains("PRIVATE KEY"), "{}", pg.log_tail());
     assert!(pg
         .log_text()

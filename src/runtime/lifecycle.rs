@@ -120,7 +120,7 @@ fn live(
     // From here on the entrypoint changes things.
     log::plan(&plan);
     supervisor.adopt_orphans().map_err(StartError::Supervise)?;
-    create_directories(&checked.config)?;
+    create_directories(&checked)?;
     // Before the walk touches anything in PGDATA: a second container on the same volume stops here.
     // An HA node takes none: Patroni needs PGDATA empty to clone into, and replaces it on a reinit.
     let _lock = match checked.role {
@@ -337,6 +337,15 @@ pub fn check_everything(
         service_user.as_ref().map(|user| (user.uid, user.gid)),
     ));
     let network_rules = (!matches!(role, Role::Ha(_))).then(|| network_rules(env, &config));
+    if let (Some(plan), "trust") = (&mut plan, config.host_auth_method.as_str()) {
+        // At every start, not only the first: the rules are rewritten from it every time.
+        plan.warnings.push(
+            "POSTGRES_HOST_AUTH_METHOD=trust: anyone who reaches the port logs in as any role \
+             without a password; set POSTGRES_PASSWORD and unset it unless the network is yours \
+             alone"
+                .to_string(),
+        );
+    }
     let checked = match port {
         Some(port) if problems.is_empty() => Some(Checked {
             config,
@@ -462,8 +471,8 @@ fn check_state(
 
 /// Creates `PGDATA` and the WAL directory when they do not exist yet (nothing else: the lock comes
 /// first).
-fn create_directories(config: &RuntimeConfig) -> Result<(), StartError> {
-    for dir in std::iter::once(&config.pgdata).chain(&config.waldir) {
+fn create_directories(checked: &Checked) -> Result<(), StartError> {
+    for dir in owned_directories(checked).iter() {
         std::fs::create_dir_all(dir).map_err(|source| {
             StartError::Privileges(PrivilegeError::Directory {
                 path: dir.clone(),
@@ -475,13 +484,24 @@ fn create_directories(config: &RuntimeConfig) -> Result<(), StartError> {
     Ok(())
 }
 
+/// `PGDATA`, the WAL directory and the generated CA's key directory (beside `PGDATA`, whose parent
+/// may be root's): the directories the server's user owns, 0700.
+fn owned_directories(checked: &Checked) -> Vec<PathBuf> {
+    let config = &checked.config;
+    let mut dirs = vec![config.pgdata.clone()];
+    dirs.extend(config.waldir.clone());
+    if let Some(crate::tls::Certificates::Generated { .. }) = checked.tls.certificates {
+        dirs.push(crate::tls::ca_key_dir(&config.pgdata));
+    }
+    dirs
+}
+
 /// Gives `PGDATA` (and the WAL directory) to the service user with mode 0700: what is not yet theirs
 /// is handed over.
 fn hand_over_directories(supervisor: &mut Supervisor, checked: &Checked) -> Result<(), StartError> {
-    let config = &checked.config;
     let user = checked.service_user.as_ref();
     let mut stop_requested = || supervisor.stop_requested().is_some();
-    for dir in std::iter::once(&config.pgdata).chain(&config.waldir) {
+    for dir in owned_directories(checked).iter() {
         let walk = privileges::ensure_private_dir(dir, user, &mut stop_requested)
             .map_err(StartError::Privileges)?;
         if walk == Walk::Stopped {

@@ -343,6 +343,8 @@ pub fn primary_setup_sql(setup: &PrimarySetup, extra_database: &str) -> String {
 /// an unknown one (a set-returning function: a plain one would return a row of NULLs, which PgBouncer
 /// reports as a configuration error). It runs with its
 /// owner's (the superuser's) rights but a fixed `search_path`, and only `pgbouncer_auth` may call it.
+/// Superusers get no row: their verifiers stay out of reach of whoever holds PgBouncer's password
+/// (an offline guess needs only the verifier), and a superuser has no business in a pool.
 const LOOKUP_FUNCTION: &str = "\
 CREATE OR REPLACE FUNCTION public.pgbouncer_lookup(user_name text)
     RETURNS TABLE (usename name, passwd text)
@@ -351,7 +353,7 @@ CREATE OR REPLACE FUNCTION public.pgbouncer_lookup(user_name text)
     SECURITY DEFINER
     SET search_path = pg_catalog
 AS $lookup$
-    SELECT usename, passwd FROM pg_catalog.pg_shadow WHERE usename = user_name
+    SELECT usename, passwd FROM pg_catalog.pg_shadow WHERE usename = user_name AND NOT usesuper
 $lookup$;
 REVOKE ALL ON FUNCTION public.pgbouncer_lookup(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION public.pgbouncer_lookup(text) TO pgbouncer_auth;

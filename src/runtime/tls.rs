@@ -15,7 +15,7 @@ use nix::unistd::{Gid, Uid};
 
 use super::log;
 use crate::tls::{
-    network_rules, Certificates, TlsSettings, GENERATED_CA, GENERATED_CA_KEY, GENERATED_CERT,
+    ca_key_dir, network_rules, Certificates, TlsSettings, GENERATED_CA, GENERATED_CERT,
     GENERATED_DIR, GENERATED_KEY,
 };
 
@@ -204,7 +204,27 @@ pub fn ensure_generated(tls: &TlsSettings, pgdata: &Path) -> Result<(), String> 
     fs::create_dir_all(&dir).map_err(|e| fail("create the TLS directory", e.to_string()))?;
     fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))
         .map_err(|e| fail("make the TLS directory private", e.to_string()))?;
-    let have_ca = pgdata.join(GENERATED_CA).is_file() && pgdata.join(GENERATED_CA_KEY).is_file();
+    // Created (0700, the server's) before privileges were dropped: its parent may be root's.
+    let ca_key = ca_key_dir(pgdata)
+        .join("ca.key")
+        .to_string_lossy()
+        .into_owned();
+    let have_ca = match (
+        pgdata.join(GENERATED_CA).is_file(),
+        Path::new(&ca_key).is_file(),
+    ) {
+        (true, true) => true,
+        (true, false) => {
+            log::warning(&format!(
+                "[TLS] the private CA's key is not at {ca_key} (kept beside PGDATA, on the same \
+                 volume only when the volume holds PGDATA's parent): making a new CA; clients must \
+                 trust the new {}",
+                pgdata.join(GENERATED_CA).display()
+            ));
+            false
+        }
+        (false, _) => false,
+    };
     if have_ca && pgdata.join(GENERATED_KEY).is_file() {
         if let Some(why) = renewal_reason(&path(GENERATED_CERT), hostnames) {
             log::info(&format!("[TLS] making a new server certificate: {why}"));
@@ -213,7 +233,7 @@ pub fn ensure_generated(tls: &TlsSettings, pgdata: &Path) -> Result<(), String> 
         }
     }
     if !have_ca {
-        let key = path(&format!("{GENERATED_CA_KEY}.new"));
+        let key = format!("{ca_key}.new");
         let crt = path(&format!("{GENERATED_CA}.new"));
         openssl(&[
             "req",
@@ -238,7 +258,7 @@ pub fn ensure_generated(tls: &TlsSettings, pgdata: &Path) -> Result<(), String> 
         ])
         .map_err(|why| fail("make a private CA", why))?;
         private(&key)?;
-        rename(&key, &path(GENERATED_CA_KEY))?;
+        rename(&key, &ca_key)?;
         rename(&crt, &path(GENERATED_CA))?;
     }
     let alt_names: Vec<String> = hostnames
@@ -288,7 +308,7 @@ pub fn ensure_generated(tls: &TlsSettings, pgdata: &Path) -> Result<(), String> 
         "-CA",
         &path(GENERATED_CA),
         "-CAkey",
-        &path(GENERATED_CA_KEY),
+        &ca_key,
         "-days",
         "397",
         "-out",

@@ -60,7 +60,13 @@ pub struct TlsSettings {
 /// `ssl_*_file` paths there, so a copied replica or a moved volume still finds them).
 pub const GENERATED_DIR: &str = "tls";
 pub const GENERATED_CA: &str = "tls/ca.crt";
-pub const GENERATED_CA_KEY: &str = "tls/ca.key";
+
+/// Where the generated CA's key is kept: beside the data directory, not in it (`PGDATA.ca/ca.key`),
+/// so that base backups, replicas and `pg_read_file` do not carry a key that can sign for any name.
+pub fn ca_key_dir(pgdata: &Path) -> PathBuf {
+    let name = pgdata.file_name().map(|n| n.to_string_lossy().into_owned());
+    pgdata.with_file_name(format!("{}.ca", name.unwrap_or_default()))
+}
 pub const GENERATED_CERT: &str = "tls/server.crt";
 pub const GENERATED_KEY: &str = "tls/server.key";
 
@@ -301,6 +307,14 @@ mod tests {
             GENERATED_KEY.to_string(),
             "generated on first start (POSTGRES_TLS_GENERATE=true)".to_string()
         )));
+    }
+
+    #[test]
+    fn the_cas_key_lives_beside_the_data_directory() {
+        assert_eq!(
+            ca_key_dir(Path::new("/var/lib/postgresql/18/docker/")),
+            Path::new("/var/lib/postgresql/18/docker.ca")
+        );
     }
 
     #[test]
