@@ -24,8 +24,8 @@ pub fn read_log(r: &mut Reader<'_>) -> Option<String> {
         r.problem(
             "POSTGRES_PGAUDIT_LOG",
             format!(
-                "='{raw}' names {}, which pgaudit.log does not take: a comma-separated list of {} \
-                 (a leading - excludes a class, e.g. all,-misc)",
+                "='{raw}' names {}, which pgaudit.log does not take: a comma list of {} (-class \
+                 excludes one)",
                 unknown.join(", "),
                 CLASSES.join(", ")
             ),

@@ -94,11 +94,9 @@ Usage:
 
 Formats: table (default), json, conf, args, patroni (HA node), hba (the network rules)
 
-healthcheck: within the timeout (default 5 s), the server answers SELECT 1, is in recovery exactly
-when POSTGRES_ROLE=replica, and the latest pg_aza_status row (if that table exists) is not
-in_progress or failed. It connects with psql over PGHOST (default /var/run/postgresql), PGPORT
-(5432), as PGUSER (else POSTGRES_USER, else postgres) to PGDATABASE (else POSTGRES_DB, else
-POSTGRES_USER); local socket connections are trusted, so no password is used.
+healthcheck: within the timeout (default 5 s), the server answers SELECT 1 over the socket (PGHOST,
+PGPORT, PGUSER, PGDATABASE; no password), is in recovery exactly when POSTGRES_ROLE=replica, and
+pg_aza_status (if it exists) is not in_progress or failed.
 
 Environment (empty counts as unset):
   POSTGRES_MEMORY                    memory to tune for: 2048 (MB), 512m, 2Gi, 1.5g, 1T ... (default: detected)
@@ -116,12 +114,8 @@ Environment (empty counts as unset):
   POSTGRES_ROLE                      primary (default), replica, or ha (a Patroni node:
                                      AZA_HA_ETCD_HOSTS, AZA_HA_CLUSTER, AZA_HA_NODE, ...;
                                      --dry-run shows Patroni's configuration); read by healthcheck
-  POSTGRES_TLS                       off (default), on (offered), required (plaintext TCP refused);
-                                     with POSTGRES_TLS_CERT_FILE + _KEY_FILE [+ _CA_FILE] mounted,
-                                     or POSTGRES_TLS_GENERATE=true (a private CA in PGDATA/tls;
-                                     names: HOSTNAME, localhost, POSTGRES_TLS_HOSTNAMES)
-  POSTGRES_NETWORK_SUPERUSER         allow (default) or refuse: the superuser only from loopback
-  POSTGRES_PGAUDIT_LOG               pgaudit.log, e.g. ddl,role (pgaudit must be preloaded)
+  POSTGRES_TLS                       off (default), on, required; POSTGRES_TLS_CERT_FILE/_KEY_FILE
+                                     or POSTGRES_TLS_GENERATE=true (see the README's Security section)
 
 Settings given as postgres options (-c name=value, --name=value, -B, -N, -S, -h) or with
 ALTER SYSTEM are never overridden.

@@ -196,9 +196,8 @@ fn check_ha_fits(
     if let Some(crate::tls::Certificates::Generated { .. }) = tls.certificates {
         r.problem(
             "POSTGRES_TLS_GENERATE",
-            "=true with POSTGRES_ROLE=ha cannot be: Patroni copies one node's data directory to the \
-             others, so they would share its key and certificate; mount each node's certificate \
-             from one CA (POSTGRES_TLS_CERT_FILE, _KEY_FILE, _CA_FILE)",
+            "=true with POSTGRES_ROLE=ha cannot be (Patroni copies one node's PGDATA to the \
+             others): mount one CA's certificates on every node",
         );
     }
     if tls.refuse_network_superuser {

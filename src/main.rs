@@ -98,17 +98,13 @@ fn dry_run(
                     .to_string(),
             ),
             (Role::Ha(_), report::Format::Hba) => checks.problems.push(
-                "--format hba shows the network rules a start writes; an HA node's are in Patroni's \
-                 configuration (--format patroni)"
+                "--format hba: an HA node's rules are in Patroni's configuration (--format patroni)"
                     .to_string(),
             ),
             (_, report::Format::Table | report::Format::Hba) => {
                 let rules = checks.network_rules.as_deref().unwrap_or_default();
                 if format == report::Format::Table {
-                    out.push_str(
-                        "\nNetwork rules (PGDATA/aza-hba.conf, written at every start; pg_hba.conf \
-                         includes it)\n",
-                    );
+                    out.push_str("\nNetwork rules (PGDATA/aza-hba.conf)\n");
                 }
                 out.push_str(rules);
             }

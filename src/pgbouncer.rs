@@ -133,9 +133,8 @@ impl Settings {
             r.problem(
                 "PGBOUNCER_SERVER_CA_FILE",
                 format!(
-                    "is not set, and PGBOUNCER_SERVER_SSLMODE={server_sslmode} needs it: mount the CA \
-                     that signed the server's certificate (with POSTGRES_TLS_GENERATE=true, the \
-                     server's PGDATA/tls/ca.crt) and name it here"
+                    "is not set, and PGBOUNCER_SERVER_SSLMODE={server_sslmode} needs it: the CA \
+                     of the server's certificate (a generated one's: PGDATA/tls/ca.crt)"
                 ),
             );
         }
@@ -184,8 +183,8 @@ fn read_client_tls(r: &mut Reader<'_>) -> Option<ClientTls> {
         (None, _, _) => {
             r.problem(
                 "PGBOUNCER_TLS",
-                "is off (the default) while PGBOUNCER_TLS_CERT_FILE or _KEY_FILE is set: set \
-                 PGBOUNCER_TLS=on (offered) or required (plaintext clients refused), or remove them",
+                "is off (the default) while PGBOUNCER_TLS_CERT_FILE or _KEY_FILE is set: set it \
+                 to on or required, or remove them",
             );
             None
         }
@@ -197,8 +196,7 @@ fn read_client_tls(r: &mut Reader<'_>) -> Option<ClientTls> {
             };
             r.problem(
                 missing,
-                "is not set: PGBOUNCER_TLS=on or required needs a certificate and its key \
-                 (PGBOUNCER_TLS_CERT_FILE and PGBOUNCER_TLS_KEY_FILE, PEM files)",
+                "is not set: PGBOUNCER_TLS needs PGBOUNCER_TLS_CERT_FILE and _KEY_FILE",
             );
             None
         }

@@ -200,6 +200,41 @@ fn a_replica_streams_over_tls_from_a_primary_that_requires_it_and_verifies_it() 
 }
 
 #[test]
+fn a_replica_copied_from_a_primary_without_the_rules_include_is_refused_when_tls_is_required() {
+    // A primary from before the entrypoint wrote its rules: its pg_hba.conf has no include.
+    let mut primary = primary();
+    primary.start();
+    primary.wait_ready();
+    primary.stop();
+    let hba = primary.pgdata.join("pg_hba.conf");
+    let mut old: String = fs::read_to_string(&hba)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("include"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    old.push_str("host replication replicator 127.0.0.1/32 scram-sha-256\n");
+    fs::write(&hba, old).unwrap();
+    primary.start();
+    primary.wait_ready();
+    // The copy brings that file; the replica's rules would never apply, so the start stops.
+    let mut replica = replica_of(&primary);
+    replica
+        .set_env("POSTGRES_TLS", "required")
+        .set_env("POSTGRES_TLS_GENERATE", "true");
+    replica.start();
+    let status = replica.wait_exit(Duration::from_secs(60));
+    assert_eq!(status.code(), Some(1), "{}", replica.log_tail());
+    assert!(
+        replica.log_text().contains("does not include"),
+        "{}",
+        replica.log_tail()
+    );
+    assert!(replica.log_text().contains("replica bootstrap complete"));
+    primary.stop();
+}
+
+#[test]
 fn bad_replica_settings_fail_before_anything_is_written() {
     let replica_vars: &[(&str, &str)] = &[
         ("POSTGRES_ROLE", "replica"),

@@ -159,38 +159,36 @@ pub fn render(node: &Node<'_>, redact: bool) -> Rendered {
     Rendered { yaml: y, warnings }
 }
 
-/// A first start's `pg_hba.conf` (initdb's lines with the entrypoint's methods, the replication and
-/// PgBouncer rules from the private ranges, TCP from anywhere with `method`), one rule a line; with
-/// `POSTGRES_TLS=required`, plaintext TCP refused first and `hostssl` for the rest, as on a single
-/// server (`tls::network_rules`).
+/// A first start's `pg_hba.conf`: initdb's socket lines, loopback replication with `method`, then
+/// the rules of a single server (`tls::network_rules`: plaintext refused when `POSTGRES_TLS=required`,
+/// replication and PgBouncer from the private ranges, TCP from anywhere with `method`), one a line.
 pub fn hba_rules(ha: &HaSetup, method: &str) -> Vec<String> {
-    let required = ha.tls == crate::tls::TlsMode::Required;
-    let host = if required { "hostssl" } else { "host" };
+    use crate::tls::network_rules::{render, NetworkInputs};
+    let host = if ha.tls == crate::tls::TlsMode::Required {
+        "hostssl"
+    } else {
+        "host"
+    };
     let mut rules = vec![
         "local all all trust".to_string(),
         "local replication all trust".to_string(),
     ];
-    if required {
-        rules.push("hostnossl all all all reject".to_string());
-        rules.push("hostnossl replication all all reject".to_string());
-    }
     for network in ["127.0.0.1/32", "::1/128"] {
-        rules.push(format!("{host} all all {network} {method}"));
         rules.push(format!("{host} replication all {network} {method}"));
     }
-    let user = crate::runtime::replication::quote_ident(&ha.replication_user);
-    for network in crate::runtime::replication::TRUSTED_NETWORKS {
-        rules.push(format!("{host} replication {user} {network} scram-sha-256"));
-    }
-    if ha.pgbouncer_password.is_some() {
-        for network in crate::runtime::replication::TRUSTED_NETWORKS {
-            rules.push(format!(
-                "{host} all {} {network} scram-sha-256",
-                crate::runtime::replication::PGBOUNCER_AUTH_USER
-            ));
-        }
-    }
-    rules.push(format!("{host} all all all {method}"));
+    let shared = render(&NetworkInputs {
+        tls: ha.tls,
+        method,
+        refused_superuser: None,
+        replication_user: Some(&ha.replication_user),
+        pgbouncer: ha.pgbouncer_password.is_some(),
+    });
+    rules.extend(
+        shared
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(str::to_string),
+    );
     rules
 }
 
@@ -376,10 +374,14 @@ mod tests {
             ..setup()
         };
         let rules = hba_rules(&ha, "scram-sha-256");
-        assert_eq!(rules[2], "hostnossl all all all reject");
-        assert_eq!(rules[3], "hostnossl replication all all reject");
+        assert!(rules.contains(&"hostnossl all all all reject".to_string()));
+        assert!(rules.contains(&"hostnossl replication all all reject".to_string()));
+        let admitting: Vec<&String> = rules
+            .iter()
+            .filter(|r| r.starts_with("host") && !r.ends_with(" reject"))
+            .collect();
         assert!(
-            rules[4..].iter().all(|r| r.starts_with("hostssl ")),
+            admitting.iter().all(|r| r.starts_with("hostssl ")),
             "{rules:?}"
         );
         let offered = hba_rules(&setup(), "scram-sha-256");

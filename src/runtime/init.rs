@@ -627,7 +627,10 @@ mod tests {
                 "host all all 127.0.0.1/32 scram-sha-256"
             ]
         );
-        assert!(network_rules::includes_rules(&text));
+        assert_eq!(
+            network_rules::check_inclusion(&text, &dir, &dir.join(network_rules::FILE), true, None),
+            Ok(())
+        );
         assert_eq!(first_host_rule("local all all trust"), None);
     }
 

@@ -20,7 +20,7 @@ use super::datadir::{self, DataDirLock, DataDirState};
 use super::init::{self, InitError, InitRequest};
 use super::privileges::{self, PrivilegeError, ServiceUser, Walk};
 use super::reaper::{self, SuperviseError, Supervisor, Waited};
-use super::replication::Role;
+use super::replication::{ReplicaSource, Role};
 use super::restore::{self, RestoreJob};
 use super::settings_file::{self, Included};
 use super::signals::{self, SignalAction};
@@ -148,6 +148,12 @@ fn live(
     let state = inspect_locked(&checked)?;
     ensure_cluster(supervisor, &checked, &plan, &state)?;
     stop_point(supervisor, "initialising")?;
+    if state != DataDirState::Initialised {
+        // A copy (a replica's base backup, a restore) brought its source's pg_hba.conf.
+        if let Err((true, problem)) = rules_inclusion(&checked.config, &checked.tls, user_args) {
+            return Err(StartError::Refused(vec![problem]));
+        }
+    }
     // Every start: a change of POSTGRES_TLS or of the superuser rule applies now, and a generated
     // certificate is renewed before it expires.
     let pgdata = &checked.config.pgdata;
@@ -332,17 +338,25 @@ pub fn check_everything(
             None
         }
     };
-    problems.extend(super::tls::check_mounted(
-        &env.tuning.tls,
-        service_user.as_ref().map(|user| (user.uid, user.gid)),
-    ));
+    let owner = service_user.as_ref().map(|user| (user.uid, user.gid));
+    problems.extend(super::tls::check_mounted(&env.tuning.tls, owner));
+    if let Role::Replica(ReplicaSource {
+        sslrootcert: Some(ca),
+        ..
+    }) = role
+    {
+        problems.extend(super::tls::check_ca(
+            "PG_REPLICATION_SSLROOTCERT",
+            ca.as_path(),
+            owner,
+        ));
+    }
     let network_rules = (!matches!(role, Role::Ha(_))).then(|| network_rules(env, &config));
     if let (Some(plan), "trust") = (&mut plan, config.host_auth_method.as_str()) {
         // At every start, not only the first: the rules are rewritten from it every time.
         plan.warnings.push(
             "POSTGRES_HOST_AUTH_METHOD=trust: anyone who reaches the port logs in as any role \
-             without a password; set POSTGRES_PASSWORD and unset it unless the network is yours \
-             alone"
+             without a password"
                 .to_string(),
         );
     }
@@ -390,8 +404,9 @@ fn network_rules(env: &Environment, config: &RuntimeConfig) -> String {
 }
 
 /// An existing cluster's `pg_hba.conf` (or the user's `hba_file`) must include the rules file for
-/// the TLS and superuser rules to apply: refused when they are asked for, else a warning when TLS
-/// is on (a cluster initialised before the entrypoint wrote the rules keeps its own).
+/// the TLS and superuser rules to apply, with nothing above the include that admits what they
+/// refuse: a problem when `required` or `refuse` is asked for, else a warning when TLS is on (a
+/// cluster initialised before the entrypoint wrote the rules keeps its own).
 fn check_rules_included(
     config: &RuntimeConfig,
     env: &Environment,
@@ -399,7 +414,23 @@ fn check_rules_included(
     problems: &mut Vec<String>,
     plan: Option<&mut Plan>,
 ) {
-    let tls = &env.tuning.tls;
+    match rules_inclusion(config, &env.tuning.tls, user_args) {
+        Ok(()) => {}
+        Err((true, problem)) => problems.push(problem),
+        Err((false, warning)) => {
+            if let Some(plan) = plan {
+                plan.warnings.push(warning);
+            }
+        }
+    }
+}
+
+/// [`network_rules::check_inclusion`] of this cluster's hba file, as `Err((refused, message))`.
+fn rules_inclusion(
+    config: &RuntimeConfig,
+    tls: &TlsSettings,
+    user_args: &[String],
+) -> Result<(), (bool, String)> {
     let hba = plan::command_line_settings(user_args)
         .into_iter()
         .rev()
@@ -408,30 +439,50 @@ fn check_rules_included(
             || config.pgdata.join("pg_hba.conf"),
             |(_, v)| PathBuf::from(v),
         );
-    let Ok(text) = std::fs::read_to_string(&hba) else {
-        return;
+    let rules = config.pgdata.join(network_rules::FILE);
+    let required = tls.mode == TlsMode::Required;
+    let superuser = tls.refuse_network_superuser.then_some(config.user.as_str());
+    let strict = required || superuser.is_some();
+    if !strict && tls.mode == TlsMode::Off {
+        return Ok(());
+    }
+    let asked = match (required, superuser.is_some()) {
+        (false, true) => "POSTGRES_NETWORK_SUPERUSER=refuse",
+        (false, false) => "POSTGRES_TLS=on",
+        // With refuse too: the first thing to fix.
+        (true, _) => "POSTGRES_TLS=required",
     };
-    if network_rules::includes_rules(&text) {
-        return;
-    }
-    let message = format!(
-        "{} does not include {} (a cluster initialised before the entrypoint wrote its network \
-         rules, or a file of your own), so its own rules decide who connects",
-        hba.display(),
-        network_rules::FILE
-    );
-    let fix = format!(
-        "add the line '{}' to it, after your own rules, and remove the host rules it replaces",
-        network_rules::INCLUDE_LINE
-    );
-    if tls.mode == TlsMode::Required || tls.refuse_network_superuser {
-        problems.push(format!(
-            "{message}: POSTGRES_TLS=required and POSTGRES_NETWORK_SUPERUSER=refuse cannot be \
-             enforced; {fix}"
-        ));
-    } else if let (TlsMode::On, Some(plan)) = (tls.mode, plan) {
-        plan.warnings.push(format!("{message}; {fix}"));
-    }
+    let text = std::fs::read_to_string(&hba).map_err(|e| {
+        (
+            strict,
+            format!(
+                "cannot read {} ({e}), so {asked} cannot be checked",
+                hba.display()
+            ),
+        )
+    })?;
+    let dir = hba.parent().unwrap_or(Path::new("/"));
+    network_rules::check_inclusion(&text, dir, &rules, required, superuser).map_err(|found| {
+        let why = match found {
+            network_rules::Inclusion::Missing => format!(
+                "does not include {0} (an older cluster's, or your own): add the line 'include \
+                 {0}' above its TCP rules",
+                rules.display()
+            ),
+            network_rules::Inclusion::AdmittedBefore(rule) => format!(
+                "has '{rule}' above the include of {}, letting in what {asked} refuses: move it \
+                 below the include",
+                rules.display()
+            ),
+        };
+        (
+            strict,
+            format!(
+                "{} {why}; {asked} is not enforced until then",
+                hba.display()
+            ),
+        )
+    })
 }
 
 /// The value, or `None` with the problem added to `problems`.
@@ -472,26 +523,39 @@ fn check_state(
 /// Creates `PGDATA` and the WAL directory when they do not exist yet (nothing else: the lock comes
 /// first).
 fn create_directories(checked: &Checked) -> Result<(), StartError> {
-    for dir in owned_directories(checked).iter() {
+    let config = &checked.config;
+    let create = |dir: &PathBuf| {
         std::fs::create_dir_all(dir).map_err(|source| {
             StartError::Privileges(PrivilegeError::Directory {
                 path: dir.clone(),
                 action: "create",
                 source,
             })
-        })?;
+        })
+    };
+    for dir in std::iter::once(&config.pgdata).chain(&config.waldir) {
+        create(dir)?;
+    }
+    // Once PGDATA exists: whether its parent is on the same file system decides.
+    if let Some(dir) = super::tls::ca_key_dir_to_make(&checked.tls, &config.pgdata) {
+        create(&dir)?;
     }
     Ok(())
 }
 
-/// `PGDATA`, the WAL directory and the generated CA's key directory (beside `PGDATA`, whose parent
-/// may be root's): the directories the server's user owns, 0700.
+/// `PGDATA`, the WAL directory and the generated CA's key directory (beside `PGDATA`, made here
+/// because `PGDATA`'s parent may be root's): the directories the server's user owns, 0700.
 fn owned_directories(checked: &Checked) -> Vec<PathBuf> {
     let config = &checked.config;
     let mut dirs = vec![config.pgdata.clone()];
     dirs.extend(config.waldir.clone());
-    if let Some(crate::tls::Certificates::Generated { .. }) = checked.tls.certificates {
-        dirs.push(crate::tls::ca_key_dir(&config.pgdata));
+    let ca_dir = crate::tls::ca_key_dir(&config.pgdata);
+    if matches!(
+        checked.tls.certificates,
+        Some(crate::tls::Certificates::Generated { .. })
+    ) && ca_dir.is_dir()
+    {
+        dirs.push(ca_dir);
     }
     dirs
 }

@@ -191,9 +191,8 @@ impl Role {
             r.problem(
                 "PG_REPLICATION_SSLROOTCERT",
                 format!(
-                    "is not set, and PG_REPLICATION_SSLMODE={sslmode} needs it: mount the CA that \
-                     signed the primary's certificate (with POSTGRES_TLS_GENERATE=true on the \
-                     primary, its PGDATA/tls/ca.crt) and name it here"
+                    "is not set, and PG_REPLICATION_SSLMODE={sslmode} needs it: the CA of the \
+                     primary's certificate (a generated one's: PGDATA/tls/ca.crt)"
                 ),
             );
         }

@@ -67,8 +67,7 @@ pub fn check_pair(
     if let (Some(from_cert), Some(from_key)) = (cert_key, key_public) {
         if from_cert != from_key {
             problems.push(format!(
-                "{key_variable}={} is not the key of {cert_variable}={} (their public keys differ): \
-                 mount the key the certificate was issued for",
+                "{key_variable}={} is not the key of {cert_variable}={}",
                 key.display(),
                 cert.display()
             ));
@@ -107,9 +106,8 @@ fn readable_by(path: &Path, uid: Uid, gid: Gid, secret: bool) -> Result<(), Stri
         };
         if !private {
             return Err(format!(
-                "has mode {mode:04o}, owner {owner}, group {group}: PostgreSQL reads a private key \
-                 only when it is owned by the server's user ({}) with mode 0600 or 0400, or by root \
-                 with group {} and mode 0640 (chmod/chown the file on the host)",
+                "has mode {mode:04o}, owner {owner}, group {group}: a key must be 0600 and the \
+                 server user's ({}), or 0640 and root's with group {} (PostgreSQL's rule)",
                 uid.as_raw(),
                 gid.as_raw()
             ));
@@ -176,8 +174,8 @@ fn public_key_of(path: &Path, variable: &str) -> Result<String, String> {
         .map(|out| pem_block(&out, "PUBLIC KEY"))
         .map_err(|why| {
             format!(
-                "{variable}={file}: is not an unencrypted PEM private key ({why}); a key \
-                 with a passphrase cannot be used, since nobody can type it in a container"
+                "{variable}={file}: is not an unencrypted PEM private key ({why}); nobody can \
+                 type a passphrase in a container"
             )
         })
 }
@@ -204,11 +202,17 @@ pub fn ensure_generated(tls: &TlsSettings, pgdata: &Path) -> Result<(), String> 
     fs::create_dir_all(&dir).map_err(|e| fail("create the TLS directory", e.to_string()))?;
     fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))
         .map_err(|e| fail("make the TLS directory private", e.to_string()))?;
-    // Created (0700, the server's) before privileges were dropped: its parent may be root's.
-    let ca_key = ca_key_dir(pgdata)
-        .join("ca.key")
-        .to_string_lossy()
-        .into_owned();
+    let ca_key = ca_key_path(pgdata).to_string_lossy().into_owned();
+    let in_pgdata = path(GENERATED_CA_KEY_IN_PGDATA);
+    if ca_key == in_pgdata {
+        log::warning(&format!(
+            "[TLS] the private CA's key is kept in {in_pgdata}, so backups and replicas carry it: \
+             PGDATA is a file system of its own; mount the volume at its parent, or mount \
+             certificates"
+        ));
+    } else if Path::new(&in_pgdata).is_file() {
+        rename(&in_pgdata, &ca_key)?;
+    }
     let have_ca = match (
         pgdata.join(GENERATED_CA).is_file(),
         Path::new(&ca_key).is_file(),
@@ -216,9 +220,8 @@ pub fn ensure_generated(tls: &TlsSettings, pgdata: &Path) -> Result<(), String> 
         (true, true) => true,
         (true, false) => {
             log::warning(&format!(
-                "[TLS] the private CA's key is not at {ca_key} (kept beside PGDATA, on the same \
-                 volume only when the volume holds PGDATA's parent): making a new CA; clients must \
-                 trust the new {}",
+                "[TLS] the private CA's key is not at {ca_key}: making a new CA; clients must trust \
+                 the new {}",
                 pgdata.join(GENERATED_CA).display()
             ));
             false
@@ -226,7 +229,7 @@ pub fn ensure_generated(tls: &TlsSettings, pgdata: &Path) -> Result<(), String> 
         (false, _) => false,
     };
     if have_ca && pgdata.join(GENERATED_KEY).is_file() {
-        if let Some(why) = renewal_reason(&path(GENERATED_CERT), hostnames) {
+        if let Some(why) = renewal_reason(pgdata, hostnames) {
             log::info(&format!("[TLS] making a new server certificate: {why}"));
         } else {
             return Ok(());
@@ -322,17 +325,53 @@ pub fn ensure_generated(tls: &TlsSettings, pgdata: &Path) -> Result<(), String> 
     rename(&key, &path(GENERATED_KEY))?;
     rename(&crt, &path(GENERATED_CERT))?;
     log::info(&format!(
-        "[TLS] generated a server certificate for {} signed by the private CA in {}; clients \
-         verify the server with {}",
+        "[TLS] generated a server certificate for {}; clients verify it with {}",
         hostnames.join(", "),
-        dir.display(),
         pgdata.join(GENERATED_CA).display()
     ));
     Ok(())
 }
 
-/// Why the generated certificate at `cert` must be made again, if it must.
-fn renewal_reason(cert: &str, hostnames: &[String]) -> Option<String> {
+/// The generated CA's key in `PGDATA.ca/` (see [`ca_key_dir`]) when that directory exists (made with
+/// `PGDATA` when both are on one file system), else in `PGDATA/tls/`.
+fn ca_key_path(pgdata: &Path) -> PathBuf {
+    let beside = ca_key_dir(pgdata);
+    if beside.is_dir() {
+        beside.join("ca.key")
+    } else {
+        pgdata.join(GENERATED_CA_KEY_IN_PGDATA)
+    }
+}
+
+/// Where the CA's key directory goes: beside `PGDATA` when its parent is on the same file system
+/// (the volume holds the parent, as in the image's layout), else nowhere: a volume mounted at
+/// `PGDATA` itself keeps nothing beside it.
+pub fn ca_key_dir_to_make(tls: &TlsSettings, pgdata: &Path) -> Option<PathBuf> {
+    let Some(Certificates::Generated { .. }) = tls.certificates else {
+        return None;
+    };
+    let device = |p: &Path| fs::metadata(p).map(|m| m.dev()).ok();
+    let parent = pgdata.parent()?;
+    (device(pgdata)? == device(parent)?).then(|| ca_key_dir(pgdata))
+}
+
+/// The CA key's place when `PGDATA` is a file system of its own.
+const GENERATED_CA_KEY_IN_PGDATA: &str = "tls/ca.key";
+
+/// Why the generated certificate must be made again, if it must (a start stopped between the key's
+/// rename and the certificate's leaves a pair that does not match: made again too).
+fn renewal_reason(pgdata: &Path, hostnames: &[String]) -> Option<String> {
+    let cert_path = pgdata.join(GENERATED_CERT);
+    let cert = &*cert_path.to_string_lossy();
+    let from_cert = certificate(&cert_path, "certificate");
+    let from_key = public_key_of(&pgdata.join(GENERATED_KEY), "key");
+    match (from_cert, from_key) {
+        (Err(why), _) | (_, Err(why)) => return Some(why),
+        (Ok(a), Ok(b)) if a != b => {
+            return Some(format!("{cert} is not the certificate of its key"))
+        }
+        _ => {}
+    }
     let seconds = RENEW_BEFORE_SECONDS.to_string();
     let Ok(out) = openssl(&["x509", "-in", cert, "-noout", "-ext", "subjectAltName"]) else {
         return Some(format!("{cert} is missing or unreadable"));

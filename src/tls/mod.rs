@@ -74,6 +74,18 @@ pub const GENERATED_KEY: &str = "tls/server.key";
 /// strong).
 pub const CIPHERS: &str = "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20:!aNULL:!eNULL";
 
+/// A DNS name (letters, digits, `-` and `.`, optionally `*.` first: libpq matches a wildcard only
+/// there) or an IP address.
+fn is_host_name(name: &str) -> bool {
+    let dns = name.strip_prefix("*.").unwrap_or(name);
+    name.parse::<std::net::IpAddr>().is_ok()
+        || (!dns.is_empty()
+            && !dns.starts_with(['.', '-'])
+            && dns
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-')))
+}
+
 impl TlsSettings {
     /// Reads `POSTGRES_TLS`, `POSTGRES_TLS_CERT_FILE`, `POSTGRES_TLS_KEY_FILE`,
     /// `POSTGRES_TLS_CA_FILE`, `POSTGRES_TLS_GENERATE` and `POSTGRES_TLS_HOSTNAMES`, keeping every
@@ -98,19 +110,22 @@ impl TlsSettings {
         );
         let extra = r.get("POSTGRES_TLS_HOSTNAMES").unwrap_or_default();
         let mut hostnames = vec!["localhost".to_string()];
-        if let Some(own) = r.get("HOSTNAME") {
-            hostnames.insert(0, own);
+        match r.get("HOSTNAME") {
+            Some(own) if is_host_name(&own) => hostnames.insert(0, own),
+            // Docker's and Kubernetes' host names always are; this one goes into no certificate.
+            Some(own) if generate => r.problem(
+                "HOSTNAME",
+                format!("='{own}' is not a host name, so it cannot be in a generated certificate"),
+            ),
+            _ => {}
         }
         for name in extra.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-            if !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '*' | ':'))
-            {
+            if !is_host_name(name) {
                 r.problem(
                     "POSTGRES_TLS_HOSTNAMES",
                     format!(
-                        "='{extra}' has '{name}', which is not a host name or an IP address \
-                         (letters, digits, '.', '-', ':' and a leading '*.'; names separated by commas)"
+                        "='{extra}' has '{name}', which is not a host name (letters, digits, '.', \
+                         '-', a leading '*.') or an IP address"
                     ),
                 );
             } else if !hostnames.iter().any(|known| known == name) {
@@ -127,9 +142,8 @@ impl TlsSettings {
             if mounted || generate {
                 r.problem(
                     "POSTGRES_TLS",
-                    "is off (the default) while a certificate is given (POSTGRES_TLS_CERT_FILE, \
-                     _KEY_FILE, _CA_FILE or _GENERATE): set POSTGRES_TLS=on (offered) or required \
-                     (plaintext refused), or remove the certificate variables",
+                    "is off (the default) while a certificate is given: set it to on or required, \
+                     or remove POSTGRES_TLS_CERT_FILE, _KEY_FILE, _CA_FILE and _GENERATE",
                 );
             }
             return TlsSettings {
@@ -143,8 +157,8 @@ impl TlsSettings {
             (_, _, true) => {
                 r.problem(
                     "POSTGRES_TLS_GENERATE",
-                    "=true together with mounted files (POSTGRES_TLS_CERT_FILE, _KEY_FILE or \
-                     _CA_FILE): choose one, the mounted certificate or a generated one",
+                    "=true with mounted files (POSTGRES_TLS_CERT_FILE, _KEY_FILE, _CA_FILE): \
+                     choose one",
                 );
                 None
             }
@@ -152,10 +166,8 @@ impl TlsSettings {
                 r.problem(
                     "POSTGRES_TLS",
                     format!(
-                        "={} needs a certificate: mount one (POSTGRES_TLS_CERT_FILE and \
-                         POSTGRES_TLS_KEY_FILE, optionally POSTGRES_TLS_CA_FILE) or set \
-                         POSTGRES_TLS_GENERATE=true for a private CA and a server certificate \
-                         made on first start",
+                        "={} needs a certificate: mount one (POSTGRES_TLS_CERT_FILE and _KEY_FILE) \
+                         or set POSTGRES_TLS_GENERATE=true",
                         mode.as_str()
                     ),
                 );
@@ -170,7 +182,7 @@ impl TlsSettings {
                 r.problem(
                     missing,
                     "is not set: a mounted certificate needs both POSTGRES_TLS_CERT_FILE and \
-                     POSTGRES_TLS_KEY_FILE",
+                     _KEY_FILE",
                 );
                 None
             }
@@ -182,15 +194,17 @@ impl TlsSettings {
         }
     }
 
-    /// The certificate, key and CA file as PostgreSQL will name them (generated ones relative to
-    /// the data directory).
+    /// The certificate, key and client CA file as PostgreSQL will name them (generated ones
+    /// relative to the data directory).
     pub fn files(&self) -> Option<(PathBuf, PathBuf, Option<PathBuf>)> {
         Some(match self.certificates.as_ref()? {
             Certificates::Mounted { cert, key, ca } => (cert.clone(), key.clone(), ca.clone()),
             Certificates::Generated { .. } => (
                 PathBuf::from(GENERATED_CERT),
                 PathBuf::from(GENERATED_KEY),
-                Some(PathBuf::from(GENERATED_CA)),
+                // Not ssl_ca_file: it would make the server ask clients for certificates, which
+                // no rule uses, and a client with one of another CA would fail the handshake.
+                None,
             ),
         })
     }
@@ -223,7 +237,7 @@ impl TlsSettings {
         out.push((
             "ssl_min_protocol_version",
             "TLSv1.2".to_string(),
-            "TLS 1.0 and 1.1 are broken; 1.3 is preferred when the client has it".to_string(),
+            "TLS 1.0 and 1.1 are broken".to_string(),
         ));
         out.push((
             "ssl_ciphers",
@@ -286,7 +300,7 @@ mod tests {
             ("HOSTNAME", "db1"),
             (
                 "POSTGRES_TLS_HOSTNAMES",
-                "db.example.com, 10.0.0.5,localhost",
+                "db.example.com, 10.0.0.5,localhost,*.db.internal",
             ),
         ])
         .unwrap();
@@ -297,7 +311,8 @@ mod tests {
                     "db1".into(),
                     "localhost".into(),
                     "db.example.com".into(),
-                    "10.0.0.5".into()
+                    "10.0.0.5".into(),
+                    "*.db.internal".into()
                 ]
             })
         );
@@ -343,9 +358,11 @@ mod tests {
         let many = read(&[
             ("POSTGRES_TLS", "yes"),
             ("POSTGRES_TLS_KEY_FILE", "key.pem"),
-            ("POSTGRES_TLS_HOSTNAMES", "ok,bad name"),
+            ("POSTGRES_TLS_HOSTNAMES", "ok,bad name,db:5432,a.*.b"),
         ])
         .unwrap_err();
+        assert!(many.iter().any(|p| p.contains("'db:5432'")), "{many:?}");
+        assert!(many.iter().any(|p| p.contains("'a.*.b'")), "{many:?}");
         assert!(
             many.iter().any(|p| p.contains("POSTGRES_TLS='yes'")),
             "{many:?}"

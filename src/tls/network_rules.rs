@@ -3,13 +3,17 @@
 //! on the next start) and included by the `pg_hba.conf` a first start writes. Rules of the user's
 //! own go in `pg_hba.conf` above the include line: the first rule that matches decides.
 
+use std::path::Path;
+
 use super::TlsMode;
 use crate::runtime::replication::{quote_ident, PGBOUNCER_AUTH_USER, TRUSTED_NETWORKS};
 
 /// The file, in the data directory.
 pub const FILE: &str = "aza-hba.conf";
-/// The line of `pg_hba.conf` that brings the rules in (relative: resolved next to pg_hba.conf).
-pub const INCLUDE_LINE: &str = "include_if_exists aza-hba.conf";
+/// The line of `pg_hba.conf` that brings the rules in (relative: resolved next to pg_hba.conf);
+/// `include`, not `include_if_exists`: without the file the server refuses to start (and a reload
+/// keeps the rules it had) instead of running without the rules.
+pub const INCLUDE_LINE: &str = "include aza-hba.conf";
 
 /// What the rules depend on.
 #[derive(Debug, Clone, Copy)]
@@ -33,8 +37,7 @@ pub fn render(i: &NetworkInputs<'_>) -> String {
         TlsMode::Off | TlsMode::On => "host",
     };
     let mut out = String::from(
-        "# Written by aza-entrypoint at every start from the environment: change that, not this\n\
-         # file. pg_hba.conf includes it; rules of your own go in pg_hba.conf above the include.\n",
+        "# Written by aza-entrypoint at every start from the environment; pg_hba.conf includes it\n",
     );
     if i.tls == TlsMode::Required {
         out.push_str(
@@ -69,6 +72,8 @@ pub fn render(i: &NetworkInputs<'_>) -> String {
                 "{host} all {PGBOUNCER_AUTH_USER} {network} scram-sha-256\n"
             ));
         }
+        // Not from anywhere else, which the last rule would allow.
+        out.push_str(&format!("host all {PGBOUNCER_AUTH_USER} all reject\n"));
     }
     if i.method == "trust" {
         out.push_str(
@@ -81,17 +86,55 @@ pub fn render(i: &NetworkInputs<'_>) -> String {
     out
 }
 
-/// Whether a `pg_hba.conf` brings in [`FILE`]: an `include`, `include_if_exists` line naming it
-/// (relative, or by a path ending in it).
-pub fn includes_rules(hba: &str) -> bool {
-    hba.lines().any(|line| {
-        let mut words = line.split_whitespace();
-        matches!(words.next(), Some("include" | "include_if_exists"))
-            && words.next().is_some_and(|path| {
-                let path = path.trim_matches(|c| c == '"' || c == '\'');
-                path == FILE || path.ends_with(&format!("/{FILE}"))
-            })
-    })
+/// Why a `pg_hba.conf` does not leave the decision to [`FILE`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inclusion {
+    /// No `include` or `include_if_exists` line names it.
+    Missing,
+    /// This rule, above the include, admits what the rules file would refuse: plaintext TCP (when
+    /// `required`) or the superuser over TCP (when `refused_superuser`).
+    AdmittedBefore(String),
+}
+
+/// Whether `hba` (a `pg_hba.conf` in `hba_dir`) includes `rules_file` with nothing above the
+/// include that lets in what the rules refuse. PostgreSQL resolves a relative include against the
+/// including file's directory; the first rule that matches decides.
+pub fn check_inclusion(
+    hba: &str,
+    hba_dir: &Path,
+    rules_file: &Path,
+    required: bool,
+    refused_superuser: Option<&str>,
+) -> Result<(), Inclusion> {
+    let mut admitted = None;
+    for line in hba.lines() {
+        let words: Vec<&str> = line
+            .split('#')
+            .next()
+            .unwrap_or("")
+            .split_whitespace()
+            .collect();
+        match words.as_slice() {
+            ["include" | "include_if_exists", path, ..]
+                if hba_dir.join(path.trim_matches(|c| c == '"' || c == '\'')) == rules_file =>
+            {
+                return admitted.map_or(Ok(()), |line| Err(Inclusion::AdmittedBefore(line)));
+            }
+            [kind, _, users, .., method] if kind.starts_with("host") && *method != "reject" => {
+                let plaintext = required && *kind != "hostssl";
+                let superuser = refused_superuser.is_some_and(|su| {
+                    users
+                        .split(',')
+                        .any(|u| u == "all" || u.trim_matches('"') == su)
+                });
+                if (plaintext || superuser) && admitted.is_none() {
+                    admitted = Some(words.join(" "));
+                }
+            }
+            _ => {}
+        }
+    }
+    Err(Inclusion::Missing)
 }
 
 #[cfg(test)]
@@ -119,9 +162,14 @@ mod tests {
         assert_eq!(rules[0], "hostnossl all all all reject");
         assert_eq!(rules[1], "hostnossl replication all all reject");
         assert!(
-            rules[2..].iter().all(|r| r.starts_with("hostssl ")),
+            rules[2..]
+                .iter()
+                .all(|r| r.starts_with("hostssl ") || r.ends_with(" reject")),
             "{text}"
         );
+        // PgBouncer's role only from the private ranges, before the catch-all could admit it.
+        let at = |rule: &str| rules.iter().position(|r| *r == rule).expect(rule);
+        assert!(at("host all pgbouncer_auth all reject") < at("hostssl all all all scram-sha-256"));
         assert_eq!(*rules.last().unwrap(), "hostssl all all all scram-sha-256");
         let offered = render(&inputs(TlsMode::On));
         assert!(
@@ -168,16 +216,58 @@ mod tests {
     }
 
     #[test]
-    fn an_include_of_the_rules_is_recognised() {
-        assert!(includes_rules(
-            "local all all trust\ninclude_if_exists aza-hba.conf\n"
-        ));
-        assert!(includes_rules(
-            "include '/var/lib/postgresql/data/aza-hba.conf'"
-        ));
-        assert!(!includes_rules(
-            "# include_if_exists aza-hba.conf\nhost all all all scram-sha-256"
-        ));
-        assert!(!includes_rules("include_if_exists other-aza-hba.conf.bak"));
+    fn the_include_must_name_the_file_and_come_before_what_it_would_refuse() {
+        let dir = Path::new("/data");
+        let file = Path::new("/data/aza-hba.conf");
+        let check = |hba: &str, required: bool, su: Option<&str>| {
+            check_inclusion(hba, dir, file, required, su)
+        };
+        let ours =
+            "local all all trust\ninclude aza-hba.conf\nhost all all 127.0.0.1/32 scram-sha-256\n";
+        assert_eq!(check(ours, true, Some("postgres")), Ok(()));
+        assert_eq!(check("include '/data/aza-hba.conf'", true, None), Ok(()));
+        // Commented out, another file, or relative to another directory: not the rules.
+        assert_eq!(
+            check("# include aza-hba.conf", false, None),
+            Err(Inclusion::Missing)
+        );
+        assert_eq!(
+            check("include_if_exists other.conf", false, None),
+            Err(Inclusion::Missing)
+        );
+        assert_eq!(
+            check_inclusion(
+                "include aza-hba.conf",
+                Path::new("/etc/postgresql"),
+                file,
+                false,
+                None
+            ),
+            Err(Inclusion::Missing)
+        );
+        // A rule above the include that admits plaintext or the superuser.
+        let old = "host all all all scram-sha-256\ninclude aza-hba.conf\n";
+        assert_eq!(
+            check(old, true, None),
+            Err(Inclusion::AdmittedBefore(
+                "host all all all scram-sha-256".into()
+            ))
+        );
+        assert_eq!(check(old, false, None), Ok(()));
+        let theirs = "hostssl app app 10.0.0.0/8 scram-sha-256\nhost all \"postgres\" 10.1.1.1/32 md5\ninclude aza-hba.conf";
+        assert_eq!(
+            check(theirs, true, None),
+            Err(Inclusion::AdmittedBefore(
+                "host all \"postgres\" 10.1.1.1/32 md5".into()
+            ))
+        );
+        assert_eq!(
+            check(
+                "hostssl app app all scram-sha-256\ninclude aza-hba.conf",
+                true,
+                Some("postgres")
+            ),
+            Ok(())
+        );
     }
 }
