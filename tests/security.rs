@@ -77,26 +77,9 @@ fn result(output: Output) -> Result<String, String> {
 
 /// psql inside the container as the superuser over the Unix socket, in `database`.
 fn psql_in(server: &Container, database: &str, sql: &str) -> String {
-    let output = docker(&[
-        "exec",
-        &server.name,
-        "psql",
-        "-X",
-        "-q",
-        "-A",
-        "-t",
-        "-v",
-        "ON_ERROR_STOP=1",
-        "-h",
-        "/var/run/postgresql",
-        "-U",
-        "postgres",
-        "-d",
-        database,
-        "-c",
-        sql,
-    ]);
-    result(output).unwrap_or_else(|e| panic!("{database}: {sql}: {e}\n{}", server.context()))
+    server
+        .psql_in(database, sql)
+        .unwrap_or_else(|e| panic!("{database}: {sql}: {e}\n{}", server.context()))
 }
 
 /// psql inside the container over TCP to 127.0.0.1 as `user` with `password` (none: no password is

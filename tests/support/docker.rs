@@ -386,6 +386,19 @@ impl Container {
         }
     }
 
+    /// [`Container::psql`] in another database.
+    pub fn psql_in(&self, database: &str, sql: &str) -> Result<String, String> {
+        let mut args = vec!["exec", &self.name];
+        args.extend(&PSQL[..PSQL.len() - 1]);
+        args.extend([database, "-c", sql]);
+        let output = docker(&args);
+        if output.status.success() {
+            Ok(text(&output.stdout).trim().to_string())
+        } else {
+            Err(format!("{}{}", text(&output.stdout), text(&output.stderr)))
+        }
+    }
+
     pub fn psql_ok(&self, sql: &str) -> String {
         self.psql(sql)
             .unwrap_or_else(|e| panic!("{sql}: {e}\n{}", self.context()))
