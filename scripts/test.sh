@@ -116,6 +116,9 @@ step "cargo test"
 # tests/supervise.rs runs target/debug/examples/supervise; with --all-targets cargo builds examples only in
 # test mode and leaves that binary stale (the tests then refuse to run), so build it first.
 cargo build --locked --example supervise
+# The leak check reads every kept instance log: only this run's, not those of earlier runs (of code
+# that may no longer exist).
+rm -rf "$project_dir/target/test-logs"
 cargo test --locked --all-targets 2>&1 | tee "$project_dir/target/test-output.txt"
 
 step "no test password in any output"
