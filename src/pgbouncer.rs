@@ -188,15 +188,10 @@ fn read_client_tls(r: &mut Reader<'_>) -> Option<ClientTls> {
             );
             None
         }
-        (Some(_), cert, _) => {
-            let missing = if cert.is_some() {
-                "PGBOUNCER_TLS_KEY_FILE"
-            } else {
-                "PGBOUNCER_TLS_CERT_FILE"
-            };
-            r.problem(
-                missing,
-                "is not set: PGBOUNCER_TLS needs PGBOUNCER_TLS_CERT_FILE and _KEY_FILE",
+        (Some(_), _, _) => {
+            r.unset_of(
+                ["PGBOUNCER_TLS_CERT_FILE", "PGBOUNCER_TLS_KEY_FILE"],
+                "PGBOUNCER_TLS needs PGBOUNCER_TLS_CERT_FILE and _KEY_FILE",
             );
             None
         }

@@ -244,6 +244,16 @@ impl<'a> Reader<'a> {
         None
     }
 
+    /// "is not set" for each of `names` that is (one set but unusable has its problem already):
+    /// for variables that only work together.
+    pub fn unset_of(&mut self, names: [&str; 2], together: &str) {
+        for name in names {
+            if self.get(name).is_none() {
+                self.problem(name, format!("is not set: {together}"));
+            }
+        }
+    }
+
     /// Keeps a problem; `problem` follows the variable's name (start it with `=` to quote the value).
     pub fn problem(&mut self, variable: impl Into<String>, problem: impl Into<String>) {
         self.problems.push(ContractError {

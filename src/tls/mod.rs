@@ -162,7 +162,10 @@ impl TlsSettings {
                 );
                 None
             }
-            (None, None, false) => {
+            (None, None, false)
+                if r.get("POSTGRES_TLS_CERT_FILE").is_none()
+                    && r.get("POSTGRES_TLS_KEY_FILE").is_none() =>
+            {
                 r.problem(
                     "POSTGRES_TLS",
                     format!(
@@ -173,16 +176,10 @@ impl TlsSettings {
                 );
                 None
             }
-            (cert, _, false) => {
-                let missing = if cert.is_some() {
-                    "POSTGRES_TLS_KEY_FILE"
-                } else {
-                    "POSTGRES_TLS_CERT_FILE"
-                };
-                r.problem(
-                    missing,
-                    "is not set: a mounted certificate needs both POSTGRES_TLS_CERT_FILE and \
-                     _KEY_FILE",
+            (_, _, false) => {
+                r.unset_of(
+                    ["POSTGRES_TLS_CERT_FILE", "POSTGRES_TLS_KEY_FILE"],
+                    "a mounted certificate needs both POSTGRES_TLS_CERT_FILE and _KEY_FILE",
                 );
                 None
             }
@@ -347,6 +344,15 @@ mod tests {
             half[0].starts_with("POSTGRES_TLS_KEY_FILE is not set"),
             "{half:?}"
         );
+        // A relative path is named once, not also as unset.
+        let relative = read(&[
+            ("POSTGRES_TLS", "on"),
+            ("POSTGRES_TLS_CERT_FILE", "/c.crt"),
+            ("POSTGRES_TLS_KEY_FILE", "c.key"),
+        ])
+        .unwrap_err();
+        assert_eq!(relative.len(), 1, "{relative:?}");
+        assert!(relative[0].contains("not an absolute path"), "{relative:?}");
         let both = read(&[
             ("POSTGRES_TLS", "on"),
             ("POSTGRES_TLS_GENERATE", "true"),
