@@ -238,29 +238,21 @@ pub fn ensure_generated(tls: &TlsSettings, pgdata: &Path) -> Result<(), String> 
     if !have_ca {
         let key = format!("{ca_key}.new");
         let crt = path(&format!("{GENERATED_CA}.new"));
-        openssl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
+        new_key_request(
             &key,
-            "-out",
             &crt,
-            "-days",
-            "3650",
-            "-subj",
             "/CN=aza-pg private CA",
-            "-addext",
-            "basicConstraints=critical,CA:TRUE",
-            "-addext",
-            "keyUsage=critical,keyCertSign,cRLSign",
-        ])
+            &[
+                "-x509",
+                "-days",
+                "3650",
+                "-addext",
+                "basicConstraints=critical,CA:TRUE",
+                "-addext",
+                "keyUsage=critical,keyCertSign,cRLSign",
+            ],
+        )
         .map_err(|why| fail("make a private CA", why))?;
-        private(&key)?;
         rename(&key, &ca_key)?;
         rename(&crt, &path(GENERATED_CA))?;
     }
@@ -286,23 +278,8 @@ pub fn ensure_generated(tls: &TlsSettings, pgdata: &Path) -> Result<(), String> 
     let csr = path(&format!("{GENERATED_DIR}/server.csr"));
     let crt = path(&format!("{GENERATED_CERT}.new"));
     let subject = format!("/CN={}", hostnames.first().map_or("localhost", |n| n));
-    openssl(&[
-        "req",
-        "-new",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-        "-keyout",
-        &key,
-        "-out",
-        &csr,
-        "-subj",
-        &subject,
-    ])
-    .map_err(|why| fail("make the server's key", why))?;
-    private(&key)?;
+    new_key_request(&key, &csr, &subject, &["-new"])
+        .map_err(|why| fail("make the server's key", why))?;
     openssl(&[
         "x509",
         "-req",
@@ -358,26 +335,51 @@ pub fn ca_key_dir_to_make(tls: &TlsSettings, pgdata: &Path) -> Option<PathBuf> {
 /// The CA key's place when `PGDATA` is a file system of its own.
 const GENERATED_CA_KEY_IN_PGDATA: &str = "tls/ca.key";
 
+/// `openssl req` with a new EC P-256 key at `key` (made private) for `subject`, writing `out`: a
+/// self-signed certificate or a request, as `kind` says.
+fn new_key_request(key: &str, out: &str, subject: &str, kind: &[&str]) -> Result<(), String> {
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let files = ["-keyout", key, "-out", out, "-subj", subject];
+    openssl(&[&["req"][..], kind, &ec, &files].concat())?;
+    private(key)
+}
+
 /// Why the generated certificate must be made again, if it must (a start stopped between the key's
 /// rename and the certificate's leaves a pair that does not match: made again too).
 fn renewal_reason(pgdata: &Path, hostnames: &[String]) -> Option<String> {
-    let cert_path = pgdata.join(GENERATED_CERT);
-    let cert = &*cert_path.to_string_lossy();
-    let from_cert = certificate(&cert_path, "certificate");
-    let from_key = public_key_of(&pgdata.join(GENERATED_KEY), "key");
-    match (from_cert, from_key) {
-        (Err(why), _) | (_, Err(why)) => return Some(why),
-        (Ok(a), Ok(b)) if a != b => {
+    let cert = &*pgdata.join(GENERATED_CERT).to_string_lossy().into_owned();
+    let seconds = RENEW_BEFORE_SECONDS.to_string();
+    // One look at the certificate: its public key, its names, and whether it lasts 30 more days.
+    let out = match openssl(&[
+        "x509",
+        "-in",
+        cert,
+        "-noout",
+        "-pubkey",
+        "-ext",
+        "subjectAltName",
+        "-checkend",
+        &seconds,
+    ]) {
+        Ok(out) => out,
+        Err(why) => {
+            return Some(format!(
+                "{cert} expires within 30 days or cannot be read ({why})"
+            ))
+        }
+    };
+    match public_key_of(&pgdata.join(GENERATED_KEY), "key") {
+        Err(why) => return Some(why),
+        Ok(key) if key != pem_block(&out, "PUBLIC KEY") => {
             return Some(format!("{cert} is not the certificate of its key"))
         }
-        _ => {}
-    }
-    let seconds = RENEW_BEFORE_SECONDS.to_string();
-    let Ok(out) = openssl(&["x509", "-in", cert, "-noout", "-ext", "subjectAltName"]) else {
-        return Some(format!("{cert} is missing or unreadable"));
-    };
-    if openssl(&["x509", "-in", cert, "-noout", "-checkend", &seconds]).is_err() {
-        return Some(format!("{cert} expires within 30 days"));
+        Ok(_) => {}
     }
     let named: Vec<&str> = out
         .split([',', '\n'])
