@@ -159,13 +159,14 @@ pub(super) fn computed_settings(
                 Knob::MaxConnections,
                 format!(
                     "{workload} workload, whatever the CPUs and the memory (the budget decides what \
-                     fits; {})",
+                     fits; {}, at least {})",
                     match workload {
                         Workload::Web | Workload::Oltp => "it keeps connections and gives up work_mem first",
                         Workload::Dw | Workload::Mixed => {
-                            "it gives up connections before query memory: put PgBouncer in front"
+                            "put PgBouncer in front: it gives up connections before query memory"
                         }
-                    }
+                    },
+                    workload.min_connections()
                 ),
             ),
         ),

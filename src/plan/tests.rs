@@ -543,7 +543,7 @@ fn budget_reductions_are_explained() {
     );
     // dw gives up connections first and keeps more query memory.
     let dw = plan(&[("POSTGRES_WORKLOAD_TYPE", "dw")], &[]);
-    assert_eq!(dw.tuning.max_connections, crate::tuning::MIN_CONNECTIONS);
+    assert_eq!(dw.tuning.max_connections, Workload::Dw.min_connections());
     assert!(dw.tuning.work_mem_mb > p.tuning.work_mem_mb);
     assert!(p.warnings.is_empty(), "{:?}", p.warnings);
 }

@@ -122,13 +122,15 @@ impl Knob {
     }
 
     /// The lowest value the budget reduces it to.
-    fn floor(self, floors: &PrimaryRequires) -> u64 {
+    fn floor(self, floors: &PrimaryRequires, workload: Workload) -> u64 {
         match self {
             Knob::WorkMem | Knob::TempBuffers => 1,
             // A standby never goes below what its primary requires.
-            Knob::MaxConnections => {
-                u64::from(super::MIN_CONNECTIONS.max(floors.max_connections.unwrap_or(0)))
-            }
+            Knob::MaxConnections => u64::from(
+                workload
+                    .min_connections()
+                    .max(floors.max_connections.unwrap_or(0)),
+            ),
             Knob::MaxParallelWorkers => 0,
             Knob::AutovacuumWorkMem | Knob::LogicalDecodingWorkMem => 8,
             Knob::MaintenanceWorkMem => BUDGET_MAINTENANCE_FLOOR_MB,
@@ -449,7 +451,7 @@ pub fn fit(mut t: Tuning, inputs: &FitInputs<'_>) -> Tuning {
             continue;
         }
         let current = k.get(knob);
-        let floor = knob.floor(floors).min(current);
+        let floor = knob.floor(floors, workload).min(current);
         let value = if knob == Knob::SharedBuffers {
             // Less shared memory also means smaller page tables and WAL buffers, so removing the
             // excess from shared_buffers alone is enough.

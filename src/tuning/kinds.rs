@@ -90,6 +90,18 @@ impl Workload {
         }
     }
 
+    /// The fewest connections the memory budget leaves. `web`, `oltp` and `mixed` serve many clients
+    /// and keep 20. `dw` gives up connections before query memory down to 10 (of which PostgreSQL
+    /// reserves 3 for superusers, leaving a pooler's few server connections and the image's helpers:
+    /// exporter, backup, pg_cron): on 2 cores a few analytic queries at a time saturate the CPUs, and
+    /// one waiting in PgBouncer's queue finishes sooner than one whose sorts and hashes spill.
+    pub fn min_connections(self) -> u32 {
+        match self {
+            Workload::Web | Workload::Oltp | Workload::Mixed => 20,
+            Workload::Dw => 10,
+        }
+    }
+
     /// `(min_wal_size, max_wal_size)` in MB: write-heavy workloads checkpoint less often.
     pub fn wal_size_mb(self) -> (u64, u64) {
         match self {

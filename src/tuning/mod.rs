@@ -61,8 +61,9 @@ pub const BACKGROUND_WORKERS_RESERVED: u32 = 4;
 pub const IO_WORKERS_MIN: u32 = 3;
 pub const MAINTENANCE_WORK_MEM_CAP_MB: u64 = 2048;
 pub const WORK_MEM_CAP_MB: u64 = 32;
-/// Connections never go below this, however little memory there is.
-pub const MIN_CONNECTIONS: u32 = 20;
+/// Connections never go below this, however little memory there is: the lowest of the workloads'
+/// floors ([`Workload::min_connections`]).
+pub const MIN_CONNECTIONS: u32 = 10;
 pub const CHECKPOINT_COMPLETION_TARGET: &str = "0.9";
 
 /// Everything the formulas depend on. Memory and CPUs are already validated and clamped.

@@ -81,18 +81,19 @@ fn the_budget_at_eight_gigabytes_by_hand() {
     // 2621.5 + 2913 + 1212, rounded up.
     assert_eq!(t.budget.total_mb, 6747);
     assert!(t.budget.fits);
-    // dw at the same size keeps its query memory and gives up connections first (to the floor of
-    // 20), then work_mem. With jit on, each of the 22 slots also counts 10 MB of LLVM: 20 x (6.5 + 8
+    // dw at the same size keeps its query memory and gives up connections first (to its floor of
+    // 10), then work_mem. With jit on, each of the 12 slots also counts 10 MB of LLVM: 10 x (6.5 + 8
     // + 10 + 6 w) + 2 x (6.5 + 10 + 6 w) within 7373 - (2154 + 403.5 + 128 maintenance) = 4687.5 MB:
-    // 523 + 132 w, so w = 31, and temp_buffers keeps its 8 MB.
+    // 278 + 72 w, so w = 61, and temp_buffers keeps its 8 MB.
     let dw = compute(&inputs(8192, Workload::Dw));
     assert!(dw.jit);
-    assert_eq!(dw.max_connections, MIN_CONNECTIONS);
+    assert_eq!(dw.max_connections, Workload::Dw.min_connections());
+    assert_eq!(dw.max_connections, 10);
     assert_eq!(dw.budget.reduced.from(Knob::MaxConnections), Some(100));
     assert_eq!(dw.temp_buffers_mb, 8);
     assert_eq!(dw.maintenance_work_mem_mb, 128);
-    assert_eq!(dw.work_mem_mb, 31);
-    assert_eq!(dw.budget.jit_mb, 22 * 10);
+    assert_eq!(dw.work_mem_mb, 61);
+    assert_eq!(dw.budget.jit_mb, 12 * 10);
 }
 
 #[test]
@@ -205,17 +206,19 @@ fn dw_gets_bigger_maintenance_and_sort_memory() {
     assert_eq!(work_mem_cap_mb(16384, Workload::Web), WORK_MEM_CAP_MB);
     assert_eq!(dw.default_statistics_target, 500);
     assert!(dw.jit && !web.jit, "JIT for long queries only");
-    // Without a JIT provider there is nothing to turn on, nor to count.
+    // Without a JIT provider there is nothing to turn on, nor to count (at 8 GB, where work_mem is
+    // fitted rather than capped).
     let no_llvm = compute(&Inputs {
         jit_provider: false,
-        ..inputs(16384, Workload::Dw)
+        ..inputs(8192, Workload::Dw)
     });
     assert!(!no_llvm.jit);
     assert_eq!(no_llvm.budget.jit_mb, 0);
-    assert!(no_llvm.work_mem_mb > dw.work_mem_mb);
-    // At 512 MB the floors do not leave room for LLVM in 20 backends: JIT gives way before
-    // shared_buffers would.
-    let small = compute(&inputs(512, Workload::Dw));
+    assert!(no_llvm.work_mem_mb > compute(&inputs(8192, Workload::Dw)).work_mem_mb);
+    // At 512 MB the floors do not leave room for LLVM in mixed's 20 backends: JIT gives way before
+    // shared_buffers would. dw's 10 leave room for it.
+    assert!(compute(&inputs(512, Workload::Dw)).jit);
+    let small = compute(&inputs(512, Workload::Mixed));
     assert!(!small.jit);
     assert_eq!(small.budget.reduced.from(Knob::Jit), Some(1));
     assert!(small.budget.fits);
@@ -459,7 +462,7 @@ proptest! {
         let at_floor = |knob: Knob| match knob {
             Knob::WorkMem => t.work_mem_mb == 1,
             Knob::TempBuffers => t.temp_buffers_mb == 1,
-            Knob::MaxConnections => t.max_connections == MIN_CONNECTIONS,
+            Knob::MaxConnections => t.max_connections == workload.min_connections(),
             _ => true,
         };
         for (n, &knob) in order.iter().enumerate().skip(1) {
@@ -471,7 +474,8 @@ proptest! {
         }
         prop_assert!(t.effective_cache_size_mb >= t.shared_buffers_mb);
         prop_assert!(t.effective_cache_size_mb < memory_mb);
-        prop_assert!(t.max_connections >= MIN_CONNECTIONS);
+        prop_assert!(t.max_connections >= workload.min_connections());
+        prop_assert!(workload.min_connections() >= MIN_CONNECTIONS);
         prop_assert!((MIN_WORKER_PROCESSES..=MAX_WORKER_PROCESSES).contains(&t.max_worker_processes));
         prop_assert!((1..=16).contains(&t.wal_buffers_mb) && t.wal_buffers_mb != 15);
         prop_assert!((3..=32).contains(&t.io_workers));
