@@ -34,9 +34,10 @@ log "base image (Debian unstable + PostgreSQL 18; a minute or two the first time
 base="$(bash scripts/build-base-image.sh | tail -n 1)"
 [ -n "$base" ] || fail "scripts/build-base-image.sh printed no image"
 
-log "static entrypoint, image-catalog writer and backup sidecar ($target, release)"
+log "static entrypoint, image-catalog writer, backup sidecar and PgBouncer entrypoint ($target, release)"
 rustup target list --installed 2>/dev/null | grep -qx "$target" || rustup target add "$target" >&2
-cargo build --quiet --release --locked --target "$target" --bin aza-entrypoint --bin aza-image-catalog --bin aza-backup >&2
+cargo build --quiet --release --locked --target "$target" --bin aza-entrypoint --bin aza-image-catalog --bin aza-backup \
+    --bin aza-pgbouncer >&2
 
 log "docker build $image on $base (PACKAGE_SOURCE=distribution SOURCE_EXTENSIONS=skip)"
 build_log="$(mktemp "${TMPDIR:-/tmp}/aza-build-image.XXXXXX")"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Builds the release musl `aza-entrypoint` (and `aza-image-catalog`, which the image build runs) and
-# checks the properties the image relies on:
-#   (a) both are statically linked: no program interpreter (PT_INTERP) and no shared-library
+# Builds the release musl `aza-entrypoint` (and its companions in the image: `aza-image-catalog`,
+# `aza-backup`, `aza-pgbouncer`) and checks the properties the image relies on:
+#   (a) all are statically linked: no program interpreter (PT_INTERP) and no shared-library
 #       dependencies (DT_NEEDED), read with `readelf`; `file` must agree when it is installed;
 #   (b) the entrypoint is at most 1 MiB (1048576 bytes).
 # Exits non-zero with a message naming the failed check. Size is deterministic, so this is a check,
@@ -49,7 +49,7 @@ echo "target: $TARGET"
 
 if [[ $build -eq 1 ]]; then
     cargo build --quiet --release --target "$TARGET" --manifest-path "$project_dir/Cargo.toml" \
-        --bin aza-entrypoint --bin aza-image-catalog ||
+        --bin aza-entrypoint --bin aza-image-catalog --bin aza-backup --bin aza-pgbouncer ||
         fail "cargo build --release --target $TARGET failed (is the target installed? rustup target add $TARGET)"
 fi
 # (a) static linking, and the right machine (a stale or mislabelled build is not checked by mistake).
@@ -85,7 +85,9 @@ check_static() {
     echo "$(basename "$binary"): machine OK ($elf_machine), static OK ($linking)"
 }
 check_static "$binary"
-check_static "$(dirname "$binary")/aza-image-catalog"
+for companion in aza-image-catalog aza-backup aza-pgbouncer; do
+    check_static "$(dirname "$binary")/$companion"
+done
 
 # (b) size.
 size="$(stat --format=%s "$binary")"

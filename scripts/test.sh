@@ -97,7 +97,8 @@ actionlint
 zizmor --offline --no-progress .github/workflows
 
 step "static musl entrypoint (the container tests' image takes it prebuilt)"
-cargo build --quiet --release --locked --target x86_64-unknown-linux-musl --bin aza-entrypoint --bin aza-image-catalog
+cargo build --quiet --release --locked --target x86_64-unknown-linux-musl --bin aza-entrypoint --bin aza-image-catalog \
+    --bin aza-backup --bin aza-pgbouncer
 
 step "the local image (scripts/build-image.sh) for the container tests"
 # tests/catalog.rs, tests/dropin.rs and tests/container.rs need a Docker engine; without one they fail,

@@ -40,10 +40,10 @@ pub enum Command {
     Postgres {
         args: Vec<String>,
     },
-    /// Write PgBouncer's configuration into `output_dir`, then run `then` (if any) in our place.
+    /// `pgbouncer-config ARGS`: PgBouncer's container entrypoint of earlier versions, now its own
+    /// program, `aza-pgbouncer ARGS` (beside this one), which this runs in its place.
     PgbouncerConfig {
-        output_dir: PathBuf,
-        then: Vec<OsString>,
+        args: Vec<OsString>,
     },
     /// Patroni's custom bootstrap on the first leader (`POSTGRES_ROLE=ha`): a first start's whole
     /// initialisation into `datadir`.
@@ -83,10 +83,8 @@ Usage:
                                                    e.g. aza-entrypoint ./healthcheck)
   aza-entrypoint version-info [--write] [--dir DIR] [--format text|json]
                                                    what the image holds and how it is tuned
-  aza-entrypoint pgbouncer-config --output-dir DIR [-- PROGRAM [ARGS...]]
-                                                   write pgbouncer.ini, userlist.txt and .pgpass
-                                                   (PGBOUNCER_*, POSTGRES_HOST, POSTGRES_PORT), then
-                                                   run PROGRAM, e.g. pgbouncer DIR/pgbouncer.ini
+  aza-entrypoint pgbouncer-config ARGS...          runs aza-pgbouncer ARGS... (PgBouncer's
+                                                   configuration; see aza-pgbouncer --help)
   aza-entrypoint ha-bootstrap --scope=NAME --datadir=DIR
                                                    (POSTGRES_ROLE=ha) Patroni's bootstrap of a new
                                                    cluster: a first start's initialisation in DIR
@@ -133,7 +131,11 @@ pub fn parse(args: Vec<OsString>) -> Result<Command, UsageError> {
         "--dry-run" => return parse_dry_run(&args[1..]),
         "healthcheck" => return parse_healthcheck(&args[1..]),
         "version-info" => return parse_version_info(&args[1..]),
-        "pgbouncer-config" => return parse_pgbouncer_config(&args[1..]),
+        "pgbouncer-config" => {
+            return Ok(Command::PgbouncerConfig {
+                args: args[1..].to_vec(),
+            })
+        }
         "ha-bootstrap" => return parse_ha_bootstrap(&args[1..]),
         "postgres" => {
             return Ok(Command::Postgres {
@@ -265,32 +267,6 @@ fn parse_version_info(rest: &[OsString]) -> Result<Command, UsageError> {
         }
     }
     Ok(Command::VersionInfo { write, dir, json })
-}
-
-fn parse_pgbouncer_config(rest: &[OsString]) -> Result<Command, UsageError> {
-    const NEEDS_DIR: &str = "pgbouncer-config needs --output-dir DIR";
-    let (dir, then) = match rest.first().and_then(|a| a.to_str()) {
-        Some("--output-dir") => (rest.get(1).cloned(), rest.get(2..).unwrap_or(&[])),
-        Some(flag) if flag.starts_with("--output-dir=") => (
-            Some(OsString::from(&flag["--output-dir=".len()..])),
-            &rest[1..],
-        ),
-        _ => return Err(UsageError(NEEDS_DIR.to_string())),
-    };
-    let output_dir = dir
-        .filter(|d| !d.is_empty())
-        .map(PathBuf::from)
-        .ok_or_else(|| UsageError(NEEDS_DIR.to_string()))?;
-    let then = match then.split_first() {
-        None => Vec::new(),
-        Some((dashes, program)) if dashes == "--" && !program.is_empty() => program.to_vec(),
-        Some((other, _)) => {
-            return Err(UsageError(format!(
-                "pgbouncer-config: unexpected {other:?}; put the program to run after --"
-            )))
-        }
-    };
-    Ok(Command::PgbouncerConfig { output_dir, then })
 }
 
 fn utf8_args(args: &[OsString]) -> Result<Vec<String>, UsageError> {
@@ -463,34 +439,12 @@ mod tests {
     }
 
     #[test]
-    fn pgbouncer_config_takes_a_directory_and_a_program() {
+    fn pgbouncer_config_is_handed_to_aza_pgbouncer() {
         assert_eq!(
             parse_strs(&["pgbouncer-config", "--output-dir", "/tmp/p"]),
             Ok(Command::PgbouncerConfig {
-                output_dir: "/tmp/p".into(),
-                then: vec![]
+                args: vec!["--output-dir".into(), "/tmp/p".into()]
             })
         );
-        assert_eq!(
-            parse_strs(&[
-                "pgbouncer-config",
-                "--output-dir=/tmp/p",
-                "--",
-                "pgbouncer",
-                "/tmp/p/pgbouncer.ini"
-            ]),
-            Ok(Command::PgbouncerConfig {
-                output_dir: "/tmp/p".into(),
-                then: vec!["pgbouncer".into(), "/tmp/p/pgbouncer.ini".into()]
-            })
-        );
-        for bad in [
-            &["pgbouncer-config"][..],
-            &["pgbouncer-config", "--output-dir"],
-            &["pgbouncer-config", "--output-dir", "/d", "pgbouncer"],
-            &["pgbouncer-config", "--output-dir", "/d", "--"],
-        ] {
-            assert!(parse_strs(bad).is_err(), "{bad:?}");
-        }
     }
 }

@@ -1,15 +1,15 @@
 //! The environment contract, read once: `main` parses it before running a command, and the start,
-//! `--dry-run`, `healthcheck`, the replica bootstrap and `pgbouncer-config` all take their values from
+//! `--dry-run`, `healthcheck`, the replica bootstrap and `aza-pgbouncer` all take their values from
 //! the one [`Environment`], so a variable means the same to each of them (the same `*_FILE` forms, the
 //! same case rules, the same defaults).
 
 use crate::backup::BackupSettings;
 use crate::config::Config;
 use crate::pgbouncer;
-use crate::runtime::contract::{self, Lookup, ReadFile, Reader, RuntimeConfig, Secret};
+use crate::runtime::contract::{self, Lookup, ReadFile, Reader, RuntimeConfig};
 use crate::runtime::health::{self, HealthConfig};
 use crate::runtime::log::LogSettings;
-use crate::runtime::replication::Role;
+use crate::runtime::replication::{PgbouncerLogin, Role};
 use crate::tls::TlsSettings;
 
 /// Every variable the entrypoint's commands read, typed.
@@ -27,8 +27,11 @@ pub struct Environment {
     /// `PGPORT`, when set.
     pub pgport: Option<u16>,
     pub health: HealthConfig,
+    /// How `pgbouncer_auth` logs in (`PGBOUNCER_AUTH`, `PGBOUNCER_AUTH_PASS`), when PgBouncer is set
+    /// up: the primary creates the role for it, every server's network rules admit it.
+    pub pgbouncer_login: Option<PgbouncerLogin>,
     /// PgBouncer's configuration, or why there is none (no `PGBOUNCER_AUTH_PASS`), which only
-    /// `pgbouncer-config` minds.
+    /// `aza-pgbouncer` minds.
     pub pgbouncer: Result<pgbouncer::Settings, pgbouncer::SettingError>,
     /// Backups and restore: `PGBACKREST_STANZA` and the repositories, `AZA_RESTORE_*`.
     pub backup: BackupSettings,
@@ -61,7 +64,7 @@ pub enum Uses {
     Everything,
     /// `healthcheck`: where and as whom to connect, and the role.
     Healthcheck,
-    /// `pgbouncer-config`: PgBouncer's variables and the server's address.
+    /// `aza-pgbouncer`: PgBouncer's variables and the server's address.
     Pgbouncer,
     /// The backup sidecar (`aza-backup`): pgBackRest's variables and where the cluster is (its
     /// schedule, `AZA_BACKUP_*_SCHEDULE`, is its own).
@@ -102,21 +105,25 @@ impl Environment {
         let mut r = Reader::new(lookup, read_file);
         let log = LogSettings::read(&mut r);
         let runtime = RuntimeConfig::read(&mut r);
-        // Read once: the primary's first start creates pgbouncer_auth with it, and pgbouncer-config
-        // writes it into PgBouncer's userlist.
-        let pgbouncer_password = r.value_or_file("PGBOUNCER_AUTH_PASS").map(Secret::new);
-        let mut role = Role::read(&mut r, pgbouncer_password.clone());
+        // Read once: the primary's first start creates pgbouncer_auth with it, and aza-pgbouncer
+        // writes its password (if it has one) into PgBouncer's userlist.
+        let pgbouncer_login = PgbouncerLogin::read(&mut r);
+        let mut role = Role::read(&mut r, pgbouncer_login.clone());
         let pgport = health::read_pgport(&mut r);
         let health = HealthConfig::read(&r, &runtime, role.kind(), pgport);
-        let pgbouncer = pgbouncer::Settings::read(&mut r, pgbouncer_password);
+        let pgbouncer = pgbouncer::Settings::read(&mut r, pgbouncer_login.clone());
         let backup = BackupSettings::read(&mut r, names);
         let tls = TlsSettings::read(&mut r);
         if let Role::Ha(ha) = &mut role {
             ha.tls = tls.mode;
+            if let Some(crate::tls::Certificates::Mounted { ca, .. }) = &tls.certificates {
+                ha.tls_ca.clone_from(ca);
+            }
         }
         let audit_log = crate::audit::read_log(&mut r);
         check_restore_fits(&mut r, &backup, &role, &runtime);
         check_ha_fits(&mut r, &backup, &role, &runtime, &tls);
+        check_pgbouncer_certificate(&mut r, pgbouncer_login.as_ref(), &tls);
         let (tuning, tuning_problems) = Config::read_with_defaults(lookup);
         let tuning_usable = tuning_problems.is_empty();
         let tuning_problems = tuning_problems.iter().map(|p| Problem {
@@ -144,6 +151,7 @@ impl Environment {
             role,
             pgport,
             health,
+            pgbouncer_login,
             pgbouncer,
             backup,
             problems,
@@ -178,6 +186,28 @@ impl Environment {
                 many.join("\n  - ")
             )),
         }
+    }
+}
+
+/// `PGBOUNCER_AUTH=certificate` needs TLS and the CA that verifies PgBouncer's client certificate.
+/// Named after the server's variable, so that PgBouncer's container (which shares the setting but
+/// not the server's files) is not refused for it.
+fn check_pgbouncer_certificate(
+    r: &mut Reader<'_>,
+    login: Option<&PgbouncerLogin>,
+    tls: &TlsSettings,
+) {
+    let client_ca = matches!(
+        tls.certificates,
+        Some(crate::tls::Certificates::Mounted { ca: Some(_), .. })
+    );
+    if login == Some(&PgbouncerLogin::Certificate) && !client_ca {
+        r.problem(
+            "POSTGRES_TLS_CA_FILE",
+            "is not set, and PGBOUNCER_AUTH=certificate needs it (with POSTGRES_TLS=on or \
+             required and mounted certificates): the CA that signed PgBouncer's client certificate \
+             (CN pgbouncer_auth)",
+        );
     }
 }
 
@@ -361,7 +391,10 @@ mod tests {
         assert_eq!(env.health.role, health::Role::Replica);
         assert_eq!(env.health.target.database, "app");
         assert_eq!(env.tuning.cron_database, "app");
-        assert_eq!(env.pgbouncer.unwrap().auth_password.expose(), "b");
+        let pgbouncer::ServerLogin::Password(password) = env.pgbouncer.unwrap().login else {
+            panic!("not by password")
+        };
+        assert_eq!(password.expose(), "b");
     }
 
     #[test]

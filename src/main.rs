@@ -5,11 +5,11 @@ use std::process::ExitCode;
 
 use aza_pg::cli::{self, Command};
 use aza_pg::environment::{Environment, Uses};
+use aza_pg::report;
 use aza_pg::runtime::lifecycle::{self, StartError};
 use aza_pg::runtime::reaper::Supervisor;
 use aza_pg::runtime::replication::Role;
 use aza_pg::runtime::{self, log, stdio};
-use aza_pg::{pgbouncer, report};
 
 fn main() -> ExitCode {
     // First instruction: the stop signals blocked, so that a `docker stop` in any phase is seen;
@@ -44,9 +44,12 @@ fn main() -> ExitCode {
         Command::VersionInfo { write, dir, json } => {
             tool(supervisor, || runtime::version_info(&env, write, dir, json))
         }
-        Command::PgbouncerConfig { output_dir, then } => {
-            tool(supervisor, || pgbouncer::run(&env, &output_dir, &then))
-        }
+        Command::PgbouncerConfig { args } => tool(supervisor, || {
+            runtime::exec::pass_through(
+                runtime::exec::companion("aza-pgbouncer").as_os_str(),
+                &args,
+            )
+        }),
         Command::HaBootstrap { datadir } => {
             let mut supervisor = supervisor;
             runtime::patroni::bootstrap(&mut supervisor, &env, &datadir)

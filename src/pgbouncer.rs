@@ -1,12 +1,14 @@
-//! `aza-entrypoint pgbouncer-config --output-dir DIR [-- PROGRAM ARGS...]`: renders PgBouncer's
-//! `pgbouncer.ini`, `userlist.txt` and `.pgpass` from the environment, then optionally runs PROGRAM
-//! (normally `pgbouncer DIR/pgbouncer.ini`) in its place with the secret removed from its environment.
+//! `aza-pgbouncer --output-dir DIR [-- PROGRAM ARGS...]` (PgBouncer's container entrypoint; also
+//! reached as `aza-entrypoint pgbouncer-config`): renders PgBouncer's `pgbouncer.ini`, `userlist.txt`
+//! and `.pgpass` from the environment, then optionally runs PROGRAM (normally
+//! `pgbouncer DIR/pgbouncer.ini`) in its place with the secrets removed from its environment.
 //!
 //! Clients authenticate with SCRAM against the verifier PgBouncer reads with
-//! `auth_query = SELECT * FROM public.pgbouncer_lookup($1)`, logged in as `pgbouncer_auth` (whose password is
-//! in `userlist.txt`); the primary's first start creates both (see [`crate::runtime::replication`]).
-//! `.pgpass` lets tools inside the container (health checks, `psql`) log in as `pgbouncer_auth` through
-//! PgBouncer or directly.
+//! `auth_query = SELECT * FROM public.pgbouncer_lookup($1)`, logged in as `pgbouncer_auth`; the
+//! primary's first start creates both (see [`crate::runtime::replication`]). `pgbouncer_auth` logs in
+//! with its password (`PGBOUNCER_AUTH=password`: then in `userlist.txt`, and in `.pgpass` for tools
+//! inside the container such as the health check) or with a TLS client certificate
+//! (`PGBOUNCER_AUTH=certificate`: no password in any file).
 //!
 //! [`Settings::from_lookup`] and [`render`] are pure; [`run`] does the writing.
 
@@ -21,7 +23,7 @@ use std::process::ExitCode;
 use crate::config::parse_listen_addresses;
 use crate::environment::{Environment, Uses};
 use crate::runtime::contract::{Reader, Secret, SECRET_VARIABLES};
-use crate::runtime::replication::PGBOUNCER_AUTH_USER;
+use crate::runtime::replication::{PgbouncerLogin, PGBOUNCER_AUTH_USER};
 use crate::runtime::{exec, stdio};
 
 /// libpq's `sslmode` values, which PgBouncer's `server_tls_sslmode` takes.
@@ -37,7 +39,7 @@ pub const SSLMODES: [&str; 6] = [
 /// Everything the configuration depends on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Settings {
-    pub auth_password: Secret,
+    pub login: ServerLogin,
     pub listen_addr: String,
     pub port: u16,
     pub server_sslmode: String,
@@ -50,6 +52,16 @@ pub struct Settings {
     /// `PGBOUNCER_SERVER_CA_FILE`: the CA `server_tls_sslmode=verify-ca|verify-full` checks the
     /// server's certificate against.
     pub server_ca: Option<PathBuf>,
+}
+
+/// How PgBouncer logs in to the server as `pgbouncer_auth`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServerLogin {
+    /// SCRAM with `PGBOUNCER_AUTH_PASS`, kept in `userlist.txt` and `.pgpass`.
+    Password(Secret),
+    /// `PGBOUNCER_SERVER_CERT_FILE` and `PGBOUNCER_SERVER_KEY_FILE` as PgBouncer's client certificate
+    /// (`server_tls_cert_file`, `server_tls_key_file`), presented on every server connection.
+    Certificate { cert: PathBuf, key: PathBuf },
 }
 
 /// PgBouncer's side of client TLS (`client_tls_*`).
@@ -84,20 +96,21 @@ impl Settings {
             ))
         };
         let mut reader = Reader::new(&lookup, &no_files);
-        let auth = reader.value_or_file("PGBOUNCER_AUTH_PASS").map(Secret::new);
-        let settings = Settings::read(&mut reader, auth);
+        let login = PgbouncerLogin::read(&mut reader);
+        let settings = Settings::read(&mut reader, login);
         match reader.finish(()) {
             Err(problems) => Err(SettingError(problems.to_string())),
             Ok(()) => settings,
         }
     }
 
-    /// Reads PgBouncer's settings; bad values are kept in `r`. `auth_password` is
-    /// `PGBOUNCER_AUTH_PASS[_FILE]`, read once for the primary's setup and for this: without it there
-    /// is no configuration to write, which only `pgbouncer-config` minds.
+    /// Reads PgBouncer's settings; bad values are kept in `r`. `login` is `PGBOUNCER_AUTH` with
+    /// `PGBOUNCER_AUTH_PASS[_FILE]`, read once for the primary's setup and for this: without a
+    /// password or the client certificate there is no configuration to write, which only
+    /// `aza-pgbouncer` minds (the server's container shares the variables, not PgBouncer's files).
     pub fn read(
         r: &mut Reader<'_>,
-        auth_password: Option<Secret>,
+        login: Option<PgbouncerLogin>,
     ) -> Result<Settings, SettingError> {
         fn checked(r: &mut Reader<'_>, name: &str, result: Result<String, SettingError>) -> String {
             result.unwrap_or_else(|SettingError(problem)| {
@@ -138,8 +151,20 @@ impl Settings {
                 ),
             );
         }
+        let server_cert = r.absolute_path("PGBOUNCER_SERVER_CERT_FILE");
+        let server_key = r.absolute_path("PGBOUNCER_SERVER_KEY_FILE");
+        if matches!(login, Some(PgbouncerLogin::Password(_)))
+            && (server_cert.is_some() || server_key.is_some())
+        {
+            r.problem(
+                "PGBOUNCER_AUTH",
+                "is password (the default) while PGBOUNCER_SERVER_CERT_FILE or _KEY_FILE is set: \
+                 set PGBOUNCER_AUTH=certificate, or remove them",
+            );
+        }
+        let login = server_login(login, server_cert, server_key, &server_sslmode);
         let settings = Settings {
-            auth_password: Secret::new(String::new()),
+            login: ServerLogin::Password(Secret::new(String::new())),
             client_tls,
             server_ca,
             listen_addr,
@@ -150,16 +175,53 @@ impl Settings {
             postgres_host,
             postgres_port: port(r, "POSTGRES_PORT", 5432),
         };
-        match auth_password {
-            Some(auth_password) => Ok(Settings {
-                auth_password,
-                ..settings
-            }),
-            None => Err(SettingError(
-                "PGBOUNCER_AUTH_PASS is not set: set it (or PGBOUNCER_AUTH_PASS_FILE) to the password \
-                 the primary gave pgbouncer_auth (its own PGBOUNCER_AUTH_PASS)"
-                    .to_string(),
-            )),
+        login.map(|login| Settings { login, ..settings })
+    }
+}
+
+/// How PgBouncer will log in, or every reason it cannot (returned, not kept: only `aza-pgbouncer`
+/// minds them).
+fn server_login(
+    login: Option<PgbouncerLogin>,
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    sslmode: &str,
+) -> Result<ServerLogin, SettingError> {
+    match login {
+        None => Err(SettingError(
+            "PGBOUNCER_AUTH_PASS is not set: set it (or PGBOUNCER_AUTH_PASS_FILE) to the password \
+             the primary gave pgbouncer_auth (its own PGBOUNCER_AUTH_PASS), or log in by \
+             certificate (PGBOUNCER_AUTH=certificate)"
+                .to_string(),
+        )),
+        Some(PgbouncerLogin::Password(password)) => Ok(ServerLogin::Password(password)),
+        Some(PgbouncerLogin::Certificate) => {
+            let mut problems = Vec::new();
+            for (name, value) in [
+                ("PGBOUNCER_SERVER_CERT_FILE", &cert),
+                ("PGBOUNCER_SERVER_KEY_FILE", &key),
+            ] {
+                if value.is_none() {
+                    problems.push(format!(
+                        "{name} is not set: PGBOUNCER_AUTH=certificate needs PgBouncer's client \
+                         certificate (CN pgbouncer_auth, signed by the server's POSTGRES_TLS_CA_FILE) \
+                         and its key"
+                    ));
+                }
+            }
+            if !matches!(sslmode, "require" | "verify-ca" | "verify-full") {
+                problems.push(format!(
+                    "PGBOUNCER_SERVER_SSLMODE='{sslmode}' may connect without TLS, where no \
+                     certificate is presented: PGBOUNCER_AUTH=certificate needs verify-full, \
+                     verify-ca or require"
+                ));
+            }
+            match (cert, key) {
+                (Some(cert), Some(key)) if problems.is_empty() => {
+                    Ok(ServerLogin::Certificate { cert, key })
+                }
+                _ => Err(SettingError(problems.join("; "))),
+            }
         }
     }
 }
@@ -227,7 +289,7 @@ pub struct Rendered {
 pub fn render(settings: &Settings, output_dir: &Path) -> Rendered {
     let s = settings;
     let ini = format!(
-        ";; Written by aza-entrypoint pgbouncer-config from the environment; change that, not this file.
+        ";; Written by aza-pgbouncer from the environment; change that, not this file.
 [databases]
 ;; Every database on the server; auth_query runs in the database the client asks for, which is why
 ;; the primary creates pgbouncer_lookup in template1, postgres and POSTGRES_DB.
@@ -260,27 +322,31 @@ server_tls_protocols = secure
         pool_size = s.default_pool_size,
         sslmode = s.server_sslmode,
     );
-    let userlist = format!(
-        "{} {}\n",
-        quote_userlist(PGBOUNCER_AUTH_USER),
-        quote_userlist(s.auth_password.expose())
-    );
-    let password = escape_pgpass(s.auth_password.expose());
-    let user = escape_pgpass(PGBOUNCER_AUTH_USER);
-    let pg_port = s.postgres_port.to_string();
-    let port = s.port.to_string();
-    let mut pgpass = String::new();
-    for (host, port) in [
-        (s.postgres_host.as_str(), pg_port.as_str()),
-        ("localhost", port.as_str()),
-        ("127.0.0.1", port.as_str()),
-        ("pgbouncer", port.as_str()),
-    ] {
-        pgpass.push_str(&format!(
-            "{}:{}:*:{user}:{password}\n",
-            escape_pgpass(host),
-            port
-        ));
+    // By certificate, both stay empty: no file holds a password (PgBouncer takes a user missing
+    // from auth_file as one without a password, which the server's `cert` rule does not ask for).
+    let (mut userlist, mut pgpass) = (String::new(), String::new());
+    if let ServerLogin::Password(secret) = &s.login {
+        userlist = format!(
+            "{} {}\n",
+            quote_userlist(PGBOUNCER_AUTH_USER),
+            quote_userlist(secret.expose())
+        );
+        let password = escape_pgpass(secret.expose());
+        let user = escape_pgpass(PGBOUNCER_AUTH_USER);
+        let pg_port = s.postgres_port.to_string();
+        let port = s.port.to_string();
+        for (host, port) in [
+            (s.postgres_host.as_str(), pg_port.as_str()),
+            ("localhost", port.as_str()),
+            ("127.0.0.1", port.as_str()),
+            ("pgbouncer", port.as_str()),
+        ] {
+            pgpass.push_str(&format!(
+                "{}:{}:*:{user}:{password}\n",
+                escape_pgpass(host),
+                port
+            ));
+        }
     }
     Rendered {
         ini,
@@ -294,6 +360,13 @@ fn tls_lines(s: &Settings) -> String {
     let mut lines = String::new();
     if let Some(ca) = &s.server_ca {
         lines.push_str(&format!("server_tls_ca_file = {}\n", ca.display()));
+    }
+    if let ServerLogin::Certificate { cert, key } = &s.login {
+        lines.push_str(&format!(
+            "server_tls_cert_file = {}\nserver_tls_key_file = {}\n",
+            cert.display(),
+            key.display()
+        ));
     }
     if let Some(tls) = &s.client_tls {
         lines.push_str(&format!(
@@ -357,7 +430,44 @@ fn with_path(error: std::io::Error, path: &Path) -> std::io::Error {
     std::io::Error::new(error.kind(), format!("{}: {error}", path.display()))
 }
 
-/// The subcommand: render, write, then run `then` (if any) in place of this process.
+/// `aza-pgbouncer --help`.
+pub const USAGE: &str = "\
+aza-pgbouncer: PgBouncer's configuration from the environment, beside an aza-pg server
+
+Usage:
+  aza-pgbouncer --output-dir DIR [-- PROGRAM [ARGS...]]
+      write pgbouncer.ini, userlist.txt and .pgpass into DIR (PGBOUNCER_*, POSTGRES_HOST,
+      POSTGRES_PORT), then run PROGRAM in this one's place, e.g. pgbouncer DIR/pgbouncer.ini
+  aza-pgbouncer --help
+";
+
+/// `--output-dir DIR [-- PROGRAM ARGS...]`: the directory and the program to run after writing.
+pub fn parse_args(args: &[OsString]) -> Result<(PathBuf, Vec<OsString>), String> {
+    const NEEDS_DIR: &str = "aza-pgbouncer needs --output-dir DIR (see aza-pgbouncer --help)";
+    let (dir, then) = match args.first().and_then(|a| a.to_str()) {
+        Some("--output-dir") => (args.get(1).cloned(), args.get(2..).unwrap_or(&[])),
+        Some(flag) if flag.starts_with("--output-dir=") => (
+            Some(OsString::from(&flag["--output-dir=".len()..])),
+            &args[1..],
+        ),
+        _ => return Err(NEEDS_DIR.to_string()),
+    };
+    let output_dir = dir
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .ok_or_else(|| NEEDS_DIR.to_string())?;
+    match then.split_first() {
+        None => Ok((output_dir, Vec::new())),
+        Some((dashes, program)) if dashes == "--" && !program.is_empty() => {
+            Ok((output_dir, program.to_vec()))
+        }
+        Some((other, _)) => Err(format!(
+            "aza-pgbouncer: unexpected {other:?}; put the program to run after --"
+        )),
+    }
+}
+
+/// The program: render, write, then run `then` (if any) in place of this process.
 pub fn run(env: &Environment, output_dir: &Path, then: &[OsString]) -> ExitCode {
     let settings = match (env.refusal(Uses::Pgbouncer), &env.pgbouncer) {
         (Some(refusal), _) => {
@@ -420,6 +530,27 @@ fn check_tls_files(settings: &Settings) -> Vec<String> {
             None,
         ));
     }
+    if let ServerLogin::Certificate { cert, key } = &settings.login {
+        let pair = crate::runtime::tls::check_pair(
+            ("PGBOUNCER_SERVER_CERT_FILE", cert),
+            ("PGBOUNCER_SERVER_KEY_FILE", key),
+            None,
+        );
+        if pair.is_empty() {
+            // The server's `cert` method compares the common name with the role.
+            match crate::runtime::tls::common_name(cert) {
+                Some(name) if name == PGBOUNCER_AUTH_USER => {}
+                name => problems.push(format!(
+                    "PGBOUNCER_SERVER_CERT_FILE={}: its common name is {}, and the server admits \
+                     the certificate only for the role of that name: issue it for CN \
+                     {PGBOUNCER_AUTH_USER}",
+                    cert.display(),
+                    name.map_or("missing".to_string(), |n| format!("'{n}'"))
+                )),
+            }
+        }
+        problems.extend(pair);
+    }
     problems
 }
 
@@ -438,6 +569,35 @@ fn absolute(dir: &Path) -> PathBuf {
 mod tests {
     use super::*;
     use crate::test_support::fake_env;
+
+    #[test]
+    fn the_arguments_are_a_directory_and_a_program() {
+        let args = |list: &[&str]| -> Vec<OsString> { list.iter().map(OsString::from).collect() };
+        assert_eq!(
+            parse_args(&args(&["--output-dir", "/tmp/p"])),
+            Ok(("/tmp/p".into(), vec![]))
+        );
+        assert_eq!(
+            parse_args(&args(&[
+                "--output-dir=/tmp/p",
+                "--",
+                "pgbouncer",
+                "/tmp/p/pgbouncer.ini"
+            ])),
+            Ok((
+                "/tmp/p".into(),
+                args(&["pgbouncer", "/tmp/p/pgbouncer.ini"])
+            ))
+        );
+        for bad in [
+            &[][..],
+            &["--output-dir"],
+            &["--output-dir", "/d", "pgbouncer"],
+            &["--output-dir", "/d", "--"],
+        ] {
+            assert!(parse_args(&args(bad)).is_err(), "{bad:?}");
+        }
+    }
 
     fn settings(vars: &[(&str, &str)]) -> Result<Settings, SettingError> {
         Settings::from_lookup(fake_env(vars))
@@ -578,6 +738,46 @@ mod tests {
             let e = settings(&vars).unwrap_err();
             assert!(e.0.starts_with(problem), "{e}");
         }
+    }
+
+    #[test]
+    fn by_certificate_no_file_holds_a_password() {
+        let vars = [
+            ("PGBOUNCER_AUTH", "certificate"),
+            ("PGBOUNCER_SERVER_SSLMODE", "verify-full"),
+            ("PGBOUNCER_SERVER_CA_FILE", "/c/ca.crt"),
+            ("PGBOUNCER_SERVER_CERT_FILE", "/c/pgbouncer_auth.crt"),
+            ("PGBOUNCER_SERVER_KEY_FILE", "/c/pgbouncer_auth.key"),
+        ];
+        let s = settings(&vars).unwrap();
+        let out = render(&s, Path::new("/tmp/pgb"));
+        assert_eq!((out.userlist.as_str(), out.pgpass.as_str()), ("", ""));
+        assert!(out.ini.contains(
+            "server_tls_cert_file = /c/pgbouncer_auth.crt\nserver_tls_key_file = /c/pgbouncer_auth.key\n"
+        ));
+        assert!(out.ini.contains("server_tls_sslmode = verify-full\n"));
+        // Every reason it cannot log in, at once.
+        let error = settings(&[("PGBOUNCER_AUTH", "certificate")])
+            .unwrap_err()
+            .0;
+        for expected in [
+            "PGBOUNCER_SERVER_CERT_FILE is not set",
+            "PGBOUNCER_SERVER_KEY_FILE is not set",
+            "PGBOUNCER_SERVER_SSLMODE='prefer' may connect without TLS",
+        ] {
+            assert!(error.contains(expected), "{error}");
+        }
+        // By password, a client certificate is a contradiction, named.
+        let error = settings(&[
+            ("PGBOUNCER_AUTH_PASS", "x"),
+            ("PGBOUNCER_SERVER_CERT_FILE", "/c/a.crt"),
+        ])
+        .unwrap_err()
+        .0;
+        assert!(
+            error.contains("PGBOUNCER_AUTH is password (the default)"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -637,8 +637,7 @@ fn a_cluster_with_tls_required_replicates_over_tls_and_refuses_plaintext() {
         ],
         Some(&yaml),
     );
-    // Both replicas cloned and stream over TLS (Patroni's replication connections use libpq's
-    // default, prefer, and the rules refuse anything else).
+    // Both replicas cloned and stream over TLS (the rules refuse anything else).
     wait_for(
         "two replicas streaming over TLS",
         Duration::from_secs(60),
@@ -658,6 +657,28 @@ fn a_cluster_with_tls_required_replicates_over_tls_and_refuses_plaintext() {
         .as_deref(),
         Ok("0"),
         "Patroni's rules admit plaintext"
+    );
+    // With the CA mounted, a replica's connection to the leader verifies its certificate (Patroni
+    // writes its replication settings into primary_conninfo). Only the ssl words are shown: the
+    // rest holds the replication password.
+    let members = ha.members().unwrap();
+    let replica = members
+        .iter()
+        .find(|m| m["Role"] != "Leader")
+        .and_then(|m| m["Member"].as_str())
+        .expect("a replica")
+        .to_string();
+    let conninfo = ha
+        .node(&replica)
+        .exec_as("postgres", &["psql", "-X", "-Atc", "SHOW primary_conninfo"])
+        .unwrap();
+    let ssl: Vec<&str> = conninfo
+        .split_whitespace()
+        .filter(|w| w.starts_with("ssl"))
+        .collect();
+    assert!(
+        ssl.contains(&"sslmode=verify-ca") && ssl.contains(&"sslrootcert=/etc/aza-pg/tls/ca.crt"),
+        "{replica}: {ssl:?}"
     );
     // A client of the router: plaintext refused, the CA verifies the leader by address.
     let connect = |options: &str| {

@@ -1,7 +1,7 @@
-//! PgBouncer for real: Debian's `pgbouncer`, configured by `aza-entrypoint pgbouncer-config`, in front
-//! of a primary the entrypoint initialised with `PGBOUNCER_AUTH_PASS`. Clients log in with SCRAM through
-//! `auth_query`; passwords with `:`, `\`, `@`, `&`, `'` and `"` work for the pooler's own role and for
-//! applications.
+//! PgBouncer for real: Debian's `pgbouncer`, configured by `aza-pgbouncer`, in front of a primary the
+//! entrypoint initialised with `PGBOUNCER_AUTH_PASS` (or `PGBOUNCER_AUTH=certificate`). Clients log in
+//! with SCRAM through `auth_query`; passwords with `:`, `\`, `@`, `&`, `'` and `"` work for the pooler's
+//! own role and for applications; by certificate, no file PgBouncer reads holds a password.
 
 mod support;
 
@@ -54,13 +54,19 @@ fn postgres_ids() -> (u32, u32) {
     (user.uid.as_raw(), user.gid.as_raw())
 }
 
-/// `aza-entrypoint pgbouncer-config --output-dir DIR -- pgbouncer DIR/pgbouncer.ini`, as `postgres`
-/// (PgBouncer refuses to run as root).
+/// `aza-pgbouncer --output-dir DIR -- pgbouncer DIR/pgbouncer.ini`, as `postgres` (PgBouncer refuses
+/// to run as root).
 fn start_bouncer(primary: &Instance, dir: &Path, port: u16) -> Bouncer {
     start_bouncer_with(primary, dir, port, &[])
 }
 
-/// [`start_bouncer`] with more variables.
+/// `aza-pgbouncer`, built beside the entrypoint.
+fn aza_pgbouncer() -> &'static str {
+    env!("CARGO_BIN_EXE_aza-pgbouncer")
+}
+
+/// [`start_bouncer`] with more variables; `PGBOUNCER_AUTH_PASS` unless they say
+/// `PGBOUNCER_AUTH=certificate`.
 fn start_bouncer_with(
     primary: &Instance,
     dir: &Path,
@@ -71,19 +77,22 @@ fn start_bouncer_with(
     let out = fs::File::create(&log).unwrap();
     fs::set_permissions(&log, fs::Permissions::from_mode(0o666)).unwrap();
     let (uid, gid) = postgres_ids();
-    let child = Command::new(entrypoint())
-        .env_clear()
+    let by_certificate = extra.contains(&("PGBOUNCER_AUTH", "certificate"));
+    let mut command = Command::new(aza_pgbouncer());
+    command.env_clear();
+    if !by_certificate {
+        command.env("PGBOUNCER_AUTH_PASS", AUTH_PASS);
+    }
+    let child = command
         .env(
             "PATH",
             format!("{}:/usr/sbin:/usr/bin:/bin", path_with_postgres()),
         )
-        .env("PGBOUNCER_AUTH_PASS", AUTH_PASS)
         .env("PGBOUNCER_LISTEN_ADDR", "127.0.0.1")
         .env("PGBOUNCER_PORT", port.to_string())
         .env("POSTGRES_HOST", "127.0.0.1")
         .env("POSTGRES_PORT", primary.port.to_string())
         .envs(extra.iter().copied())
-        .arg("pgbouncer-config")
         .arg("--output-dir")
         .arg(dir)
         .arg("--")
@@ -404,6 +413,7 @@ fn pgbouncer_requires_tls_from_clients_and_verifies_the_server() {
 fn pgbouncer_config_without_a_password_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("conf");
+    // Through the entrypoint's verb of earlier versions, which runs aza-pgbouncer beside it.
     let output = Command::new(entrypoint())
         .env_clear()
         .env("PGBOUNCER_SERVER_SSLMODE", "prefer")
@@ -419,11 +429,11 @@ fn pgbouncer_config_without_a_password_writes_nothing() {
     );
     assert!(!out.exists());
 
-    let output = Command::new(entrypoint())
+    let output = Command::new(aza_pgbouncer())
         .env_clear()
         .env("PGBOUNCER_AUTH_PASS", "x")
         .env("PGBOUNCER_SERVER_SSLMODE", "maybe")
-        .args(["pgbouncer-config", "--output-dir"])
+        .arg("--output-dir")
         .arg(&out)
         .output()
         .unwrap();
@@ -434,6 +444,155 @@ fn pgbouncer_config_without_a_password_writes_nothing() {
         text(&output.stderr)
     );
     assert!(!out.exists());
+}
+
+/// Every regular file under `dir`, with its contents.
+fn files_under(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut found = Vec::new();
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(files_under(&path));
+        } else {
+            let bytes = fs::read(&path).unwrap();
+            found.push((path, bytes));
+        }
+    }
+    found
+}
+
+#[test]
+fn pgbouncer_logs_in_by_certificate_and_no_file_it_reads_holds_a_password() {
+    let mut primary = Instance::new();
+    let pki = Pki::create(&primary.dir.path().join("certs"), postgres_ids());
+    let loopback = "DNS:localhost,IP:127.0.0.1";
+    pki.ca("ca");
+    pki.give("ca.crt", 0o644);
+    pki.server("server", Some("ca"), loopback, "30");
+    // PgBouncer's client certificate: CN pgbouncer_auth, from the CA the server verifies with; and
+    // one from the same CA for another name, which the checks refuse before anything is written.
+    pki.server("pgbouncer_auth", Some("ca"), loopback, "30");
+    pki.server("someone", Some("ca"), loopback, "30");
+    primary
+        .set_env("PGBOUNCER_AUTH", "certificate")
+        .set_env("POSTGRES_TLS", "required")
+        .set_env("POSTGRES_TLS_CERT_FILE", &pki.text("server.crt"))
+        .set_env("POSTGRES_TLS_KEY_FILE", &pki.text("server.key"))
+        .set_env("POSTGRES_TLS_CA_FILE", &pki.text("ca.crt"));
+    primary.start();
+    primary.wait_ready();
+    // The role exists without a password; its rules are hostssl ... cert.
+    assert_eq!(
+        primary
+            .psql("SELECT rolcanlogin, rolpassword IS NULL FROM pg_authid WHERE rolname = 'pgbouncer_auth'")
+            .unwrap(),
+        "t|t"
+    );
+    let rules = primary
+        .psql(
+            "SELECT DISTINCT type || ' ' || auth_method FROM pg_hba_file_rules \
+             WHERE 'pgbouncer_auth' = ANY(user_name) ORDER BY 1",
+        )
+        .unwrap();
+    assert_eq!(rules, "host reject\nhostssl cert");
+    primary
+        .psql(&format!(
+            "CREATE ROLE app LOGIN PASSWORD {}",
+            sql_literal(APP_PASS)
+        ))
+        .unwrap();
+    primary.psql("CREATE DATABASE appdb OWNER app").unwrap();
+
+    let certificate = |name: &str| {
+        [
+            ("PGBOUNCER_AUTH", "certificate"),
+            ("PGBOUNCER_SERVER_SSLMODE", "verify-full"),
+            (
+                "PGBOUNCER_SERVER_CA_FILE",
+                pki.text("ca.crt").leak() as &str,
+            ),
+            (
+                "PGBOUNCER_SERVER_CERT_FILE",
+                pki.text(&format!("{name}.crt")).leak() as &str,
+            ),
+            (
+                "PGBOUNCER_SERVER_KEY_FILE",
+                pki.text(&format!("{name}.key")).leak() as &str,
+            ),
+        ]
+    };
+    // A certificate for another name: refused, naming its CN, nothing written.
+    let refused_dir = primary.scratch.join("refused");
+    let mut refused =
+        start_bouncer_with(&primary, &refused_dir, free_port(), &certificate("someone"));
+    let deadline = Instant::now() + timeout(Duration::from_secs(10));
+    let status = loop {
+        if let Some(status) = refused.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not refused\n{}",
+            refused.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status.code(), Some(1), "{}", refused.log_text());
+    assert!(
+        refused.log_text().contains("its common name is 'someone'"),
+        "{}",
+        refused.log_text()
+    );
+    assert!(!refused_dir.exists());
+
+    let dir = primary.scratch.join("pgbouncer");
+    let port = free_port();
+    let bouncer = start_bouncer_with(&primary, &dir, port, &certificate("pgbouncer_auth"));
+    // An application logs in through PgBouncer with SCRAM: PgBouncer fetched its verifier as
+    // pgbouncer_auth, logged in by certificate over TLS.
+    let deadline = Instant::now() + timeout(Duration::from_secs(15));
+    let through = loop {
+        let attempt = psql(port, "app", Some(APP_PASS), "appdb", "SELECT current_user");
+        if attempt.is_ok() || Instant::now() > deadline {
+            break attempt;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(through.as_deref(), Ok("app"), "{}", bouncer.log_text());
+    let wrong = psql(port, "app", Some("not it"), "appdb", "SELECT 1").unwrap_err();
+    assert!(wrong.contains("SASL authentication failed"), "{wrong}");
+    let ssl = primary
+        .psql("SELECT count(*) FILTER (WHERE s.ssl AND s.client_dn = '/CN=pgbouncer_auth') || '/' || count(*) FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid) WHERE a.usename = 'pgbouncer_auth'")
+        .unwrap();
+    let (by_certificate, all) = ssl.split_once('/').unwrap();
+    assert!(all != "0" && by_certificate == all, "{ssl}");
+    // No file PgBouncer reads holds a password: not the application's, not any other.
+    let ini = fs::read_to_string(dir.join("pgbouncer.ini")).unwrap();
+    assert!(ini.contains("server_tls_cert_file = "), "{ini}");
+    for (path, bytes) in files_under(&dir) {
+        let contents = String::from_utf8_lossy(&bytes);
+        for secret in [APP_PASS, AUTH_PASS, support::server::PASSWORD] {
+            assert!(
+                !contents.contains(secret),
+                "{} holds a password",
+                path.display()
+            );
+        }
+        if path.ends_with("userlist.txt") || path.ends_with(".pgpass") {
+            assert_eq!(contents, "", "{}", path.display());
+        }
+    }
+    // The role cannot log in with a password, from anywhere.
+    let direct = psql(
+        primary.port,
+        "pgbouncer_auth",
+        Some(AUTH_PASS),
+        "postgres",
+        "SELECT 1",
+    );
+    assert!(direct.is_err(), "{direct:?}");
+    drop(bouncer);
+    primary.stop();
 }
 
 #[test]

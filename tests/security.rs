@@ -1002,3 +1002,229 @@ fn tls_is_required_and_the_superuser_is_refused_over_the_network() {
     );
     finished(TEST, started);
 }
+
+/// A password as it appears in a file: as is, as `.pgpass` escapes it (`\\` then `:`), and as
+/// PgBouncer's `userlist.txt` quotes it (`"` doubled).
+fn written_forms(secret: &str) -> [String; 3] {
+    [
+        secret.to_string(),
+        secret.replace('\\', "\\\\").replace(':', "\\:"),
+        secret.replace('"', "\"\""),
+    ]
+}
+
+/// Every file under `dir` (copied out of a container) that holds one of `secrets` in any of its
+/// [`written_forms`], by name.
+fn files_holding(dir: &Path, secrets: &[&str]) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read copied directory") {
+        let path = entry.expect("directory entry").path();
+        if path.is_dir() {
+            found.extend(files_holding(&path, secrets));
+            continue;
+        }
+        let contents =
+            String::from_utf8_lossy(&std::fs::read(&path).expect("read copied file")).into_owned();
+        if secrets
+            .iter()
+            .flat_map(|s| written_forms(s))
+            .any(|form| contents.contains(&form))
+        {
+            found.push(path.display().to_string());
+        }
+    }
+    found
+}
+
+/// Check 8 ("no plaintext password in any file PgBouncer reads"): PgBouncer's container, from the
+/// image, logs in to the server as `pgbouncer_auth` with a TLS client certificate
+/// (`PGBOUNCER_AUTH=certificate`), so that neither its configuration directory nor its
+/// environment holds a password, and an application still logs in through it with SCRAM. Control:
+/// the same probe finds the password in the files `aza-pgbouncer` writes by password.
+#[test]
+fn pgbouncer_by_certificate_reads_no_password_from_any_file() {
+    const TEST: &str = "pgbouncer_by_certificate_reads_no_password_from_any_file";
+    if !engine_or_skip(TEST) {
+        return;
+    }
+    let started = Instant::now();
+    for secret in [PASSWORD, APP_PASSWORD, PGBOUNCER_PASSWORD] {
+        assert!(is_listed_for_the_leak_check(secret));
+    }
+    let network = Network::create("sec-pgb-net");
+    let host = "db-pgb";
+    // One CA; the server's certificate for its name, PgBouncer's for the role it logs in as. The
+    // files are the image's postgres user's (999), which both containers run as.
+    let certs = shared_dir();
+    let pki = support::pki::Pki::create(certs.path(), (999, 999));
+    pki.ca("ca");
+    pki.give("ca.crt", 0o644);
+    pki.server("server", Some("ca"), &format!("DNS:{host}"), "30");
+    pki.server("pgbouncer_auth", Some("ca"), "DNS:pgbouncer", "30");
+    let mount = format!("{}:/certs:ro", certs.path().display());
+    let network_option = format!("--network={}", network.name);
+    let server = start_server(
+        "sec-pgb",
+        &[("POSTGRES_PASSWORD", PASSWORD)],
+        &[
+            &network_option,
+            "--hostname",
+            host,
+            "--network-alias",
+            host,
+            "-v",
+            &mount,
+            "-e",
+            "POSTGRES_TLS=required",
+            "-e",
+            "POSTGRES_TLS_CERT_FILE=/certs/server.crt",
+            "-e",
+            "POSTGRES_TLS_KEY_FILE=/certs/server.key",
+            "-e",
+            "POSTGRES_TLS_CA_FILE=/certs/ca.crt",
+            "-e",
+            "PGBOUNCER_AUTH=certificate",
+        ],
+    );
+    server.wait_healthy(Duration::from_secs(90));
+    create_login_role(&server, "app", APP_PASSWORD);
+    assert_eq!(
+        psql_in(
+            &server,
+            "postgres",
+            "SELECT rolpassword IS NULL FROM pg_authid WHERE rolname = 'pgbouncer_auth'"
+        ),
+        "t",
+        "pgbouncer_auth must have no password to find"
+    );
+
+    let bouncer = Container::named("sec-pgb-bouncer");
+    let run = docker(&[
+        "run",
+        "-d",
+        "--name",
+        &bouncer.name,
+        &network_option,
+        "--network-alias",
+        "pgbouncer",
+        "--user",
+        "postgres",
+        "-v",
+        &mount,
+        "-e",
+        "PGBOUNCER_AUTH=certificate",
+        "-e",
+        "PGBOUNCER_SERVER_SSLMODE=verify-full",
+        "-e",
+        "PGBOUNCER_SERVER_CA_FILE=/certs/ca.crt",
+        "-e",
+        "PGBOUNCER_SERVER_CERT_FILE=/certs/pgbouncer_auth.crt",
+        "-e",
+        "PGBOUNCER_SERVER_KEY_FILE=/certs/pgbouncer_auth.key",
+        "-e",
+        "PGBOUNCER_LISTEN_ADDR=0.0.0.0",
+        "-e",
+        &format!("POSTGRES_HOST={host}"),
+        "--entrypoint",
+        "/usr/local/bin/aza-pgbouncer",
+        local_image(),
+        "--output-dir",
+        "/tmp/pgbouncer",
+        "--",
+        "pgbouncer",
+        "/tmp/pgbouncer/pgbouncer.ini",
+    ]);
+    assert!(run.status.success(), "{}", describe(&run));
+
+    // An application logs in through PgBouncer: its verifier came through auth_query, which
+    // PgBouncer ran as pgbouncer_auth, logged in by certificate.
+    let through = wait_for(
+        "a login through PgBouncer",
+        Duration::from_secs(30),
+        || {
+            client_psql(
+                &network,
+                certs.path(),
+                APP_PASSWORD,
+                "host=pgbouncer port=6432 user=app dbname=postgres sslmode=disable",
+                "SELECT current_user",
+            )
+        },
+        || format!("{}\n{}", bouncer.context(), server.context()),
+    );
+    assert_eq!(through, "app");
+    assert_eq!(
+        psql_in(
+            &server,
+            "postgres",
+            "SELECT DISTINCT s.client_dn FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid) \
+             WHERE a.usename = 'pgbouncer_auth'"
+        ),
+        "/CN=pgbouncer_auth"
+    );
+
+    // Nothing PgBouncer reads holds a password: its directory, copied out, and its environment.
+    let copied = tempfile::tempdir().expect("temp dir");
+    let cp = docker(&[
+        "cp",
+        &format!("{}:/tmp/pgbouncer", bouncer.name),
+        &copied.path().display().to_string(),
+    ]);
+    assert!(cp.status.success(), "{}", describe(&cp));
+    let secrets = [PASSWORD, APP_PASSWORD, PGBOUNCER_PASSWORD];
+    assert_eq!(files_holding(copied.path(), &secrets), Vec::<String>::new());
+    let ini = std::fs::read_to_string(copied.path().join("pgbouncer/pgbouncer.ini"))
+        .expect("pgbouncer.ini copied");
+    assert!(
+        ini.contains("server_tls_cert_file = /certs/pgbouncer_auth.crt"),
+        "{ini}"
+    );
+    let environ = bouncer
+        .exec_as("postgres", &["cat", "/proc/1/environ"])
+        .expect("PgBouncer's environment");
+    assert!(
+        !secrets.iter().any(|s| environ.contains(s)) && environ.contains("PGBOUNCER_AUTH"),
+        "a password in PgBouncer's environment"
+    );
+
+    // Control: by password, the same probe finds it (in userlist.txt and .pgpass).
+    let mut control = Command::new("docker");
+    control
+        .args([
+            "exec",
+            "-e",
+            "PGBOUNCER_AUTH_PASS",
+            "-u",
+            "postgres",
+            &bouncer.name,
+            "env",
+            "-u",
+            "PGBOUNCER_SERVER_CERT_FILE",
+            "-u",
+            "PGBOUNCER_SERVER_KEY_FILE",
+            "PGBOUNCER_AUTH=password",
+            "aza-pgbouncer",
+            "--output-dir",
+            "/tmp/control",
+        ])
+        .env("PGBOUNCER_AUTH_PASS", PGBOUNCER_PASSWORD);
+    let rendered = control.output().expect("docker exec aza-pgbouncer");
+    assert!(rendered.status.success(), "{}", describe(&rendered));
+    let control_dir = tempfile::tempdir().expect("temp dir");
+    let cp = docker(&[
+        "cp",
+        &format!("{}:/tmp/control", bouncer.name),
+        &control_dir.path().display().to_string(),
+    ]);
+    assert!(cp.status.success(), "{}", describe(&cp));
+    let mut holding = files_holding(control_dir.path(), &[PGBOUNCER_PASSWORD]);
+    holding.sort();
+    assert!(
+        holding.len() == 2
+            && holding[0].ends_with(".pgpass")
+            && holding[1].ends_with("userlist.txt"),
+        "{holding:?}"
+    );
+    drop(bouncer);
+    finished(TEST, started);
+}

@@ -292,13 +292,12 @@ fn the_pgbouncer_service_renders_an_auth_query_without_connection_parameters() {
     let primary = config("primary");
     let (_, bouncer) = services(&primary)
         .iter()
-        .find(|(_, s)| s["command"][0] == "pgbouncer-config")
-        .expect("a pgbouncer service running aza-entrypoint pgbouncer-config");
+        .find(|(_, s)| s["entrypoint"][0] == "/usr/local/bin/aza-pgbouncer")
+        .expect("a pgbouncer service running aza-pgbouncer");
     assert_eq!(
         bouncer["user"], "postgres",
         "pgbouncer refuses to run as root"
     );
-    assert_eq!(bouncer["entrypoint"][0], "/usr/local/bin/aza-entrypoint");
     assert_eq!(
         bouncer["depends_on"]["postgres"]["condition"],
         "service_healthy"
@@ -314,21 +313,17 @@ fn the_pgbouncer_service_renders_an_auth_query_without_connection_parameters() {
         .position(|w| *w == "--")
         .expect("-- pgbouncer ...");
     assert_eq!(command[split + 1], "pgbouncer");
-    assert_eq!(command[1], "--output-dir");
-    assert_eq!(command[split + 2], format!("{}/pgbouncer.ini", command[2]));
+    assert_eq!(command[0], "--output-dir");
+    assert_eq!(command[split + 2], format!("{}/pgbouncer.ini", command[1]));
 
     // Render with the service's own environment, into a temporary directory.
     let out = tempfile::tempdir().unwrap();
-    let mut render = Command::new(entrypoint());
+    let mut render = Command::new(env!("CARGO_BIN_EXE_aza-pgbouncer"));
     render.env_clear();
     for (name, value) in bouncer["environment"].as_object().unwrap() {
         render.env(name, value.as_str().unwrap());
     }
-    let output = render
-        .args(["pgbouncer-config", "--output-dir"])
-        .arg(out.path())
-        .output()
-        .unwrap();
+    let output = render.arg("--output-dir").arg(out.path()).output().unwrap();
     assert!(output.status.success(), "{}", describe(&output));
     let ini = fs::read_to_string(out.path().join("pgbouncer.ini")).unwrap();
     let setting = |name: &str| -> String {
@@ -352,10 +347,10 @@ fn the_pgbouncer_service_renders_an_auth_query_without_connection_parameters() {
         host.starts_with("host=postgres port=5432 ") && services(&primary).contains_key("postgres"),
         "{host}"
     );
-    // The health check logs in through the .pgpass pgbouncer-config writes.
+    // The health check logs in through the .pgpass aza-pgbouncer writes.
     assert_eq!(
         bouncer["environment"]["PGPASSFILE"],
-        format!("{}/.pgpass", command[2])
+        format!("{}/.pgpass", command[1])
     );
 }
 
@@ -373,7 +368,7 @@ fn the_single_stack_has_minimal_wal_and_no_replication_or_pgbouncer() {
     }
     assert!(services(&single)
         .values()
-        .all(|s| s["command"][0] != "pgbouncer-config"));
+        .all(|s| s["entrypoint"][0] != "/usr/local/bin/aza-pgbouncer"));
     // The entrypoint accepts the stack's environment as a primary with wal_level=minimal.
     let env = postgres["environment"].as_object().unwrap();
     let mut dry_run = Command::new(entrypoint());

@@ -61,9 +61,12 @@ pub struct HaSetup {
     pub ttl: Duration,
     pub replication_user: String,
     pub replication_password: Secret,
-    pub pgbouncer_password: Option<Secret>,
+    pub pgbouncer: Option<crate::runtime::replication::PgbouncerLogin>,
     /// `POSTGRES_TLS`, for the rules in Patroni's configuration (set with the rest of TLS).
     pub tls: crate::tls::TlsMode,
+    /// `POSTGRES_TLS_CA_FILE`: with it, Patroni's replication and rewind connections verify the
+    /// other node's certificate (`verify-ca`).
+    pub tls_ca: Option<std::path::PathBuf>,
 }
 
 impl HaSetup {
@@ -73,7 +76,7 @@ impl HaSetup {
         r: &mut Reader<'_>,
         replication_user: String,
         replication_password: Option<Secret>,
-        pgbouncer_password: Option<Secret>,
+        pgbouncer: Option<crate::runtime::replication::PgbouncerLogin>,
     ) -> HaSetup {
         let cluster = match r.get("AZA_HA_CLUSTER") {
             None => DEFAULT_CLUSTER.to_string(),
@@ -148,8 +151,9 @@ impl HaSetup {
             ttl,
             replication_user,
             replication_password,
-            pgbouncer_password,
+            pgbouncer,
             tls: crate::tls::TlsMode::Off,
+            tls_ca: None,
         }
     }
 

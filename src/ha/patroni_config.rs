@@ -113,11 +113,11 @@ pub fn render(node: &Node<'_>, redact: bool) -> Rendered {
         "  method: aza\n  aza:\n    command: {}",
         quote(node.bootstrap_command)
     );
-    let _ = writeln!(
+    let _ = write!(
         y,
         "postgresql:\n  listen: {}\n  connect_address: {}\n  data_dir: {}\n  pgpass: {}\n  \
          use_unix_socket: true\n  authentication:\n    superuser:\n      username: {}\n      \
-         password: {}\n    replication:\n      username: {}\n      password: {}",
+         password: {}\n{verify}    replication:\n      username: {}\n      password: {}\n{verify}",
         quote(&format!("{}:{}", listen_addresses(plan), node.port)),
         quote(&format!("{}:{}", ha.advertise_host, node.port)),
         quote(node.pgdata),
@@ -126,6 +126,7 @@ pub fn render(node: &Node<'_>, redact: bool) -> Rendered {
         secret(node.superuser_password),
         quote(&ha.replication_user),
         secret(&ha.replication_password),
+        verify = verify_lines(ha),
     );
     // The same rules on every node, written by Patroni at each start: a clone made while the first
     // leader still had Patroni's temporary bootstrap rules must not keep them.
@@ -159,6 +160,19 @@ pub fn render(node: &Node<'_>, redact: bool) -> Rendered {
     Rendered { yaml: y, warnings }
 }
 
+/// With TLS and a mounted CA, the lines that make a connection to another node (replication from
+/// the leader, `pg_rewind` against it) verify that node's certificate against the CA; the nodes'
+/// names need not be in it (`verify-ca`, not `verify-full`).
+fn verify_lines(ha: &HaSetup) -> String {
+    match (&ha.tls_ca, ha.tls) {
+        (Some(ca), crate::tls::TlsMode::On | crate::tls::TlsMode::Required) => format!(
+            "      sslmode: verify-ca\n      sslrootcert: {}\n",
+            quote(&ca.display().to_string())
+        ),
+        _ => String::new(),
+    }
+}
+
 /// A first start's `pg_hba.conf`: initdb's socket lines, loopback replication with `method`, then
 /// the rules of a single server (`tls::network_rules`: plaintext refused when `POSTGRES_TLS=required`,
 /// replication and PgBouncer from the private ranges, TCP from anywhere with `method`), one a line.
@@ -181,7 +195,7 @@ pub fn hba_rules(ha: &HaSetup, method: &str) -> Vec<String> {
         method,
         refused_superuser: None,
         replication_user: Some(&ha.replication_user),
-        pgbouncer: ha.pgbouncer_password.is_some(),
+        pgbouncer: ha.pgbouncer.as_ref(),
     });
     rules.extend(
         shared
@@ -320,17 +334,23 @@ mod tests {
             ttl: std::time::Duration::from_secs(20),
             replication_user: "replicator".into(),
             replication_password: Secret::new("it's-repl".into()),
-            pgbouncer_password: Some(Secret::new("b".into())),
+            pgbouncer: Some(crate::runtime::replication::PgbouncerLogin::Password(
+                Secret::new("b".into()),
+            )),
             tls: crate::tls::TlsMode::Off,
+            tls_ca: None,
         }
     }
 
     fn render_for(plan: &Plan, redact: bool) -> Rendered {
-        let ha = setup();
+        render_with(&setup(), plan, redact)
+    }
+
+    fn render_with(ha: &HaSetup, plan: &Plan, redact: bool) -> Rendered {
         let password = Secret::new("super'secret".into());
         render(
             &Node {
-                ha: &ha,
+                ha,
                 plan,
                 pgdata: "/var/lib/postgresql/18/docker",
                 port: 5432,
@@ -365,6 +385,28 @@ mod tests {
         assert!(y.contains("  - 'host all pgbouncer_auth 172.16.0.0/12 scram-sha-256'"));
         assert!(y.ends_with("  nosync: false\n"));
         assert!(rendered.warnings.is_empty(), "{:?}", rendered.warnings);
+    }
+
+    #[test]
+    fn with_a_mounted_ca_connections_to_other_nodes_verify_them() {
+        let plan = plan(4096, &[]);
+        let plain = render_for(&plan, false).yaml;
+        assert!(!plain.contains("sslmode"), "{plain}");
+        let ha = HaSetup {
+            tls: crate::tls::TlsMode::Required,
+            tls_ca: Some("/etc/aza-pg/tls/ca.crt".into()),
+            ..setup()
+        };
+        let y = render_with(&ha, &plan, false).yaml;
+        let verify = "      sslmode: verify-ca\n      sslrootcert: '/etc/aza-pg/tls/ca.crt'\n";
+        // Under the superuser (pg_rewind) and under replication, and nowhere else.
+        assert_eq!(y.matches(verify).count(), 2, "{y}");
+        assert!(
+            y.contains(&format!(
+                "      password: 'it''s-repl'\n{verify}  pg_hba:\n"
+            )),
+            "{y}"
+        );
     }
 
     #[test]

@@ -28,7 +28,7 @@ pub const SECRET_VARIABLES: &[&str] = &[
 pub struct Secret(String);
 
 impl Secret {
-    pub fn new(value: String) -> Secret {
+    pub const fn new(value: String) -> Secret {
         Secret(value)
     }
 

@@ -18,6 +18,14 @@ pub fn pass_through(program: &OsStr, args: &[OsString]) -> ExitCode {
     exec(&argv)
 }
 
+/// The path of `name` beside this program (the image installs its programs together), or the bare
+/// name for `PATH` when this program's own path cannot be read.
+pub fn companion(name: &str) -> std::path::PathBuf {
+    std::env::current_exe()
+        .map(|exe| exe.with_file_name(name))
+        .unwrap_or_else(|_| name.into())
+}
+
 /// Replaces the entrypoint with `postgres ARGS...`; returns only if that failed.
 pub fn exec_postgres(args: &[String]) -> ExitCode {
     let argv: Vec<&OsStr> = std::iter::once(OsStr::new("postgres"))

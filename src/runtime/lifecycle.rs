@@ -388,11 +388,11 @@ fn network_rules(env: &Environment, config: &RuntimeConfig) -> String {
     let (replication_user, pgbouncer) = match &env.role {
         Role::Primary(setup) => (
             setup.replication.as_ref().map(|user| user.name.as_str()),
-            setup.pgbouncer_password.is_some(),
+            setup.pgbouncer.as_ref(),
         ),
         // A replica keeps its primary's roles: the same rules serve it once promoted.
-        Role::Replica(source) => (Some(source.user.as_str()), env.pgbouncer.is_ok()),
-        Role::Ha(_) => (None, false),
+        Role::Replica(source) => (Some(source.user.as_str()), env.pgbouncer_login.as_ref()),
+        Role::Ha(_) => (None, None),
     };
     network_rules::render(&NetworkInputs {
         tls: tls.mode,

@@ -280,7 +280,7 @@ pub fn bootstrap(supervisor: &mut Supervisor, env: &Environment, datadir: &Path)
     };
     let primary = PrimarySetup {
         replication: None,
-        pgbouncer_password: ha.pgbouncer_password.clone(),
+        pgbouncer: ha.pgbouncer.clone(),
     };
     let tuning = Path::new(CONFIG_DIR).join(TUNING_FILE);
     let request = InitRequest {

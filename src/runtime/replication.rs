@@ -5,8 +5,8 @@
 //! - `POSTGRES_ROLE`: `primary` (default), `replica`, or `ha` (a Patroni node, see [`crate::ha`]).
 //! - A primary with `PG_REPLICATION_PASSWORD` gets the replication role `PG_REPLICATION_USER`
 //!   (default `replicator`) and the physical slot `REPLICATION_SLOT_NAME` (default `replica_slot_1`);
-//!   with `PGBOUNCER_AUTH_PASS` it gets the role `pgbouncer_auth` and the function `pgbouncer_lookup`
-//!   PgBouncer's `auth_query` calls.
+//!   with `PGBOUNCER_AUTH_PASS` (or `PGBOUNCER_AUTH=certificate`) it gets the role `pgbouncer_auth` and
+//!   the function `pgbouncer_lookup` PgBouncer's `auth_query` calls.
 //! - A replica needs `PRIMARY_HOST` and `PG_REPLICATION_PASSWORD`; `PRIMARY_PORT` defaults to 5432 and
 //!   `AZA_PRIMARY_WAIT_SECONDS` (default 120) bounds the wait for the primary.
 //!
@@ -47,16 +47,60 @@ pub struct ReplicationUser {
     pub slot: String,
 }
 
+/// How `pgbouncer_auth` logs in to the server (`PGBOUNCER_AUTH`), read once for the server's
+/// container and PgBouncer's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PgbouncerLogin {
+    /// `password` (the default): SCRAM with `PGBOUNCER_AUTH_PASS`, which PgBouncer must keep in its
+    /// `userlist.txt` to answer the server's challenge.
+    Password(Secret),
+    /// `certificate`: a TLS client certificate whose common name is `pgbouncer_auth`, signed by the
+    /// server's `POSTGRES_TLS_CA_FILE`; the role has no password, and no file holds one.
+    Certificate,
+}
+
+impl PgbouncerLogin {
+    /// `PGBOUNCER_AUTH` and `PGBOUNCER_AUTH_PASS[_FILE]`; `None` when PgBouncer is not set up.
+    pub fn read(r: &mut Reader<'_>) -> Option<PgbouncerLogin> {
+        let certificate = r.choice(
+            "PGBOUNCER_AUTH",
+            &[("password", false), ("certificate", true)],
+            false,
+        );
+        let password = r.value_or_file("PGBOUNCER_AUTH_PASS").map(Secret::new);
+        match (certificate, password) {
+            (false, password) => password.map(PgbouncerLogin::Password),
+            (true, None) => Some(PgbouncerLogin::Certificate),
+            (true, Some(_)) => {
+                r.problem(
+                    "PGBOUNCER_AUTH_PASS",
+                    "is set, and PGBOUNCER_AUTH=certificate gives pgbouncer_auth no password:                      remove it",
+                );
+                Some(PgbouncerLogin::Certificate)
+            }
+        }
+    }
+
+    /// The connection type and method of its `pg_hba` rules; `host` is the other rules' type.
+    pub fn hba_rule<'a>(&self, host: &'a str) -> (&'a str, &'static str) {
+        match self {
+            PgbouncerLogin::Password(_) => (host, "scram-sha-256"),
+            // PostgreSQL's `cert`: TLS only, the certificate's CN must be the role's name.
+            PgbouncerLogin::Certificate => ("hostssl", "cert"),
+        }
+    }
+}
+
 /// What a primary's first start sets up besides the official image's contract.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PrimarySetup {
     pub replication: Option<ReplicationUser>,
-    pub pgbouncer_password: Option<Secret>,
+    pub pgbouncer: Option<PgbouncerLogin>,
 }
 
 impl PrimarySetup {
     pub fn is_empty(&self) -> bool {
-        self.replication.is_none() && self.pgbouncer_password.is_none()
+        self.replication.is_none() && self.pgbouncer.is_none()
     }
 }
 
@@ -100,14 +144,14 @@ impl Role {
         read_file: impl Fn(&str) -> std::io::Result<(u64, Vec<u8>)>,
     ) -> Result<Role, ContractErrors> {
         let mut reader = Reader::new(&lookup, &read_file);
-        let pgbouncer_password = reader.value_or_file("PGBOUNCER_AUTH_PASS").map(Secret::new);
-        let role = Role::read(&mut reader, pgbouncer_password);
+        let pgbouncer = PgbouncerLogin::read(&mut reader);
+        let role = Role::read(&mut reader, pgbouncer);
         reader.finish(role)
     }
 
-    /// Reads `POSTGRES_ROLE` and what that role needs; problems are kept in `r`. The PgBouncer
-    /// password is read once by the caller, since `pgbouncer-config` needs it too.
-    pub fn read(r: &mut Reader<'_>, pgbouncer_password: Option<Secret>) -> Role {
+    /// Reads `POSTGRES_ROLE` and what that role needs; problems are kept in `r`. PgBouncer's login
+    /// is read once by the caller, since `aza-pgbouncer` needs it too.
+    pub fn read(r: &mut Reader<'_>, pgbouncer: Option<PgbouncerLogin>) -> Role {
         let user = match r.get("PG_REPLICATION_USER") {
             None => DEFAULT_REPLICATION_USER.to_string(),
             Some(name) => check_role_name("PG_REPLICATION_USER", &name).unwrap_or_else(|problem| {
@@ -133,7 +177,7 @@ impl Role {
             RoleKind::Primary,
         );
         if kind == RoleKind::Ha {
-            return Role::Ha(HaSetup::read(r, user, password, pgbouncer_password));
+            return Role::Ha(HaSetup::read(r, user, password, pgbouncer));
         }
         if kind == RoleKind::Primary {
             return Role::Primary(PrimarySetup {
@@ -142,7 +186,7 @@ impl Role {
                     password,
                     slot,
                 }),
-                pgbouncer_password,
+                pgbouncer,
             });
         }
         let host = match r.get("PRIMARY_HOST") {
@@ -320,10 +364,15 @@ pub fn primary_setup_sql(setup: &PrimarySetup, extra_database: &str) -> String {
             quote_literal(&replication.slot),
         ));
     }
-    if let Some(password) = &setup.pgbouncer_password {
+    if let Some(login) = &setup.pgbouncer {
+        let password = match login {
+            PgbouncerLogin::Password(password) => {
+                format!(" PASSWORD {}", quote_literal(password.expose()))
+            }
+            PgbouncerLogin::Certificate => String::new(),
+        };
         sql.push_str(&format!(
-            "CREATE ROLE {PGBOUNCER_AUTH_USER} WITH LOGIN NOINHERIT CONNECTION LIMIT 10 PASSWORD {};\n",
-            quote_literal(password.expose())
+            "CREATE ROLE {PGBOUNCER_AUTH_USER} WITH LOGIN NOINHERIT CONNECTION LIMIT 10{password};\n"
         ));
         let mut databases: Vec<&str> = LOOKUP_DATABASES.to_vec();
         if !databases.contains(&extra_database) {
@@ -364,11 +413,12 @@ pub fn primary_hba_rules(setup: &PrimarySetup) -> String {
     if let Some(replication) = &setup.replication {
         rules.push_str(&replication_hba_rules(&replication.name));
     }
-    if setup.pgbouncer_password.is_some() {
-        rules.push_str("# PgBouncer's auth_query (PGBOUNCER_AUTH_PASS)\n");
+    if let Some(login) = &setup.pgbouncer {
+        let (host, method) = login.hba_rule("host");
+        rules.push_str("# PgBouncer's auth_query (PGBOUNCER_AUTH)\n");
         for network in TRUSTED_NETWORKS {
             rules.push_str(&format!(
-                "host all {PGBOUNCER_AUTH_USER} {network} scram-sha-256\n"
+                "{host} all {PGBOUNCER_AUTH_USER} {network} {method}\n"
             ));
         }
     }
@@ -420,7 +470,10 @@ mod tests {
             ),
             ("replicator", "s3cret", "replica_slot_1")
         );
-        assert_eq!(setup.pgbouncer_password.unwrap().expose(), "b");
+        let Some(PgbouncerLogin::Password(password)) = setup.pgbouncer else {
+            panic!("no PgBouncer password")
+        };
+        assert_eq!(password.expose(), "b");
     }
 
     #[test]
@@ -523,7 +576,7 @@ mod tests {
                 password: Secret::new("it's\\:@&".into()),
                 slot: "replica_slot_1".into(),
             }),
-            pgbouncer_password: Some(Secret::new("p'b".into())),
+            pgbouncer: Some(PgbouncerLogin::Password(Secret::new("p'b".into()))),
         };
         let sql = primary_setup_sql(&setup, "app'db");
         let quiet = sql.find("['log_statement', 'none']").unwrap();
@@ -540,6 +593,49 @@ mod tests {
             primary_setup_sql(&PrimarySetup::default(), "postgres"),
             QUIET_SESSION
         );
+        // By certificate the role has no password at all.
+        let by_certificate = PrimarySetup {
+            replication: None,
+            pgbouncer: Some(PgbouncerLogin::Certificate),
+        };
+        let sql = primary_setup_sql(&by_certificate, "postgres");
+        assert!(sql.contains("CONNECTION LIMIT 10;\n"), "{sql}");
+        assert!(!sql.contains("PASSWORD"), "{sql}");
+    }
+
+    #[test]
+    fn pgbouncer_logs_in_by_password_or_by_certificate_not_both() {
+        let login = |vars: &[(&str, &str)]| match Role::from_lookup(fake_env(vars), fake_files(&[]))
+        {
+            Ok(Role::Primary(setup)) => Ok(setup.pgbouncer),
+            Ok(other) => panic!("{other:?}"),
+            Err(e) => Err(e.to_string()),
+        };
+        assert_eq!(login(&[]), Ok(None));
+        assert_eq!(
+            login(&[("PGBOUNCER_AUTH", "Certificate")]),
+            Ok(Some(PgbouncerLogin::Certificate))
+        );
+        let both = login(&[
+            ("PGBOUNCER_AUTH", "certificate"),
+            ("PGBOUNCER_AUTH_PASS", "b"),
+        ]);
+        assert!(
+            both.as_ref()
+                .unwrap_err()
+                .contains("PGBOUNCER_AUTH_PASS is set")
+                && !both.as_ref().unwrap_err().contains("'b'"),
+            "{both:?}"
+        );
+        let typo = login(&[("PGBOUNCER_AUTH", "cert")]).unwrap_err();
+        assert!(
+            typo.contains("PGBOUNCER_AUTH='cert'") && typo.contains("password, certificate"),
+            "{typo}"
+        );
+        assert_eq!(
+            PgbouncerLogin::Certificate.hba_rule("host"),
+            ("hostssl", "cert")
+        );
     }
 
     #[test]
@@ -550,7 +646,7 @@ mod tests {
                 password: Secret::new("x".into()),
                 slot: "s".into(),
             }),
-            pgbouncer_password: Some(Secret::new("y".into())),
+            pgbouncer: Some(PgbouncerLogin::Password(Secret::new("y".into()))),
         };
         let rules = primary_hba_rules(&setup);
         assert!(rules.contains("host replication \"replicator\" 172.16.0.0/12 scram-sha-256\n"));

@@ -166,6 +166,35 @@ fn certificate(path: &Path, variable: &str) -> Result<String, String> {
     Ok(pem_block(&out, "PUBLIC KEY"))
 }
 
+/// The certificate's subject common name, as PostgreSQL's `cert` method reads it; `None` when it
+/// has none or cannot be read.
+pub fn common_name(path: &Path) -> Option<String> {
+    let file = path.to_string_lossy();
+    let out = openssl(&[
+        "x509", "-in", &file, "-noout", "-subject", "-nameopt", "RFC2253",
+    ])
+    .ok()?;
+    let subject = out.trim().strip_prefix("subject=")?;
+    // RFC 2253 escapes a comma inside a value with a backslash.
+    let mut parts = Vec::new();
+    let mut current = String::new();
+    let mut escaped = false;
+    for c in subject.chars() {
+        match (escaped, c) {
+            (false, '\\') => escaped = true,
+            (false, ',') => parts.push(std::mem::take(&mut current)),
+            (_, c) => {
+                current.push(c);
+                escaped = false;
+            }
+        }
+    }
+    parts.push(current);
+    parts
+        .into_iter()
+        .find_map(|part| part.strip_prefix("CN=").map(str::to_string))
+}
+
 /// The public key of a private key file (an encrypted key is refused: nobody can type its
 /// passphrase in a container).
 fn public_key_of(path: &Path, variable: &str) -> Result<String, String> {

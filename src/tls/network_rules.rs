@@ -6,7 +6,9 @@
 use std::path::Path;
 
 use super::TlsMode;
-use crate::runtime::replication::{quote_ident, PGBOUNCER_AUTH_USER, TRUSTED_NETWORKS};
+use crate::runtime::replication::{
+    quote_ident, PgbouncerLogin, PGBOUNCER_AUTH_USER, TRUSTED_NETWORKS,
+};
 
 /// The file, in the data directory.
 pub const FILE: &str = "aza-hba.conf";
@@ -26,8 +28,8 @@ pub struct NetworkInputs<'a> {
     pub refused_superuser: Option<&'a str>,
     /// The streaming replication role, on a primary that has one.
     pub replication_user: Option<&'a str>,
-    /// Whether PgBouncer's auth_query role exists (`PGBOUNCER_AUTH_PASS`).
-    pub pgbouncer: bool,
+    /// How PgBouncer's auth_query role logs in, when it exists (`PGBOUNCER_AUTH`).
+    pub pgbouncer: Option<&'a PgbouncerLogin>,
 }
 
 /// The rules, commented, in the order PostgreSQL reads them.
@@ -65,11 +67,12 @@ pub fn render(i: &NetworkInputs<'_>) -> String {
             ));
         }
     }
-    if i.pgbouncer {
-        out.push_str("# PgBouncer's auth_query (PGBOUNCER_AUTH_PASS)\n");
+    if let Some(login) = i.pgbouncer {
+        let (host, method) = login.hba_rule(host);
+        out.push_str("# PgBouncer's auth_query (PGBOUNCER_AUTH)\n");
         for network in TRUSTED_NETWORKS {
             out.push_str(&format!(
-                "{host} all {PGBOUNCER_AUTH_USER} {network} scram-sha-256\n"
+                "{host} all {PGBOUNCER_AUTH_USER} {network} {method}\n"
             ));
         }
         // Not from anywhere else, which the last rule would allow.
@@ -140,6 +143,9 @@ pub fn check_inclusion(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::contract::Secret;
+
+    static BY_PASSWORD: PgbouncerLogin = PgbouncerLogin::Password(Secret::new(String::new()));
 
     fn inputs(tls: TlsMode) -> NetworkInputs<'static> {
         NetworkInputs {
@@ -147,7 +153,28 @@ mod tests {
             method: "scram-sha-256",
             refused_superuser: None,
             replication_user: Some("replicator"),
-            pgbouncer: true,
+            pgbouncer: Some(&BY_PASSWORD),
+        }
+    }
+
+    #[test]
+    fn pgbouncer_by_certificate_is_admitted_only_with_tls_and_its_certificate() {
+        for mode in [TlsMode::On, TlsMode::Required] {
+            let text = render(&NetworkInputs {
+                pgbouncer: Some(&PgbouncerLogin::Certificate),
+                ..inputs(mode)
+            });
+            let rules = rules(&text);
+            let own: Vec<&&str> = rules
+                .iter()
+                .filter(|r| r.contains(" pgbouncer_auth "))
+                .collect();
+            assert_eq!(own.len(), TRUSTED_NETWORKS.len() + 1, "{text}");
+            assert!(own[..TRUSTED_NETWORKS.len()]
+                .iter()
+                .all(|r| r.starts_with("hostssl all pgbouncer_auth ") && r.ends_with(" cert")));
+            assert_eq!(**own.last().unwrap(), "host all pgbouncer_auth all reject");
+            assert!(!text.contains("pgbouncer_auth 10.0.0.0/8 scram"), "{text}");
         }
     }
 
