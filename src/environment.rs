@@ -204,8 +204,8 @@ fn check_pgbouncer_certificate(
     if login == Some(&PgbouncerLogin::Certificate) && !client_ca {
         r.problem(
             "POSTGRES_TLS_CA_FILE",
-            "is not set, and PGBOUNCER_AUTH=certificate needs it (with POSTGRES_TLS=on or \
-             required and mounted certificates): the CA that signed PgBouncer's client certificate \
+            "with POSTGRES_TLS=on or required and mounted certificates is what \
+             PGBOUNCER_AUTH=certificate needs: the CA that signed PgBouncer's client certificate \
              (CN pgbouncer_auth)",
         );
     }

@@ -33,6 +33,22 @@ impl Drop for Bouncer {
 }
 
 impl Bouncer {
+    /// Waits for a configuration that must be refused to end the program; its exit status.
+    fn wait_refused(&mut self) -> std::process::ExitStatus {
+        let deadline = Instant::now() + timeout(Duration::from_secs(10));
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "not refused\n{}",
+                self.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     fn log_text(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()
     }
@@ -347,18 +363,7 @@ fn pgbouncer_requires_tls_from_clients_and_verifies_the_server() {
             ("PGBOUNCER_TLS_KEY_FILE", other_s),
         ],
     );
-    let deadline = Instant::now() + timeout(Duration::from_secs(10));
-    let status = loop {
-        if let Some(status) = refused.child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "not refused\n{}",
-            refused.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = refused.wait_refused();
     assert_eq!(status.code(), Some(1), "{}", refused.log_text());
     assert!(
         refused
@@ -525,18 +530,7 @@ fn pgbouncer_logs_in_by_certificate_and_no_file_it_reads_holds_a_password() {
     let refused_dir = primary.scratch.join("refused");
     let mut refused =
         start_bouncer_with(&primary, &refused_dir, free_port(), &certificate("someone"));
-    let deadline = Instant::now() + timeout(Duration::from_secs(10));
-    let status = loop {
-        if let Some(status) = refused.child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "not refused\n{}",
-            refused.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = refused.wait_refused();
     assert_eq!(status.code(), Some(1), "{}", refused.log_text());
     assert!(
         refused.log_text().contains("its common name is 'someone'"),
@@ -582,15 +576,39 @@ fn pgbouncer_logs_in_by_certificate_and_no_file_it_reads_holds_a_password() {
             assert_eq!(contents, "", "{}", path.display());
         }
     }
-    // The role cannot log in with a password, from anywhere.
+    // Straight to the server over TLS (libpq's prefer) without a client certificate, the role is
+    // refused by its cert rule, whatever password is offered...
     let direct = psql(
         primary.port,
         "pgbouncer_auth",
         Some(AUTH_PASS),
         "postgres",
         "SELECT 1",
+    )
+    .unwrap_err();
+    assert!(
+        direct.contains("certificate authentication failed")
+            || direct.contains("connection requires a valid client certificate"),
+        "{direct}"
     );
-    assert!(direct.is_err(), "{direct:?}");
+    // ...and a client of PgBouncer cannot log in as it (the lookup serves no row for it).
+    let as_lookup_role = psql(
+        port,
+        "pgbouncer_auth",
+        Some(AUTH_PASS),
+        "postgres",
+        "SELECT 1",
+    )
+    .unwrap_err();
+    assert!(!as_lookup_role.is_empty());
+    assert_eq!(
+        primary
+            .psql("SET ROLE pgbouncer_auth; SELECT count(*) FROM public.pgbouncer_lookup('pgbouncer_auth')")
+            .unwrap()
+            .lines()
+            .last(),
+        Some("0")
+    );
     drop(bouncer);
     primary.stop();
 }

@@ -74,7 +74,8 @@ impl PgbouncerLogin {
             (true, Some(_)) => {
                 r.problem(
                     "PGBOUNCER_AUTH_PASS",
-                    "is set, and PGBOUNCER_AUTH=certificate gives pgbouncer_auth no password:                      remove it",
+                    "is set, and PGBOUNCER_AUTH=certificate gives pgbouncer_auth no password: \
+                     remove it",
                 );
                 Some(PgbouncerLogin::Certificate)
             }
@@ -392,7 +393,9 @@ pub fn primary_setup_sql(setup: &PrimarySetup, extra_database: &str) -> String {
 /// reports as a configuration error). It runs with its
 /// owner's (the superuser's) rights but a fixed `search_path`, and only `pgbouncer_auth` may call it.
 /// Superusers get no row: their verifiers stay out of reach of whoever holds PgBouncer's password
-/// (an offline guess needs only the verifier), and a superuser has no business in a pool.
+/// (an offline guess needs only the verifier), and a superuser has no business in a pool. Nor does
+/// `pgbouncer_auth` itself: logged in by certificate it has no password, and a client must not log
+/// in to PgBouncer as the role that may read every verifier.
 const LOOKUP_FUNCTION: &str = "\
 CREATE OR REPLACE FUNCTION public.pgbouncer_lookup(user_name text)
     RETURNS TABLE (usename name, passwd text)
@@ -401,7 +404,8 @@ CREATE OR REPLACE FUNCTION public.pgbouncer_lookup(user_name text)
     SECURITY DEFINER
     SET search_path = pg_catalog
 AS $lookup$
-    SELECT usename, passwd FROM pg_catalog.pg_shadow WHERE usename = user_name AND NOT usesuper
+    SELECT usename, passwd FROM pg_catalog.pg_shadow
+    WHERE usename = user_name AND NOT usesuper AND usename <> 'pgbouncer_auth'
 $lookup$;
 REVOKE ALL ON FUNCTION public.pgbouncer_lookup(text) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION public.pgbouncer_lookup(text) TO pgbouncer_auth;

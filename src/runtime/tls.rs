@@ -166,8 +166,9 @@ fn certificate(path: &Path, variable: &str) -> Result<String, String> {
     Ok(pem_block(&out, "PUBLIC KEY"))
 }
 
-/// The certificate's subject common name, as PostgreSQL's `cert` method reads it; `None` when it
-/// has none or cannot be read.
+/// The certificate's subject common name, as PostgreSQL's `cert` method reads it (the first CN
+/// in the certificate's own order, which RFC 2253 prints last); `None` when it has none or cannot be
+/// read.
 pub fn common_name(path: &Path) -> Option<String> {
     let file = path.to_string_lossy();
     let out = openssl(&[
@@ -182,7 +183,7 @@ pub fn common_name(path: &Path) -> Option<String> {
     for c in subject.chars() {
         match (escaped, c) {
             (false, '\\') => escaped = true,
-            (false, ',') => parts.push(std::mem::take(&mut current)),
+            (false, ',' | '+') => parts.push(std::mem::take(&mut current)),
             (_, c) => {
                 current.push(c);
                 escaped = false;
@@ -192,6 +193,7 @@ pub fn common_name(path: &Path) -> Option<String> {
     parts.push(current);
     parts
         .into_iter()
+        .rev()
         .find_map(|part| part.strip_prefix("CN=").map(str::to_string))
 }
 
