@@ -163,19 +163,23 @@ impl Settings {
             );
         }
         let login = server_login(login, server_cert, server_key, &server_sslmode);
-        let settings = Settings {
-            login: ServerLogin::Password(Secret::new(String::new())),
+        // Read whether or not there is a login, so that their problems are kept either way.
+        let pgbouncer_port = port(r, "PGBOUNCER_PORT", 6432);
+        let max_client_conn = count(r, "PGBOUNCER_MAX_CLIENT_CONN", 200);
+        let default_pool_size = count(r, "PGBOUNCER_DEFAULT_POOL_SIZE", 25);
+        let postgres_port = port(r, "POSTGRES_PORT", 5432);
+        login.map(|login| Settings {
+            login,
             client_tls,
             server_ca,
             listen_addr,
-            port: port(r, "PGBOUNCER_PORT", 6432),
+            port: pgbouncer_port,
             server_sslmode,
-            max_client_conn: count(r, "PGBOUNCER_MAX_CLIENT_CONN", 200),
-            default_pool_size: count(r, "PGBOUNCER_DEFAULT_POOL_SIZE", 25),
+            max_client_conn,
+            default_pool_size,
             postgres_host,
-            postgres_port: port(r, "POSTGRES_PORT", 5432),
-        };
-        login.map(|login| Settings { login, ..settings })
+            postgres_port,
+        })
     }
 }
 

@@ -159,6 +159,17 @@ fn psql(
     }
 }
 
+/// The application role (`APP_PASS`) and its database `appdb`.
+fn create_app(primary: &Instance) {
+    primary
+        .psql(&format!(
+            "CREATE ROLE app LOGIN PASSWORD {}",
+            sql_literal(APP_PASS)
+        ))
+        .unwrap();
+    primary.psql("CREATE DATABASE appdb OWNER app").unwrap();
+}
+
 fn sql_literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
@@ -169,13 +180,7 @@ fn clients_log_in_through_pgbouncer_with_scram_via_auth_query() {
     primary.set_env("PGBOUNCER_AUTH_PASS", AUTH_PASS);
     primary.start();
     primary.wait_ready();
-    primary
-        .psql(&format!(
-            "CREATE ROLE app LOGIN PASSWORD {}",
-            sql_literal(APP_PASS)
-        ))
-        .unwrap();
-    primary.psql("CREATE DATABASE appdb OWNER app").unwrap();
+    create_app(&primary);
     assert_eq!(
         primary
             .psql("SELECT rolcanlogin::text || rolinherit::text || rolconnlimit FROM pg_roles WHERE rolname = 'pgbouncer_auth'")
@@ -333,13 +338,7 @@ fn pgbouncer_requires_tls_from_clients_and_verifies_the_server() {
         .set_env("POSTGRES_TLS_GENERATE", "true");
     primary.start();
     primary.wait_ready();
-    primary
-        .psql(&format!(
-            "CREATE ROLE app LOGIN PASSWORD {}",
-            sql_literal(APP_PASS)
-        ))
-        .unwrap();
-    primary.psql("CREATE DATABASE appdb OWNER app").unwrap();
+    create_app(&primary);
     let pki = Pki::create(&primary.dir.path().join("certs"), postgres_ids());
     let loopback = "DNS:localhost,IP:127.0.0.1";
     pki.server("bouncer", None, loopback, "30");
@@ -500,13 +499,7 @@ fn pgbouncer_logs_in_by_certificate_and_no_file_it_reads_holds_a_password() {
         )
         .unwrap();
     assert_eq!(rules, "host reject\nhostssl cert");
-    primary
-        .psql(&format!(
-            "CREATE ROLE app LOGIN PASSWORD {}",
-            sql_literal(APP_PASS)
-        ))
-        .unwrap();
-    primary.psql("CREATE DATABASE appdb OWNER app").unwrap();
+    create_app(&primary);
 
     let certificate = |name: &str| {
         [

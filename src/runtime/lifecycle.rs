@@ -385,12 +385,13 @@ pub fn check_everything(
 /// The network rules of this environment (see [`crate::tls::network_rules`]).
 fn network_rules(env: &Environment, config: &RuntimeConfig) -> String {
     let tls = &env.tuning.tls;
+    // PgBouncer's role by the environment's one reading, whatever the role: a replica keeps its
+    // primary's roles, and the same rules serve it once promoted.
     let (replication_user, pgbouncer) = match &env.role {
         Role::Primary(setup) => (
             setup.replication.as_ref().map(|user| user.name.as_str()),
-            setup.pgbouncer.as_ref(),
+            env.pgbouncer_login.as_ref(),
         ),
-        // A replica keeps its primary's roles: the same rules serve it once promoted.
         Role::Replica(source) => (Some(source.user.as_str()), env.pgbouncer_login.as_ref()),
         Role::Ha(_) => (None, None),
     };
