@@ -17,6 +17,8 @@
 //! Needs root (cgroups, namespaces, chown) and PostgreSQL 18 from `scripts/install-postgres.sh`.
 //! Under `cargo test --all-targets` (no `--bench` argument) it does nothing: it is not a test.
 
+#[path = "proof/stats.rs"]
+mod stats;
 #[path = "../tests/support/mod.rs"]
 mod support;
 
@@ -31,6 +33,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+use stats::{median, verdict, Verdict};
 use support::server::{postgres_bin, Instance};
 
 const MIB: u64 = 1024 * 1024;
@@ -1428,7 +1431,91 @@ fn run_proof(opts: &Options) -> Value {
 }
 
 /// The proof's table: per limit and cell, the median (min–max) of each configuration and our ratios.
-fn proof_table(doc: &Value) -> String {
+/// The proof's cells: the workload that runs them, the key of the result, the label, and whether a
+/// larger value is better.
+const PROOF_CELLS: [(&str, &str, &str, bool); 5] = [
+    ("web", "tpcb_tps", "(a) TPC-B-like, tps", true),
+    ("web", "select_only_tps", "(b) select-only, tps", true),
+    (
+        "dw",
+        "analytic_mixes_per_minute",
+        "(c) analytic mix, mixes/min",
+        true,
+    ),
+    (
+        "dw",
+        "analytic_temp_mb_per_mix",
+        "(c) analytic temp files, MB per mix",
+        false,
+    ),
+    (
+        "dw",
+        "bulk_load_rows_per_second",
+        "(d) bulk load, rows/s",
+        true,
+    ),
+];
+
+/// The configurations aza-pg is compared with, in the report's order: the three of every run, then
+/// any variants (`aza-pg+NAME`) the run had.
+fn compared_configs(runs: &[Value]) -> Vec<String> {
+    let mut names: Vec<String> = ["defaults", "pgtune", "rds"]
+        .iter()
+        .filter(|c| runs.iter().any(|r| r["config"] == **c))
+        .map(|c| c.to_string())
+        .collect();
+    for r in runs {
+        if let Some(name) = r["config"].as_str() {
+            if name != "aza-pg" && !names.iter().any(|n| n == name) {
+                names.push(name.to_string());
+            }
+        }
+    }
+    names
+}
+
+fn config_label(name: &str) -> &str {
+    match name {
+        "defaults" => "PostgreSQL defaults",
+        "rds" => "Amazon RDS",
+        other => other,
+    }
+}
+
+/// One comparison of aza-pg with another configuration on one cell: medians, ratio (above 1 is
+/// better for aza-pg) and the verdict of the rounds.
+struct Comparison {
+    ratio: Option<f64>,
+    verdict: Verdict,
+}
+
+impl Comparison {
+    fn of(ours: &[f64], other: &[f64], higher_is_better: bool) -> Comparison {
+        let (mut o, mut t) = (ours.to_vec(), other.to_vec());
+        let (ours_med, other_med) = (median(&mut o), median(&mut t));
+        let ratio = (ours_med > 0.0 && other_med > 0.0).then(|| {
+            if higher_is_better {
+                ours_med / other_med
+            } else {
+                other_med / ours_med
+            }
+        });
+        Comparison {
+            ratio,
+            verdict: verdict(ours, other, higher_is_better),
+        }
+    }
+
+    fn cell(&self) -> String {
+        match (self.ratio, self.verdict) {
+            (None, _) => "–".to_string(),
+            (Some(r), Verdict::Level) => format!("{r:.2} level"),
+            (Some(r), v) => format!("{r:.2} **{}**", v.word()),
+        }
+    }
+}
+
+fn proof_table(doc: &Value, with_targets: bool) -> String {
     // Temp bytes per mix: a faster configuration runs more mixes in the same time, so its total is
     // larger for the same spills.
     let minutes = 2.0 * f(&doc["seconds"]) / 60.0;
@@ -1445,84 +1532,73 @@ fn proof_table(doc: &Value) -> String {
             r
         })
         .collect();
-    let cells: [(&str, &str, &str, bool); 5] = [
-        ("web", "tpcb_tps", "(a) TPC-B-like, tps", true),
-        ("web", "select_only_tps", "(b) select-only, tps", true),
-        (
-            "dw",
-            "analytic_mixes_per_minute",
-            "(c) analytic mix, mixes/min",
-            true,
-        ),
-        (
-            "dw",
-            "analytic_temp_mb_per_mix",
-            "(c) analytic temp files, MB per mix",
-            false,
-        ),
-        (
-            "dw",
-            "bulk_load_rows_per_second",
-            "(d) bulk load, rows/s",
-            true,
-        ),
-    ];
+    let others = compared_configs(&runs);
     let mut limits: Vec<u64> = runs.iter().filter_map(|r| r["limit_mb"].as_u64()).collect();
     limits.sort();
     limits.dedup();
-    let mut out = String::from(
-        "| Limit | Cell | PostgreSQL defaults | pgtune | Amazon RDS | aza-pg | aza-pg / defaults | aza-pg / pgtune | aza-pg / RDS |\n\
-         |---:|---|---:|---:|---:|---:|---:|---:|---:|\n",
-    );
-    for limit in limits {
-        for (workload, key, label, higher_is_better) in cells {
-            let stats = |config: &str| {
-                let mut v: Vec<f64> = runs
-                    .iter()
+    let mut out = String::from("| Limit | Cell |");
+    for name in &others {
+        out.push_str(&format!(" {} |", config_label(name)));
+    }
+    out.push_str(" aza-pg |");
+    for name in &others {
+        out.push_str(&format!(" aza-pg / {} |", config_label(name)));
+    }
+    out.push_str("\n|---:|---|");
+    out.push_str(&"---:|".repeat(2 * others.len() + 1));
+    out.push('\n');
+    // (limit, cell label, other configuration) -> comparison, for the targets below the table.
+    let mut compared: Vec<(u64, &str, String, Comparison)> = Vec::new();
+    for &limit in &limits {
+        for (workload, key, label, higher_is_better) in PROOF_CELLS {
+            let values = |config: &str| -> Vec<f64> {
+                runs.iter()
                     .filter(|r| {
                         r["limit_mb"].as_u64() == Some(limit)
                             && r["workload"] == workload
                             && r["config"] == config
                     })
                     .filter_map(|r| r[key].as_f64())
-                    .collect();
-                let med = median(&mut v);
-                (
-                    med,
-                    v.first().copied().unwrap_or(0.0),
-                    v.last().copied().unwrap_or(0.0),
-                )
+                    .collect()
             };
-            let ours = stats("aza-pg");
-            let cell = |s: (f64, f64, f64)| format!("{:.1} ({:.1}–{:.1})", s.0, s.1, s.2);
-            let ratio = |other: (f64, f64, f64)| {
-                if other.0 == 0.0 || ours.0 == 0.0 {
-                    return "–".to_string();
+            let ours = values("aza-pg");
+            if ours.is_empty() {
+                continue;
+            }
+            let cell = |v: &[f64]| {
+                let mut sorted = v.to_vec();
+                let med = median(&mut sorted);
+                match (sorted.first(), sorted.last()) {
+                    (Some(lo), Some(hi)) => format!("{med:.1} ({lo:.1}–{hi:.1})"),
+                    _ => "–".to_string(),
                 }
-                let r = if higher_is_better {
-                    ours.0 / other.0
-                } else {
-                    other.0 / ours.0
-                };
-                format!("{r:.2}")
             };
-            let (d, p, r) = (stats("defaults"), stats("pgtune"), stats("rds"));
-            out.push_str(&format!(
-                "| {limit} MB | {label} | {} | {} | {} | {} | {} | {} | {} |\n",
-                cell(d),
-                cell(p),
-                cell(r),
-                cell(ours),
-                ratio(d),
-                ratio(p),
-                ratio(r)
-            ));
+            out.push_str(&format!("| {limit} MB | {label} |"));
+            for name in &others {
+                out.push_str(&format!(" {} |", cell(&values(name))));
+            }
+            out.push_str(&format!(" {} |", cell(&ours)));
+            for name in &others {
+                let c = Comparison::of(&ours, &values(name), higher_is_better);
+                out.push_str(&format!(" {} |", c.cell()));
+                compared.push((limit, label, name.clone(), c));
+            }
+            out.push('\n');
         }
     }
-    out.push_str(
+    out.push_str(&format!(
         "\nRatios are aza-pg's median over the other's, so above 1.00 is better for aza-pg in every row \
-         (for temp files, the other's temp bytes over ours).\n\n\
-         The settings each configuration ran with (`SHOW`, first round):\n\n\
+         (for temp files, the other's temp bytes over ours). The word beside each ratio is what the rounds \
+         show: **ahead** or **behind** when an exact two-sided Mann–Whitney test on the rounds gives \
+         p < {}, *level* otherwise: a ratio away from 1.00 without a verdict is inside the run's own noise \
+         (with 5 rounds a side, only when at least 23 of the 25 pairs of rounds go one way).\n\n",
+        stats::SIGNIFICANCE
+    ));
+    if with_targets {
+        out.push_str(&targets(&compared));
+    }
+    out.push_str(
+        "\nThe settings each configuration ran with (`SHOW`, first round):\n\n\
          | Limit | Workload | Configuration | shared_buffers | work_mem | maintenance_work_mem | max_connections | max_wal_size | jit |\n\
          |---:|---|---|---:|---:|---:|---:|---:|---|\n",
     );
@@ -1542,6 +1618,75 @@ fn proof_table(doc: &Value) -> String {
             g("jit")
         ));
     }
+    out
+}
+
+/// The issue's targets, read off the comparisons: aza-pg at least 1.00 x every other configuration on
+/// every cell, at least 1.1 x the defaults on (c) and (d), temp bytes no worse than pgtune's. Only the
+/// three reference configurations count (variants are experiments).
+fn targets(compared: &[(u64, &str, String, Comparison)]) -> String {
+    let reference = |name: &str| ["defaults", "pgtune", "rds"].contains(&name);
+    let list = |items: Vec<String>| {
+        if items.is_empty() {
+            "none".to_string()
+        } else {
+            items.join("; ")
+        }
+    };
+    // "(c) analytic mix, mixes/min" -> "(c) analytic mix"; three decimals, so that a ratio just below
+    // 1.00 is not printed as 1.00.
+    let describe = |limit: u64, label: &str, name: &str, c: &Comparison| {
+        let short = label.split(',').next().unwrap_or(label);
+        let ratio = c.ratio.map_or("–".to_string(), |r| format!("{r:.3}"));
+        format!(
+            "{limit} MB {short} against {}: {ratio} ({})",
+            config_label(name),
+            c.verdict.word()
+        )
+    };
+    let mut below = Vec::new();
+    let mut behind = Vec::new();
+    let mut total = 0;
+    let mut at_least = 0;
+    for (limit, label, name, c) in compared.iter().filter(|(_, _, n, _)| reference(n)) {
+        let Some(ratio) = c.ratio else { continue };
+        total += 1;
+        if ratio >= 1.0 {
+            at_least += 1;
+        } else {
+            below.push(describe(*limit, label, name, c));
+        }
+        if c.verdict == Verdict::Behind {
+            behind.push(describe(*limit, label, name, c));
+        }
+    }
+    if total == 0 {
+        return String::new();
+    }
+    let mut out = format!(
+        "**Targets**, read off the table (every comparison with the three reference configurations):\n\n\
+         - aza-pg at least 1.00 × every other configuration on every cell: {at_least} of {total} \
+         medians; below 1.00: {}. Behind by what the rounds show: {}.\n",
+        list(below),
+        list(behind)
+    );
+    let pick = |prefix: &str, other: &str| -> Vec<String> {
+        compared
+            .iter()
+            .filter(|(_, label, name, _)| label.starts_with(prefix) && name == other)
+            .map(|(limit, label, name, c)| describe(*limit, label, name, c))
+            .collect()
+    };
+    let mut defaults_cd = pick("(c) analytic mix", "defaults");
+    defaults_cd.extend(pick("(d)", "defaults"));
+    out.push_str(&format!(
+        "- at least 1.10 × PostgreSQL's defaults on (c) and (d): {}.\n",
+        list(defaults_cd)
+    ));
+    out.push_str(&format!(
+        "- temp bytes no worse than pgtune's (ratio at least 1.00): {}.\n",
+        list(pick("(c) analytic temp", "pgtune"))
+    ));
     out
 }
 
@@ -1611,15 +1756,6 @@ fn load(grid: &str, tag: Option<&str>) -> Option<Value> {
 
 fn f(v: &Value) -> f64 {
     v.as_f64().unwrap_or(0.0)
-}
-
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    match values.len() {
-        0 => 0.0,
-        n if n % 2 == 1 => values[n / 2],
-        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
-    }
 }
 
 fn machine_section(m: &Value) -> String {
@@ -1804,6 +1940,11 @@ fn throughput_tables(doc: &Value) -> String {
     out
 }
 
+/// The saved run of the noise-floor control (`--save-as aa-dw-4g`) and the command that made it.
+const NOISE_FLOOR_RUN: &str = "aa-dw-4g";
+const NOISE_FLOOR_COMMAND: &str = "cargo bench --bench proof -- proof --limits 4096 --workloads dw \
+     --configs defaults,pgtune,rds,aza-pg,aza-pg+again --variant again=application_name=again --save-as aa-dw-4g";
+
 fn report() {
     let mut out = String::from(
         "# Benchmarks: memory safety and throughput under real cgroup limits\n\n\
@@ -1969,10 +2110,30 @@ fn report() {
                 runs.extend(dw["runs"].as_array().into_iter().flatten().cloned());
                 doc["runs"] = json!(runs);
             }
-            out.push_str(&proof_table(&doc));
+            out.push_str(&proof_table(&doc, true));
             out.push('\n');
         }
         None => out.push_str("Not measured yet.\n\n"),
+    }
+    if let Some(doc) = load("proof", Some(NOISE_FLOOR_RUN)) {
+        out.push_str(&format!(
+            "### The noise floor: aza-pg against itself\n\n\
+             The dw cells again at one limit, with a fifth configuration, `aza-pg+again`: aza-pg's own \
+             settings run a second time in every round (its only override, `application_name`, changes \
+             nothing the server does). The column *aza-pg / aza-pg+again* is what the same settings differ \
+             from themselves on this machine in the same run; a difference between configurations no \
+             larger than that is noise. {} rounds, {} s of the analytic mix; measured at commit {} \
+             on {} ({} CPUs), {} (`{}`).\n\n",
+            doc["rounds"],
+            2 * doc["seconds"].as_u64().unwrap_or(0),
+            doc["machine"]["commit"].as_str().unwrap_or("?"),
+            doc["machine"]["cpu"].as_str().unwrap_or("?"),
+            doc["machine"]["nproc"].as_str().unwrap_or("?"),
+            doc["machine"]["date"].as_str().unwrap_or("?"),
+            NOISE_FLOOR_COMMAND
+        ));
+        out.push_str(&proof_table(&doc, false));
+        out.push('\n');
     }
     let notes = manifest_dir().join("docs/benchmarks/notes.md");
     if let Ok(text) = fs::read_to_string(notes) {
