@@ -1330,9 +1330,13 @@ fn run_proof(opts: &Options) -> Value {
             configs.retain(|c| only.contains(&c.name));
         }
         for round in 0..opts.rounds {
-            let n = configs.len();
-            for i in 0..n {
-                let config = &configs[(i + round) % n];
+            // A Williams design, not a rotation: every configuration follows every other one equally
+            // often, so what one leaves on the shared data directory does not always favour the same next.
+            for (i, c) in stats::williams_order(configs.len(), round)
+                .into_iter()
+                .enumerate()
+            {
+                let config = &configs[c];
                 let (cg, log_offset, oom_before) = start_configured(
                     &mut inst,
                     &format!("aza-proof-{}-{limit}-{round}-{i}", std::process::id()),
@@ -1351,8 +1355,8 @@ fn run_proof(opts: &Options) -> Value {
                         "jit",
                     ],
                 );
-                let mut run = json!({"limit_mb": limit, "round": round, "config": config.name,
-                    "workload": config.workload, "settings": settings});
+                let mut run = json!({"limit_mb": limit, "round": round, "position": i,
+                    "config": config.name, "workload": config.workload, "settings": settings});
                 let mut errors = Vec::new();
                 if config.workload == "web" {
                     pgbench_tps(&inst, &["-S"], 5); // warm-up, not measured
@@ -1426,7 +1430,7 @@ fn run_proof(opts: &Options) -> Value {
             }
         }
     }
-    json!({"machine": machine, "seconds": opts.seconds, "rounds": opts.rounds,
+    json!({"machine": machine, "order": "williams", "seconds": opts.seconds, "rounds": opts.rounds,
            "setups": setups, "runs": runs})
 }
 
@@ -2071,8 +2075,9 @@ fn report() {
     }
     out.push_str(
         "## Proof: defaults, pgtune, Amazon RDS and aza-pg (`-- proof`)\n\n\
-         Per limit (2 CPUs), four configurations of the same entrypoint and data, in fresh cgroups, rotating \
-         every round: *PostgreSQL defaults* (every computed setting passed back at its boot value), *pgtune* \
+         Per limit (2 CPUs), four configurations of the same entrypoint and data, in fresh cgroups, in a new \
+         order every round (runs since 2026-12-08: a Williams design, in which each configuration follows \
+         each other equally often; earlier runs rotated the order, keeping the same neighbours): *PostgreSQL defaults* (every computed setting passed back at its boot value), *pgtune* \
          (its formulas for the workload), *Amazon RDS* (its default parameter-group formulas, `rds()`), \
          *aza-pg* (no overrides). The `web` cells: (a) pgbench's TPC-B-like script and (b) select-only, 8 \
          clients, on a data set about 2.5 x aza-pg's shared_buffers. The `dw` cells: (c) an analytic mix \
@@ -2123,13 +2128,14 @@ fn report() {
              nothing the server does). The column *aza-pg / aza-pg+again* is what the same settings differ \
              from themselves on this machine in the same run; a difference between configurations no \
              larger than that is noise. {} rounds, {} s of the analytic mix; measured at commit {} \
-             on {} ({} CPUs), {} (`{}`).\n\n",
+             on {} ({} CPUs), {}, configurations in {} order (`{}`).\n\n",
             doc["rounds"],
             2 * doc["seconds"].as_u64().unwrap_or(0),
             doc["machine"]["commit"].as_str().unwrap_or("?"),
             doc["machine"]["cpu"].as_str().unwrap_or("?"),
             doc["machine"]["nproc"].as_str().unwrap_or("?"),
             doc["machine"]["date"].as_str().unwrap_or("?"),
+            doc["order"].as_str().unwrap_or("rotating"),
             NOISE_FLOOR_COMMAND
         ));
         out.push_str(&proof_table(&doc, false));

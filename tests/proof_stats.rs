@@ -68,3 +68,49 @@ fn verdicts_follow_the_direction_of_better() {
     );
     assert_eq!(Verdict::Level.word(), "level");
 }
+
+/// Every configuration once per round, every position once per configuration over a square, and
+/// every ordered pair of neighbours equally often.
+fn check_williams(n: usize) {
+    use stats::williams_order;
+    let rows = if n % 2 == 0 { n } else { 2 * n };
+    let mut positions = vec![vec![0; n]; n];
+    let mut follows = vec![vec![0; n]; n];
+    for round in 0..rows {
+        let order = williams_order(n, round);
+        let mut seen = order.clone();
+        seen.sort();
+        assert_eq!(seen, (0..n).collect::<Vec<_>>(), "round {round}: {order:?}");
+        for (position, &c) in order.iter().enumerate() {
+            positions[c][position] += 1;
+        }
+        for pair in order.windows(2) {
+            follows[pair[0]][pair[1]] += 1;
+        }
+    }
+    let per_position = rows / n;
+    assert!(
+        positions.iter().flatten().all(|&k| k == per_position),
+        "{positions:?}"
+    );
+    let per_pair = rows / n;
+    for (a, row) in follows.iter().enumerate() {
+        for (b, &k) in row.iter().enumerate() {
+            assert_eq!(
+                k,
+                if a == b { 0 } else { per_pair },
+                "{a} then {b}: {follows:?}"
+            );
+        }
+    }
+    assert_eq!(williams_order(n, rows), williams_order(n, 0));
+}
+
+#[test]
+fn williams_orders_balance_positions_and_neighbours() {
+    for n in 1..=8 {
+        check_williams(n);
+    }
+    assert_eq!(stats::williams_order(4, 0), vec![0, 1, 3, 2]);
+    assert!(stats::williams_order(0, 3).is_empty());
+}

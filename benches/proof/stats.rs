@@ -1,4 +1,4 @@
-//! Statistics of the proof's rounds: medians, and whether one configuration's rounds differ from
+//! The proof's design and statistics: the order of the configurations in a round, medians, and whether one configuration's rounds differ from
 //! another's by more than the run's own noise (an exact two-sided Mann–Whitney test).
 //!
 //! Included by `benches/proof.rs` and by `tests/proof_stats.rs` (`#[path]`), so the verdicts the
@@ -111,4 +111,34 @@ pub fn verdict(ours: &[f64], other: &[f64], higher_is_better: bool) -> Verdict {
     } else {
         Verdict::Behind
     }
+}
+
+/// The order in which `n` configurations run in round `round`: a Williams design, a Latin square in
+/// which, over its `n` rounds (`2n` for an odd `n`), every configuration runs in every position once
+/// and directly after every other configuration equally often. A plain rotation keeps the same
+/// neighbours every round, so whatever one configuration leaves behind on the shared data directory
+/// (WAL segments kept for recycling, dirty pages, page cache) always lands on the same next one.
+pub fn williams_order(n: usize, round: usize) -> Vec<usize> {
+    if n == 0 {
+        return Vec::new();
+    }
+    // The first row: 0, 1, n-1, 2, n-2, 3, ...
+    let mut first = vec![0];
+    let (mut low, mut high) = (1, n);
+    for j in 1..n {
+        if j % 2 == 1 {
+            first.push(low);
+            low += 1;
+        } else {
+            high -= 1;
+            first.push(high);
+        }
+    }
+    let rows = if n % 2 == 0 { n } else { 2 * n };
+    let row = round % rows;
+    let mut order: Vec<usize> = first.iter().map(|c| (c + row) % n).collect();
+    if row >= n {
+        order = first.iter().rev().map(|c| (c + row) % n).collect();
+    }
+    order
 }
