@@ -1434,7 +1434,6 @@ fn run_proof(opts: &Options) -> Value {
            "setups": setups, "runs": runs})
 }
 
-/// The proof's table: per limit and cell, the median (min–max) of each configuration and our ratios.
 /// The proof's cells: the workload that runs them, the key of the result, the label, and whether a
 /// larger value is better.
 const PROOF_CELLS: [(&str, &str, &str, bool); 5] = [
@@ -1519,6 +1518,8 @@ impl Comparison {
     }
 }
 
+/// The proof's table: per limit and cell, the median (min–max) of each configuration, our ratios with
+/// their verdicts, and (`with_targets`) the issue's targets read off them.
 fn proof_table(doc: &Value, with_targets: bool) -> String {
     // Temp bytes per mix: a faster configuration runs more mixes in the same time, so its total is
     // larger for the same spills.
@@ -1944,10 +1945,11 @@ fn throughput_tables(doc: &Value) -> String {
     out
 }
 
-/// The saved run of the noise-floor control (`--save-as aa-dw-4g`) and the command that made it.
-const NOISE_FLOOR_RUN: &str = "aa-dw-4g";
+/// The saved run of the noise-floor control shown in the report, and the command that made it (the
+/// earlier runs, `aa-dw-4g-rotation-1` and `-2`, rotated the order; notes.md discusses them).
+const NOISE_FLOOR_RUN: &str = "aa-dw-4g-williams";
 const NOISE_FLOOR_COMMAND: &str = "cargo bench --bench proof -- proof --limits 4096 --workloads dw \
-     --configs defaults,pgtune,rds,aza-pg,aza-pg+again --variant again=application_name=again --save-as aa-dw-4g";
+     --configs defaults,pgtune,rds,aza-pg,aza-pg+again --variant again=application_name=again --save-as aa-dw-4g-williams";
 
 fn report() {
     let mut out = String::from(
