@@ -2130,14 +2130,17 @@ fn report() {
              nothing the server does). The column *aza-pg / aza-pg+again* is what the same settings differ \
              from themselves on this machine in the same run; a difference between configurations no \
              larger than that is noise. {} rounds, {} s of the analytic mix; measured at commit {} \
-             on {} ({} CPUs), {}, configurations in {} order (`{}`).\n\n",
+             on {} ({} CPUs), {}, configurations in {} (`{}`).\n\n",
             doc["rounds"],
             2 * doc["seconds"].as_u64().unwrap_or(0),
             doc["machine"]["commit"].as_str().unwrap_or("?"),
             doc["machine"]["cpu"].as_str().unwrap_or("?"),
             doc["machine"]["nproc"].as_str().unwrap_or("?"),
             doc["machine"]["date"].as_str().unwrap_or("?"),
-            doc["order"].as_str().unwrap_or("rotating"),
+            match doc["order"].as_str() {
+                Some("williams") => "a Williams order",
+                _ => "a rotating order",
+            },
             NOISE_FLOOR_COMMAND
         ));
         out.push_str(&proof_table(&doc, false));
