@@ -1459,10 +1459,13 @@ const PROOF_CELLS: [(&str, &str, &str, bool); 5] = [
     ),
 ];
 
+/// The configurations of every proof run besides aza-pg; the targets are about these.
+const REFERENCE_CONFIGS: [&str; 3] = ["defaults", "pgtune", "rds"];
+
 /// The configurations aza-pg is compared with, in the report's order: the three of every run, then
 /// any variants (`aza-pg+NAME`) the run had.
 fn compared_configs(runs: &[Value]) -> Vec<String> {
-    let mut names: Vec<String> = ["defaults", "pgtune", "rds"]
+    let mut names: Vec<String> = REFERENCE_CONFIGS
         .iter()
         .filter(|c| runs.iter().any(|r| r["config"] == **c))
         .map(|c| c.to_string())
@@ -1578,13 +1581,14 @@ fn proof_table(doc: &Value, with_targets: bool) -> String {
                     _ => "–".to_string(),
                 }
             };
+            let theirs: Vec<Vec<f64>> = others.iter().map(|name| values(name)).collect();
             out.push_str(&format!("| {limit} MB | {label} |"));
-            for name in &others {
-                out.push_str(&format!(" {} |", cell(&values(name))));
+            for v in &theirs {
+                out.push_str(&format!(" {} |", cell(v)));
             }
             out.push_str(&format!(" {} |", cell(&ours)));
-            for name in &others {
-                let c = Comparison::of(&ours, &values(name), higher_is_better);
+            for (name, v) in others.iter().zip(&theirs) {
+                let c = Comparison::of(&ours, v, higher_is_better);
                 out.push_str(&format!(" {} |", c.cell()));
                 compared.push((limit, label, name.clone(), c));
             }
@@ -1630,7 +1634,7 @@ fn proof_table(doc: &Value, with_targets: bool) -> String {
 /// every cell, at least 1.1 x the defaults on (c) and (d), temp bytes no worse than pgtune's. Only the
 /// three reference configurations count (variants are experiments).
 fn targets(compared: &[(u64, &str, String, Comparison)]) -> String {
-    let reference = |name: &str| ["defaults", "pgtune", "rds"].contains(&name);
+    let reference = |name: &str| REFERENCE_CONFIGS.contains(&name);
     let list = |items: Vec<String>| {
         if items.is_empty() {
             "none".to_string()
